@@ -1,0 +1,20 @@
+"""Fast sampling with randomized-midpoint underdamped Langevin dynamics."""
+
+__version__ = "0.1.0"
+
+from . import datasets, targets
+from .exact import stationary_covariance
+from .results import ChainState, SamplingResult
+from .sampling import sample
+from .target import Target
+
+__all__ = [
+    "ChainState",
+    "SamplingResult",
+    "Target",
+    "__version__",
+    "datasets",
+    "sample",
+    "stationary_covariance",
+    "targets",
+]

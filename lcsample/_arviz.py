@@ -1,0 +1,76 @@
+"""Conversion of a SamplingResult to ArviZ 0.x InferenceData or 1.x DataTree."""
+
+import numpy as np
+
+__all__ = ["to_arviz", "arrays_by_group"]
+
+
+def _split(array, var_names, default_name):
+    """Map a (chains, draws, d) array to ArviZ variables."""
+    if var_names is None:
+        var_names = default_name
+    if isinstance(var_names, str):
+        return {var_names: array}
+    var_names = list(var_names)
+    if len(var_names) != array.shape[-1]:
+        raise ValueError(
+            f"var_names has {len(var_names)} names but the target has dimension {array.shape[-1]}"
+        )
+    return {name: array[..., i] for i, name in enumerate(var_names)}
+
+
+def arrays_by_group(result, var_names=None):
+    """The ArviZ groups of ``result`` as plain dicts of arrays with (chain, draw) leading.
+
+    Returns
+    -------
+    dict
+        ``{"posterior": {...}, "sample_stats": {...}}`` and, when warmup was kept,
+        ``"warmup_posterior"`` and ``"warmup_sample_stats"``.
+    """
+    groups = {
+        "posterior": _split(result.posterior, var_names, result.var_name),
+        "sample_stats": dict(result.sample_stats),
+    }
+    if result.warmup is not None:
+        groups["warmup_posterior"] = _split(result.warmup["posterior"], var_names, result.var_name)
+        groups["warmup_sample_stats"] = dict(result.warmup["sample_stats"])
+    return groups
+
+
+def _netcdf_safe(attrs):
+    """Attributes as types netCDF can store (no None, no bool, no nested containers)."""
+    safe = {}
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        if isinstance(value, (bool, np.bool_)):
+            value = int(value)
+        elif isinstance(value, np.ndarray):
+            value = value.tolist() if value.ndim <= 1 else str(value.tolist())
+        safe[key] = value
+    return safe
+
+
+def to_arviz(result, var_names=None, coords=None, dims=None):
+    """See :meth:`lcsample.SamplingResult.to_arviz`."""
+    import arviz as az
+
+    groups = arrays_by_group(result, var_names)
+    attrs = _netcdf_safe(result.attrs)
+    keep_warmup = result.warmup is not None
+    if int(az.__version__.split(".")[0]) >= 1:
+        return az.from_dict(
+            groups,
+            coords=coords,
+            dims=dims,
+            save_warmup=keep_warmup,
+            attrs={"/": attrs, "posterior": attrs, "sample_stats": attrs},
+        )
+    return az.from_dict(
+        **groups,
+        coords=coords,
+        dims=dims,
+        save_warmup=keep_warmup,
+        attrs=attrs,
+    )

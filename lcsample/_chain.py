@@ -1,0 +1,67 @@
+"""One chain's state and how it advances, tunes and records; run inside a worker thread."""
+
+import numpy as np
+
+from .driver import GRADS_PER_STEP, run_chain
+from .warmup import extreme_curvatures
+
+__all__ = ["Chain", "block_lengths"]
+
+def block_lengths(n, blocks=50):
+    """Split ``n`` steps into about ``blocks`` compiled calls (progress and Ctrl-C points)."""
+    size = max(1, -(-n // blocks))
+    return [min(size, n - start) for start in range(0, n, size)]
+
+
+class Chain:
+    """Mutable state of one chain: position, velocity, gradient, stream and parameters.
+
+    Parameters
+    ----------
+    target : Target
+    method : int
+        :data:`lcsample.driver.RMD` or :data:`lcsample.driver.ULMC`.
+    rng : numpy.random.Generator
+    x, v, g : ndarray, shape (d,)
+    lp : float
+    step_size, friction : float or None
+        None means tuned.
+    u : ndarray, shape (d,)
+    """
+
+    def __init__(self, target, method, rng, x, v, g, lp, step_size, friction, u):
+        self.target = target
+        self.method = method
+        self.rng = rng
+        self.x, self.v, self.g, self.lp = x, v, g, lp
+        self.h, self.gamma, self.u = step_size, friction, u
+        self.n_grads = 0
+        self.diverged_at = None  # (phase, index) of a stop on a non-finite state
+
+    def advance(self, draws_out, lp_out, thin=1):
+        """Run ``len(draws_out)`` draws; returns (draws done, gradient evaluations)."""
+        n_done, self.lp, failed_grads = run_chain(
+            self.target.logdensity_and_grad, self.target.args, self.method, self.h,
+            self.gamma, self.u, thin, self.x, self.v, self.g, self.lp, self.rng,
+            draws_out, lp_out,
+        )
+        grads = n_done * thin * GRADS_PER_STEP[self.method] + failed_grads
+        self.n_grads += grads
+        return n_done, grads
+
+    def refresh_velocity(self):
+        """Draw v ~ N(0, u), the velocity's law under the stationary measure."""
+        self.v = self.rng.standard_normal(self.x.shape[0]) * np.sqrt(self.u)
+
+    def curvatures(self):
+        """Extreme curvatures of the preconditioned target at the current position.
+
+        Returns
+        -------
+        lam_min, lam_max : float
+        """
+        lam_min, lam_max, grads = extreme_curvatures(
+            self.target.logdensity_and_gradient, self.x, self.u, self.rng
+        )
+        self.n_grads += grads
+        return lam_min, lam_max, grads

@@ -1,0 +1,90 @@
+"""Containers returned by :func:`lcsample.sample`."""
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["ChainState", "SamplingResult"]
+
+
+class ChainState(NamedTuple):
+    """Everything needed to continue a run exactly where it stopped.
+
+    Pass it back as ``lcsample.sample(target, initial_state=state, tune=0, ...)``.
+
+    Attributes
+    ----------
+    position, velocity, gradient : ndarray, shape (chains, d)
+    logdensity : ndarray, shape (chains,)
+    rng_states : tuple of dict
+        ``bit_generator.state`` of each chain's PCG64 stream.
+    step_size, friction : ndarray, shape (chains,)
+    inverse_mass_matrix : ndarray, shape (chains, d)
+    """
+
+    position: np.ndarray
+    velocity: np.ndarray
+    gradient: np.ndarray
+    logdensity: np.ndarray
+    rng_states: tuple
+    step_size: np.ndarray
+    friction: np.ndarray
+    inverse_mass_matrix: np.ndarray
+
+
+@dataclass
+class SamplingResult:
+    """Draws, per-draw statistics and run information of :func:`lcsample.sample`.
+
+    Attributes
+    ----------
+    posterior : ndarray, shape (chains, draws, d)
+        Draws. Rows of a chain that diverged are NaN from the draw where it stopped, and
+        ``sample_stats["diverging"]`` is True there.
+    sample_stats : dict of ndarray, each shape (chains, draws)
+        ``lp`` (log density), ``diverging`` (bool), ``step_size``, ``friction`` and
+        ``n_steps`` (gradient evaluations spent on the draw).
+    warmup : dict or None
+        ``{"posterior": ..., "sample_stats": {...}}`` of the tuning phase, shape
+        (chains, tune, ...), when ``discard_tuned_samples=False``.
+    last_state : ChainState
+    timing : dict
+        Wall seconds: ``compile`` (numba compilation before the first draw), ``warmup``,
+        ``sampling``.
+    n_grad_evals : ndarray, shape (chains,)
+        All gradient evaluations per chain, warmup and checks included.
+    attrs : dict
+        Run metadata (library, version, method, seed, tuned parameters), written to ArviZ.
+    var_name : str
+        Name of the variable in ArviZ output.
+    """
+
+    posterior: np.ndarray
+    sample_stats: dict
+    warmup: dict | None
+    last_state: ChainState
+    timing: dict
+    n_grad_evals: np.ndarray
+    attrs: dict = field(default_factory=dict)
+    var_name: str = "x"
+
+    @property
+    def n_divergences(self):
+        """Number of chains that stopped on a non-finite state during sampling."""
+        return int(self.sample_stats["diverging"].any(axis=1).sum())
+
+    def to_arviz(self, var_names=None, coords=None, dims=None):
+        """Convert to ArviZ: ``InferenceData`` on ArviZ 0.x, ``xarray.DataTree`` on 1.x.
+
+        Parameters
+        ----------
+        var_names : str or sequence of str, optional
+            A string names the whole vector (default: the target's name); a sequence of
+            ``d`` strings makes one scalar variable per coordinate.
+        coords, dims : dict, optional
+            As in ``arviz.from_dict``.
+        """
+        from ._arviz import to_arviz
+
+        return to_arviz(self, var_names=var_names, coords=coords, dims=dims)

@@ -1,0 +1,141 @@
+"""User targets: a Numba-jitted log density with gradient, checked once before sampling."""
+
+import numba
+import numpy as np
+from numba.core.registry import CPUDispatcher
+
+__all__ = ["Target"]
+
+# Written past the end of the gradient buffer during the check, to catch an oracle that
+# writes more than ``dim`` entries (nothing bounds-checks inside compiled code).
+_GUARD = 7.0e300
+_GUARD_LEN = 8
+
+
+class Target:
+    """A log density π(x) on R^d with its gradient, callable from compiled code.
+
+    Parameters
+    ----------
+    logdensity_and_grad : callable
+        ``logdensity_and_grad(x, grad_out, *args) -> float``: returns log π(x) (up to a
+        constant) for ``x`` of shape (dim,) and writes ∇log π(x) into ``grad_out``, shape
+        (dim,). It must be compiled with ``numba.njit``; a plain Python function is compiled
+        here if numba can, otherwise a ``TypeError`` says why it cannot.
+    dim : int
+        Dimension d.
+    args : tuple, optional
+        Extra arguments (data arrays, constants) passed after ``grad_out``. Chains share
+        them across threads, so the function must not write into them.
+    name : str, optional
+        Name of the variable in ArviZ output (default ``"x"``).
+
+    Examples
+    --------
+    >>> import numba, lcsample
+    >>> @numba.njit
+    ... def logdensity_and_grad(x, grad_out, scale):
+    ...     grad_out[:] = -x / scale**2
+    ...     return -0.5 * (x @ x) / scale**2
+    >>> target = lcsample.Target(logdensity_and_grad, dim=3, args=(2.0,))
+    """
+
+    def __init__(self, logdensity_and_grad, dim, args=(), name="x"):
+        if not callable(logdensity_and_grad):
+            raise TypeError("logdensity_and_grad must be callable")
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        if not isinstance(args, tuple):
+            raise ValueError(f"args must be a tuple, got {type(args).__name__}")
+        if not isinstance(logdensity_and_grad, CPUDispatcher):
+            logdensity_and_grad = numba.njit(logdensity_and_grad)
+        self.logdensity_and_grad = logdensity_and_grad
+        self.dim = int(dim)
+        self.args = args
+        self.name = name
+
+    def __repr__(self):
+        fn = getattr(self.logdensity_and_grad, "__name__", "logdensity_and_grad")
+        return f"{type(self).__name__}({fn}, dim={self.dim})"
+
+    def logdensity_and_gradient(self, x):
+        """Evaluate at one point from Python.
+
+        Parameters
+        ----------
+        x : array_like, shape (dim,)
+
+        Returns
+        -------
+        lp : float
+        grad : ndarray, shape (dim,)
+        """
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        grad = np.empty(self.dim)
+        lp = self.logdensity_and_grad(x, grad, *self.args)
+        return float(lp), grad
+
+    def check(self, x):
+        """Evaluate once at ``x`` and raise a clear error for any broken contract.
+
+        Parameters
+        ----------
+        x : ndarray, shape (dim,)
+
+        Returns
+        -------
+        lp : float
+        grad : ndarray, shape (dim,)
+
+        Raises
+        ------
+        TypeError
+            The function cannot be compiled by numba, or returns something that is not a
+            float.
+        ValueError
+            It raises at ``x``, writes a gradient of the wrong length, or returns a
+            non-finite value or gradient.
+        """
+        fn_name = getattr(self.logdensity_and_grad, "__name__", "logdensity_and_grad")
+        x = np.array(x, dtype=np.float64)
+        buffer = np.full(self.dim + _GUARD_LEN, np.nan)
+        buffer[self.dim :] = _GUARD
+        grad = buffer[: self.dim]
+        try:
+            lp = self.logdensity_and_grad(x, grad, *self.args)
+        except (numba.core.errors.TypingError, numba.core.errors.UnsupportedError) as err:
+            raise TypeError(
+                f"{fn_name} could not be compiled by numba in nopython mode, which lcsample "
+                "needs to call it from its compiled sampler. Write it with NumPy operations "
+                "numba supports, with signature (x, grad_out, *args) -> float. "
+                f"Numba said:\n{err}"
+            ) from None
+        except Exception as err:
+            raise ValueError(
+                f"{fn_name} raised at the initial point (dim={self.dim}): "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        if not isinstance(lp, (float, np.floating, int, np.integer)) or isinstance(lp, bool):
+            raise TypeError(
+                f"{fn_name} must return the log density as a float, got {type(lp).__name__}"
+            )
+        if np.any(buffer[self.dim :] != _GUARD):
+            raise ValueError(
+                f"{fn_name} wrote past the end of grad_out: the target's gradient is longer "
+                f"than dim={self.dim}"
+            )
+        if np.isnan(grad).any():
+            missing = np.flatnonzero(np.isnan(grad))
+            raise ValueError(
+                f"{fn_name} left grad_out entries {missing[:10].tolist()} unwritten or NaN at "
+                f"the initial point: is dim={self.dim} right, and is the gradient finite there?"
+            )
+        if not np.isfinite(lp):
+            raise ValueError(f"{fn_name} returned a non-finite log density ({lp}) at the initial point")
+        if not np.isfinite(grad).all():
+            bad = np.flatnonzero(~np.isfinite(grad))
+            raise ValueError(
+                f"{fn_name} returned a non-finite gradient at the initial point "
+                f"(entries {bad[:10].tolist()})"
+            )
+        return float(lp), grad.copy()

@@ -1,0 +1,6 @@
+"""Built-in targets with known structure."""
+
+from .gaussian import Gaussian
+from .logistic import LogisticRegression
+
+__all__ = ["Gaussian", "LogisticRegression"]

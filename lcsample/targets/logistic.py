@@ -1,0 +1,73 @@
+"""Bayesian logistic regression with a Gaussian prior."""
+
+import numpy as np
+
+from .._jit import kernel
+from ..target import Target
+
+__all__ = ["LogisticRegression"]
+
+
+@kernel
+def _logistic_logdensity_and_grad(w, grad_out, X, Xt, y, prior_precision):
+    eta = X @ w
+    residual = np.empty_like(eta)
+    lp = 0.0
+    for i in range(eta.shape[0]):
+        e = eta[i]
+        # log(1 + e^η) without overflow, and σ(η) from the same exponential
+        if e > 0.0:
+            t = np.exp(-e)
+            lp += y[i] * e - e - np.log1p(t)
+            residual[i] = y[i] - 1.0 / (1.0 + t)
+        else:
+            t = np.exp(e)
+            lp += y[i] * e - np.log1p(t)
+            residual[i] = y[i] - t / (1.0 + t)
+    grad_out[:] = Xt @ residual - prior_precision * w
+    return lp - 0.5 * prior_precision * (w @ w)
+
+
+class LogisticRegression(Target):
+    """Posterior of logistic regression, y_i ~ Bernoulli(σ(x_iᵀw)), w ~ N(0, prior_scale² I).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Design matrix (add a column of ones for an intercept).
+    y : array_like, shape (n,)
+        Labels in {0, 1}.
+    prior_scale : float, optional
+        Standard deviation of the Gaussian prior on each weight.
+
+    Attributes
+    ----------
+    smoothness_bound : float
+        L ≤ λ_max(XᵀX)/4 + 1/prior_scale², a global bound on the Hessian of -log π.
+    strong_convexity_bound : float
+        m ≥ 1/prior_scale².
+    """
+
+    def __init__(self, X, y, prior_scale=1.0):
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        if not np.isin(y, (0.0, 1.0)).all():
+            raise ValueError("y must contain only 0 and 1")
+        if not np.isfinite(X).all():
+            raise ValueError("X must be finite")
+        if not (np.isfinite(prior_scale) and prior_scale > 0):
+            raise ValueError(f"prior_scale must be positive, got {prior_scale!r}")
+        prior_precision = 1.0 / float(prior_scale) ** 2
+        self.X, self.y, self.prior_scale = X, y, float(prior_scale)
+        self.smoothness_bound = np.linalg.eigvalsh(X.T @ X)[-1] / 4.0 + prior_precision
+        self.strong_convexity_bound = prior_precision
+        super().__init__(
+            _logistic_logdensity_and_grad,
+            X.shape[1],
+            args=(X, np.ascontiguousarray(X.T), y, prior_precision),
+            name="w",
+        )
