@@ -297,17 +297,21 @@ def _start_chain(target, code, rng, x0, step_size, friction, u_fixed, c):
             lp, g = target.check(x0)
         except ValueError as err:
             raise ValueError(f"initial_positions[{c}]: {err}") from err
+        tries = 1
     else:
-        for _ in range(_INIT_TRIES):
+        for tries in range(1, _INIT_TRIES + 1):
             x0 = rng.uniform(-_INIT_RADIUS, _INIT_RADIUS, target.dim)
-            lp, g = target.logdensity_and_gradient(x0)
-            if np.isfinite(lp) and np.isfinite(g).all():
+            try:
+                lp, g = target.check(x0)
                 break
-        # the full check (and its clear error) at the last point tried
-        lp, g = target.check(x0)
+            except ValueError:
+                # Stan's rule: retry a non-finite random start; after the last try the
+                # check's own error (which says what is wrong) goes to the user
+                if tries == _INIT_TRIES:
+                    raise
     u = np.ones(target.dim) if u_fixed is None else u_fixed.copy()
     chain = Chain(target, code, rng, x0, np.zeros(target.dim), g, lp, step_size, friction, u)
-    chain.n_grads = 1
+    chain.n_grads = tries
     chain.refresh_velocity()
     return chain
 
