@@ -67,10 +67,8 @@ def to_arviz(result, var_names=None, coords=None, dims=None):
             save_warmup=keep_warmup,
             attrs={"/": attrs, "posterior": attrs, "sample_stats": attrs},
         )
-    return az.from_dict(
-        **groups,
-        coords=coords,
-        dims=dims,
-        save_warmup=keep_warmup,
-        attrs=attrs,
-    )
+    data = az.from_dict(**groups, coords=coords, dims=dims, save_warmup=keep_warmup)
+    # ArviZ 0.x's from_dict does not write ``attrs`` into the groups: set them directly
+    for group in data.groups():
+        data[group].attrs.update(attrs)
+    return data
