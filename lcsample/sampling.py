@@ -451,7 +451,8 @@ def _warmup_segment(chain, c, start, buffer, warm, extra_grads, tune_step, monit
                 chain.diverged_at = ("warmup", start + done)
                 break
             # a tuned step that diverges was too large: halve it and carry on from the
-            # last finite state; the rest of this block is skipped
+            # last finite state; the rest of this block is skipped and flagged with it
+            warm["diverging"][c, start + done:start + done + n - n_done] = True
             chain.h *= 0.5
             chain.refresh_velocity()
             done += n - n_done
