@@ -7,7 +7,8 @@ The underdamped Langevin dynamics, with inverse mass u (per coordinate) and fric
 One randomized-midpoint step (Shen & Lee 2019) is split around its single oracle call:
 :func:`rmd_midpoint` draws α's noise and returns the midpoint x_mid, the caller evaluates
 g_mid = ∇log π(x_mid), and :func:`rmd_update` finishes the step. The MCMC driver calls them
-with ∇log π; the diffusion corrector calls them with a score at a fixed noise level.
+with ∇log π; they take no function, so a score at a fixed noise level (the diffusion
+corrector, a later issue) can drive them the same way.
 
 Symbols (per chain): ``x``, ``v``, ``g`` position, velocity and ∇log π(x), shape (d,);
 ``u`` inverse mass, shape (d,); ``sigma`` = √(2γu), shape (d,); ``c`` the step's

@@ -10,6 +10,9 @@ __all__ = ["Target"]
 # writes more than ``dim`` entries (nothing bounds-checks inside compiled code).
 _GUARD = 7.0e300
 _GUARD_LEN = 8
+# Failures to compile, as opposed to errors raised by the compiled function at run time.
+# UnsupportedBytecodeError (e.g. an import inside the function) is not a NumbaError.
+_COMPILE_ERRORS = (numba.core.errors.NumbaError, numba.core.errors.UnsupportedBytecodeError)
 
 
 class Target:
@@ -103,7 +106,7 @@ class Target:
         grad = buffer[: self.dim]
         try:
             lp = self.logdensity_and_grad(x, grad, *self.args)
-        except (numba.core.errors.TypingError, numba.core.errors.UnsupportedError) as err:
+        except _COMPILE_ERRORS as err:
             raise TypeError(
                 f"{fn_name} could not be compiled by numba in nopython mode, which lcsample "
                 "needs to call it from its compiled sampler. Write it with NumPy operations "

@@ -141,3 +141,15 @@ def test_sample_reports_bad_initial_positions():
     with pytest.raises(ValueError, match=r"initial_positions\[1\].*non-finite"):
         lcsample.sample(target, initial_positions=[[1.0, 1, 1], [-1.0, 1, 1]], chains=2,
                         progressbar=False)
+
+
+def _imports_inside(x, grad_out):
+    import math  # numba cannot compile an import statement
+
+    grad_out[:] = -x
+    return -0.5 * math.fsum(x * x)
+
+
+def test_unsupported_bytecode_is_reported_as_compile_failure():
+    with pytest.raises(TypeError, match="could not be compiled by numba"):
+        lcsample.Target(_imports_inside, 3).check(np.ones(3))
