@@ -1,6 +1,8 @@
 """Built-in targets with known structure."""
 
 from .gaussian import Gaussian
+from .linear import LinearRegression
 from .logistic import LogisticRegression
+from .poisson import PoissonRegression
 
-__all__ = ["Gaussian", "LogisticRegression"]
+__all__ = ["Gaussian", "LinearRegression", "LogisticRegression", "PoissonRegression"]

@@ -42,6 +42,12 @@ class Gaussian(Target):
         Exact mean.
     cov : ndarray, shape (d, d)
         Exact covariance.
+    precision : ndarray, shape (d,) or (d, d)
+        Inverse covariance; 1-D when diagonal.
+    smoothness_bound : float
+        L = λ_max(precision), exact: the Hessian of -log π is the precision everywhere.
+    strong_convexity_bound : float
+        m = λ_min(precision), exact.
     """
 
     def __init__(self, mean, cov=None, precision=None):
@@ -63,6 +69,7 @@ class Gaussian(Target):
             prec = 1.0 / mat if cov is not None else mat
             self.cov = np.diag(1.0 / prec)
             logdet_prec = np.sum(np.log(prec))
+            prec_eigenvalues = prec
             fn = _diagonal_logdensity_and_grad
         else:
             if not np.allclose(mat, mat.T, rtol=1e-12, atol=0):
@@ -72,6 +79,9 @@ class Gaussian(Target):
             except np.linalg.LinAlgError:
                 raise ValueError(f"{given_name} must be positive definite") from None
             logdet = 2.0 * np.sum(np.log(np.diag(chol)))
+            # From the matrix given rather than the computed inverse, which is less accurate.
+            eigenvalues = np.linalg.eigvalsh(mat)
+            prec_eigenvalues = 1.0 / eigenvalues if cov is not None else eigenvalues
             if cov is not None:
                 prec = np.linalg.inv(mat)
                 prec = 0.5 * (prec + prec.T)
@@ -84,5 +94,7 @@ class Gaussian(Target):
             fn = _dense_logdensity_and_grad
         self.mean = mean
         self.precision = prec
+        self.smoothness_bound = float(prec_eigenvalues.max())
+        self.strong_convexity_bound = float(prec_eigenvalues.min())
         log_norm = 0.5 * logdet_prec - 0.5 * d * np.log(2.0 * np.pi)
         super().__init__(fn, d, args=(mean, np.ascontiguousarray(prec), float(log_norm)))

@@ -42,6 +42,8 @@ class LogisticRegression(Target):
 
     Attributes
     ----------
+    mean, cov : None
+        The posterior moments have no closed form.
     smoothness_bound : float
         L ≤ λ_max(XᵀX)/4 + 1/prior_scale², a global bound on the Hessian of -log π.
     strong_convexity_bound : float
@@ -63,7 +65,9 @@ class LogisticRegression(Target):
             raise ValueError(f"prior_scale must be positive, got {prior_scale!r}")
         prior_precision = 1.0 / float(prior_scale) ** 2
         self.X, self.y, self.prior_scale = X, y, float(prior_scale)
-        self.smoothness_bound = np.linalg.eigvalsh(X.T @ X)[-1] / 4.0 + prior_precision
+        self.mean = None
+        self.cov = None
+        self.smoothness_bound = float(np.linalg.eigvalsh(X.T @ X)[-1] / 4.0 + prior_precision)
         self.strong_convexity_bound = prior_precision
         super().__init__(
             _logistic_logdensity_and_grad,

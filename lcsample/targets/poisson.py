@@ -1,0 +1,68 @@
+"""Bayesian Poisson regression with a log link and a Gaussian prior."""
+
+import numpy as np
+
+from .._jit import kernel
+from ..target import Target
+
+__all__ = ["PoissonRegression"]
+
+
+@kernel
+def _poisson_logdensity_and_grad(w, grad_out, X, Xt, y, prior_precision):
+    eta = X @ w
+    rate = np.exp(eta)
+    grad_out[:] = Xt @ (y - rate) - prior_precision * w
+    return y @ eta - np.sum(rate) - 0.5 * prior_precision * (w @ w)
+
+
+class PoissonRegression(Target):
+    """Posterior of Poisson regression, y_i ~ Poisson(exp(x_iᵀw)), w ~ N(0, prior_scale² I).
+
+    The log density omits the constant -Σ log y_i! and the prior's normalization.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Design matrix (add a column of ones for an intercept).
+    y : array_like, shape (n,)
+        Counts: non-negative integers.
+    prior_scale : float, optional
+        Standard deviation of the Gaussian prior on each weight.
+
+    Attributes
+    ----------
+    mean, cov : None
+        The posterior moments have no closed form.
+    smoothness_bound : None
+        There is no global bound: the Hessian of -log π is Xᵀdiag(exp(Xw))X + I/prior_scale²,
+        which grows without bound as Xw does.
+    strong_convexity_bound : float
+        m ≥ 1/prior_scale², since the log-likelihood is concave.
+    """
+
+    def __init__(self, X, y, prior_scale=1.0):
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        if not (np.isfinite(y).all() and (y >= 0).all() and (y == np.floor(y)).all()):
+            raise ValueError("y must contain only non-negative integer counts")
+        if not np.isfinite(X).all():
+            raise ValueError("X must be finite")
+        if not (np.isfinite(prior_scale) and prior_scale > 0):
+            raise ValueError(f"prior_scale must be positive, got {prior_scale!r}")
+        prior_precision = 1.0 / float(prior_scale) ** 2
+        self.X, self.y, self.prior_scale = X, y, float(prior_scale)
+        self.mean = None
+        self.cov = None
+        self.smoothness_bound = None
+        self.strong_convexity_bound = prior_precision
+        super().__init__(
+            _poisson_logdensity_and_grad,
+            X.shape[1],
+            args=(X, np.ascontiguousarray(X.T), y, prior_precision),
+            name="w",
+        )
