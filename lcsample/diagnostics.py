@@ -1,0 +1,354 @@
+"""Convergence checks after sampling, in the spirit of PyMC's ``run_convergence_checks``.
+
+:func:`convergence_checks` looks at a :class:`~lcsample.SamplingResult` and returns one
+:class:`Diagnostic` per problem found:
+
+``"rhat"``
+    rank-normalized split R-hat above a threshold (default 1.01) for some coordinate;
+``"ess"``
+    bulk effective sample size per chain below a threshold (default 100);
+``"divergences"``
+    draws flagged ``diverging`` during sampling;
+``"warmup"``
+    warmup reported that it did not converge (``attrs["warmup_converged"]``), or the
+    log density ``lp`` drifts between the start and the end of the draws.
+
+R-hat and ESS come from ArviZ (``arviz.rhat`` / ``arviz.ess``, both ArviZ lines), so the
+numbers agree with ``arviz.summary``. :func:`warn_convergence` turns the list into one
+``RuntimeWarning``.
+"""
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "DRIFT_Z_THRESHOLD",
+    "KINDS",
+    "Diagnostic",
+    "convergence_checks",
+    "lp_drift_zscore",
+    "warn_convergence",
+]
+
+# The values of ``Diagnostic.kind``
+KINDS = ("rhat", "ess", "divergences", "warmup")
+
+# Coordinates named in a message; ``Diagnostic.variables`` always lists all of them.
+_N_NAMED = 5
+
+# |z| above which the lp drift check flags. The z-score is close to N(0, 1) for a stationary
+# chain whose autocorrelation time is well below the batch length, but the batch-means
+# standard error is estimated (about 10 batches per chain, so t-like tails) and is biased
+# low when the batches are only a few autocorrelation times long (z inflated by ~10 % at an
+# autocorrelation time of 20 draws with 50-draw batches). The check is run once per run
+# and a false alarm points at the wrong cause, so the false-alarm rate should stay well below
+# 1e-3: |z| > 4 has a normal tail probability of 6e-5, and still about 2e-3 if the standard
+# error is underestimated by 30 %. A transient is still caught: lp lower by 0.5 of its sd
+# over the first 10 % of 4 chains x 1000 draws gives z ~ 9 (tests/test_diagnostics.py).
+DRIFT_Z_THRESHOLD = 4.0
+
+
+class Diagnostic(NamedTuple):
+    """One problem (or skipped check) found by :func:`convergence_checks`.
+
+    Attributes
+    ----------
+    kind : {"rhat", "ess", "divergences", "warmup"}
+        Which check produced it.
+    message : str
+        Human-readable description, naming the worst coordinates and values.
+    variables : tuple of int
+        Coordinate indices concerned, worst first (``"rhat"`` and ``"ess"``; empty
+        otherwise).
+    values : tuple of float
+        The statistic for each entry of ``variables``: R-hat for ``"rhat"``, bulk ESS summed
+        over the chains used for ``"ess"``. ``(n_draws_flagged,)`` for ``"divergences"``,
+        ``(z,)`` for the lp drift ``"warmup"`` item, empty otherwise.
+    chains : tuple of int
+        ``"divergences"``: the chains with flagged draws. ``"rhat"``, ``"ess"`` and the lp
+        drift item: the chains the statistic was computed on (chains with non-finite draws
+        are left out).
+    level : {"warn", "info"}
+        ``"warn"`` for a problem, ``"info"`` for a check that could not be run (for
+        example R-hat with a single chain).
+    """
+
+    kind: str
+    message: str
+    variables: tuple = ()
+    values: tuple = ()
+    chains: tuple = ()
+    level: str = "warn"
+
+
+def _arviz_rhat_ess(draws):
+    """Rank-normalized split R-hat and bulk ESS per coordinate from ArviZ.
+
+    Parameters
+    ----------
+    draws : ndarray, shape (chains, draws, d)
+        Finite draws; ``chains >= 1``, ``draws >= 4``.
+
+    Returns
+    -------
+    rhat : ndarray, shape (d,)
+        NaN everywhere when ``chains == 1``.
+    ess : ndarray, shape (d,)
+        Bulk ESS summed over chains.
+    """
+    import arviz as az
+
+    n_chains = draws.shape[0]
+    # ArviZ divides by the within-chain variance: a constant coordinate gives NaN (reported
+    # as a problem below), not a numpy warning
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if int(az.__version__.split(".")[0]) >= 1:
+            # ArviZ 1.x (arviz_stats): arrays are accepted directly, with the sample axes
+            # named; the remaining axes are looped over inside arviz_stats
+            ess = np.asarray(az.ess(draws, method="bulk", chain_axis=0, draw_axis=1))
+            if n_chains >= 2:
+                rhat = np.asarray(az.rhat(draws, method="rank", chain_axis=0, draw_axis=1))
+            else:
+                rhat = np.full(draws.shape[2], np.nan)
+        else:
+            # ArviZ 0.x: numpy input must be 2-D (chain, draw); a Dataset with a trailing
+            # dimension is handled in one call
+            dataset = az.convert_to_dataset({"v": draws})
+            ess = az.ess(dataset, method="bulk")["v"].values
+            if n_chains >= 2:
+                rhat = az.rhat(dataset, method="rank")["v"].values
+            else:
+                rhat = np.full(draws.shape[2], np.nan)
+    return np.asarray(rhat, dtype=float).reshape(-1), np.asarray(ess, dtype=float).reshape(-1)
+
+
+def lp_drift_zscore(lp, first=0.1, last=0.5, n_batches=10):
+    """Geweke-type z-score of the change in mean log density over the run.
+
+    Compares the mean of ``lp`` over the first ``first`` fraction of the draws with the
+    mean over the last ``last`` fraction, per chain, and pools the differences over chains.
+    The variance of each segment mean is ``sigma2 / n_segment``, where the asymptotic
+    variance ``sigma2`` of each chain is estimated by batch means of its *last* segment
+    (``n_batches`` batches). Under stationarity both segments share ``sigma2``; estimating
+    it from the longer, later segment allows long batches (autocorrelation affects the
+    estimate less) and keeps a transient in the first segment from inflating it.
+
+    Parameters
+    ----------
+    lp : array_like, shape (chains, draws)
+        Finite log densities.
+    first, last : float
+        Fractions of the draws in the early and late segments (``first + last <= 1``).
+    n_batches : int
+        Batches in the late segment of each chain.
+
+    Returns
+    -------
+    float
+        ``z = mean_c(mean_late - mean_early) / se``; positive when ``lp`` rose. NaN when
+        a segment is too short (fewer than 10 draws early, or fewer than 2 draws per batch
+        late) or ``lp`` is constant.
+    """
+    lp = np.asarray(lp, dtype=float)
+    if lp.ndim != 2:
+        raise ValueError(f"lp must have shape (chains, draws), got {lp.shape}")
+    if not (0 < first and 0 < last and first + last <= 1):
+        raise ValueError("need 0 < first, 0 < last and first + last <= 1")
+    n_chains, n_draws = lp.shape
+    n_early, n_late = int(first * n_draws), int(last * n_draws)
+    batch = n_late // n_batches
+    if n_chains == 0 or n_early < 10 or batch < 2:
+        return float("nan")
+    early = lp[:, :n_early].mean(axis=1)
+    late = lp[:, n_draws - n_late:]
+    late_mean = late.mean(axis=1)
+    # batch means of the last n_batches * batch draws of each chain
+    tail = late[:, late.shape[1] - n_batches * batch:]
+    means = tail.reshape(n_chains, n_batches, batch).mean(axis=2)
+    sigma2 = batch * means.var(axis=1, ddof=1)  # (chains,) asymptotic variance per draw
+    var_diff = sigma2 * (1.0 / n_early + 1.0 / n_late)
+    se = np.sqrt(var_diff.sum()) / n_chains
+    if not se > 0:
+        return float("nan")
+    return float((late_mean - early).mean() / se)
+
+
+def _names(result, indices, values, fmt):
+    pairs = zip(indices[:_N_NAMED], values[:_N_NAMED], strict=True)
+    shown = ", ".join(f"{result.var_name}[{i}] = {v:{fmt}}" for i, v in pairs)
+    more = len(indices) - _N_NAMED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _chain_list(chains):
+    return ", ".join(str(c) for c in chains)
+
+
+def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100):
+    """Check a sampling run for signs of non-convergence.
+
+    Parameters
+    ----------
+    result : SamplingResult
+        ``posterior`` of shape (chains, draws, d); ``sample_stats["diverging"]`` and
+        ``sample_stats["lp"]`` of shape (chains, draws).
+    rhat_threshold : float
+        Flag coordinates whose rank-normalized split R-hat exceeds this (PyMC: 1.01).
+    min_ess_per_chain : float
+        Flag coordinates whose bulk ESS divided by the number of chains is below this
+        (PyMC: 100).
+
+    Returns
+    -------
+    list of Diagnostic
+        Empty when nothing was found. In order: ``"rhat"``, ``"ess"``, ``"divergences"``,
+        ``"warmup"``.
+
+    Notes
+    -----
+    - R-hat and ESS are computed by ArviZ on the chains whose draws are all finite; a
+      chain that diverged (NaN draws) is left out and the message says so. R-hat needs two
+      such chains and at least 4 draws; otherwise an ``"info"`` item says it was skipped.
+      A coordinate whose statistic is undefined (constant draws) is flagged.
+    - ArviZ loops over coordinates in Python: expect roughly 2.5 ms per coordinate for
+      4 chains of 1000 draws (about 25 s at d = 10,000).
+    - ``"divergences"`` counts the draws flagged diverging during sampling. A chain that
+      reached a non-finite state is stopped and all its remaining draws are flagged, so
+      the count is draws, not events; the affected chains are listed.
+    - ``"warmup"``: reported when ``result.attrs["warmup_converged"]`` is False (with
+      ``attrs["warmup_note"]``), and when the mean of ``lp`` over the first 10 % of the
+      draws differs from that over the last 50 % by more than 4 standard errors
+      (:func:`lp_drift_zscore`, pooled over the finite chains; needs 100 draws). When
+      ``lp`` mixes very slowly (autocorrelation time comparable to the 50-draw batches
+      at 1000 draws, i.e. fewer than ~10 effective draws of ``lp`` per chain) this check
+      can fire on a stationary chain (3 % of runs at an AR(1) coefficient of 0.99); the
+      ``"ess"`` item is then present too.
+    """
+    if not rhat_threshold > 1:
+        raise ValueError(f"rhat_threshold must be > 1, got {rhat_threshold}")
+    if not min_ess_per_chain >= 0:
+        raise ValueError(f"min_ess_per_chain must be >= 0, got {min_ess_per_chain}")
+    posterior = np.asarray(result.posterior, dtype=float)
+    if posterior.ndim != 3:
+        raise ValueError(
+            f"result.posterior must have shape (chains, draws, d), got {posterior.shape}")
+    n_chains, n_draws, _ = posterior.shape
+    stats = result.sample_stats
+    lp = np.asarray(stats.get("lp", np.full((n_chains, n_draws), np.nan)), dtype=float)
+    diverging = np.asarray(stats.get("diverging", np.zeros((n_chains, n_draws))), dtype=bool)
+
+    finite = np.isfinite(posterior).all(axis=(1, 2))
+    used = tuple(int(c) for c in np.flatnonzero(finite))
+    if len(used) < n_chains:
+        left_out = _chain_list(np.flatnonzero(~finite))
+        where = (f" (computed on chains {_chain_list(used)}; left out chain(s) {left_out} "
+                 "with non-finite draws)")
+    else:
+        where = ""
+    found = []
+
+    # R-hat and ESS
+    if n_draws < 4 or not used:
+        reason = "fewer than 4 draws" if n_draws < 4 else "no chain has all draws finite"
+        found.append(Diagnostic("rhat", f"R-hat and ESS not computed: {reason}.", level="info"))
+    else:
+        rhat, ess = _arviz_rhat_ess(posterior[list(used)])
+        if len(used) < 2:
+            note = ("Only one chain was sampled" if n_chains == 1
+                    else f"Only one chain (chain {used[0]}) has finite draws")
+            found.append(Diagnostic(
+                "rhat",
+                f"{note}: R-hat needs at least two chains, so convergence between chains "
+                "cannot be checked. Run more chains.",
+                chains=used, level="info",
+            ))
+        else:
+            bad = np.flatnonzero(~(rhat <= rhat_threshold))  # NaN counts as bad
+            if bad.size:
+                order = bad[np.argsort(-np.nan_to_num(rhat[bad], nan=np.inf), kind="stable")]
+                found.append(Diagnostic(
+                    "rhat",
+                    f"The rank-normalized split R-hat is larger than {rhat_threshold} for "
+                    f"{order.size} of {rhat.size} coordinates; worst: "
+                    f"{_names(result, order, rhat[order], '.3f')}{where}. The chains have "
+                    "not mixed: run longer or check for multimodality.",
+                    variables=tuple(int(i) for i in order),
+                    values=tuple(float(v) for v in rhat[order]),
+                    chains=used,
+                ))
+        per_chain = ess / len(used)
+        bad = np.flatnonzero(~(per_chain >= min_ess_per_chain))
+        if bad.size:
+            order = bad[np.argsort(np.nan_to_num(ess[bad], nan=-np.inf), kind="stable")]
+            found.append(Diagnostic(
+                "ess",
+                f"The bulk effective sample size per chain is smaller than {min_ess_per_chain:g} "
+                f"for {order.size} of {ess.size} coordinates; worst (total over "
+                f"{len(used)} chain(s)): {_names(result, order, ess[order], '.1f')}{where}. "
+                "Estimates of means and quantiles are unreliable: run more draws.",
+                variables=tuple(int(i) for i in order),
+                values=tuple(float(v) for v in ess[order]),
+                chains=used,
+            ))
+
+    # divergences during sampling
+    n_flagged = int(diverging.sum())
+    if n_flagged:
+        hit = tuple(int(c) for c in np.flatnonzero(diverging.any(axis=1)))
+        found.append(Diagnostic(
+            "divergences",
+            f"{n_flagged} draw(s) after warmup were flagged diverging, in {len(hit)} of "
+            f"{n_chains} chain(s) (chains: {_chain_list(hit)}). A chain that reaches a "
+            "non-finite state is stopped and its remaining draws are NaN. Try a smaller "
+            "step_size or check the target's log density.",
+            values=(n_flagged,),
+            chains=hit,
+        ))
+
+    # warmup
+    if not result.attrs.get("warmup_converged", True):
+        note = str(result.attrs.get("warmup_note", "") or "").strip()
+        found.append(Diagnostic(
+            "warmup",
+            f"Warmup reported that it did not converge: {note}" if note
+            else "Warmup reported that it did not converge.",
+        ))
+    lp_used = tuple(c for c in used if np.isfinite(lp[c]).all())
+    if lp_used:
+        z = lp_drift_zscore(lp[list(lp_used)])
+        if abs(z) > DRIFT_Z_THRESHOLD:
+            early = lp[list(lp_used), : int(0.1 * n_draws)].mean()
+            late = lp[list(lp_used), n_draws - int(0.5 * n_draws):].mean()
+            direction = "rose" if z > 0 else "fell"
+            found.append(Diagnostic(
+                "warmup",
+                f"The log density {direction} from {early:.4g} (mean of the first 10 % of "
+                f"the draws) to {late:.4g} (mean of the last 50 %), z = {z:.1f} over chain(s) "
+                f"{_chain_list(lp_used)}: the chains were still moving towards the typical set "
+                "when sampling started. Increase tune.",
+                values=(z,),
+                chains=lp_used,
+            ))
+    return found
+
+
+def warn_convergence(diagnostics):
+    """Emit one ``RuntimeWarning`` listing every item of ``diagnostics``.
+
+    Parameters
+    ----------
+    diagnostics : list of Diagnostic
+        As returned by :func:`convergence_checks`. Nothing is emitted when it is empty.
+    """
+    diagnostics = list(diagnostics)
+    if not diagnostics:
+        return
+    n_problems = sum(d.level != "info" for d in diagnostics)
+    n_notes = len(diagnostics) - n_problems
+    header = f"lcsample convergence checks: {n_problems} problem(s)"
+    lines = [header + (f", {n_notes} note(s)" if n_notes else "")]
+    lines += [f"- [{d.kind}{', info' if d.level == 'info' else ''}] {d.message}"
+              for d in diagnostics]
+    warnings.warn("\n".join(lines), RuntimeWarning, stacklevel=2)
