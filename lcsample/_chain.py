@@ -3,9 +3,11 @@
 import numpy as np
 
 from .driver import GRADS_PER_STEP, run_chain
+from .integrator import fresh_velocity
 from .warmup import extreme_curvatures
 
 __all__ = ["Chain", "block_lengths"]
+
 
 def block_lengths(n, blocks=50):
     """Split ``n`` steps into about ``blocks`` compiled calls (progress and Ctrl-C points)."""
@@ -26,32 +28,48 @@ class Chain:
     lp : float
     step_size, friction : float or None
         None means tuned.
-    u : ndarray, shape (d,)
+    mass : InverseMass
+    corrector : tuple (int, float)
+        Corrector steps and step size per stored draw (0 steps: none).
     """
 
-    def __init__(self, target, method, rng, x, v, g, lp, step_size, friction, u):
+    def __init__(self, target, method, rng, x, v, g, lp, step_size, friction, mass,
+                 corrector=(0, 0.0)):
         self.target = target
         self.method = method
         self.rng = rng
         self.x, self.v, self.g, self.lp = x, v, g, lp
-        self.h, self.gamma, self.u = step_size, friction, u
+        self.h, self.gamma, self.mass = step_size, friction, mass
+        self.corrector = corrector
         self.n_grads = 0
         self.diverged_at = None  # (phase, index) of a stop on a non-finite state
 
-    def advance(self, draws_out, lp_out, thin=1):
-        """Run ``len(draws_out)`` draws; returns (draws done, gradient evaluations)."""
+    def grads_per_draw(self, thin, corrected):
+        """Gradient evaluations of one stored draw."""
+        return thin * GRADS_PER_STEP[self.method] + (self.corrector[0] if corrected else 0)
+
+    def advance(self, draws_out, lp_out, thin=1, corrected=False):
+        """Run ``len(draws_out)`` draws; returns (draws done, gradient evaluations).
+
+        ``corrected``: take each draw after the corrector run (sampling phase of
+        ``method="rmd-tv"``); warmup draws are never corrected.
+        """
+        corrector = self.corrector if corrected else (0, 0.0)
         n_done, self.lp, failed_grads = run_chain(
             self.target.logdensity_and_grad, self.target.args, self.method, self.h,
-            self.gamma, self.u, thin, self.x, self.v, self.g, self.lp, self.rng,
-            draws_out, lp_out,
+            self.gamma, self.mass.kernel_args, corrector, thin, self.x, self.v, self.g,
+            self.lp, self.rng, draws_out, lp_out,
         )
-        grads = n_done * thin * GRADS_PER_STEP[self.method] + failed_grads
+        grads = n_done * self.grads_per_draw(thin, corrected) + failed_grads
         self.n_grads += grads
         return n_done, grads
 
     def refresh_velocity(self):
-        """Draw v ~ N(0, u), the velocity's law under the stationary measure."""
-        self.v = self.rng.standard_normal(self.x.shape[0]) * np.sqrt(self.u)
+        """Draw v ~ N(0, U), the velocity's law under the stationary measure."""
+        u, chol, _ = self.mass.kernel_args
+        d = self.x.shape[0]
+        self.v = np.empty(d)
+        fresh_velocity(self.rng, u, chol, np.empty((d, 1)), np.empty((d, 1)), self.v)
 
     def curvatures(self):
         """Extreme curvatures of the preconditioned target at the current position.
@@ -59,9 +77,10 @@ class Chain:
         Returns
         -------
         lam_min, lam_max : float
+        n_grads : int
         """
         lam_min, lam_max, grads = extreme_curvatures(
-            self.target.logdensity_and_gradient, self.x, self.u, self.rng
+            self.target.logdensity_and_gradient, self.x, self.mass, self.rng
         )
         self.n_grads += grads
         return lam_min, lam_max, grads

@@ -4,9 +4,16 @@ import numpy as np
 
 from ._jit import driver, kernel
 from .coefficients import rmd_coefficients, ulmc_coefficients
-from .integrator import rmd_midpoint, rmd_update, standard_normals, ulmc_update
+from .integrator import (
+    correlated_normals,
+    fresh_velocity,
+    preconditioned,
+    rmd_midpoint,
+    rmd_update,
+    ulmc_update,
+)
 
-__all__ = ["RMD", "ULMC", "GRADS_PER_STEP", "run_chain"]
+__all__ = ["RMD", "ULMC", "GRADS_PER_STEP", "run_chain", "copy_into", "is_finite_state"]
 
 #: Method codes understood by :func:`run_chain`.
 RMD = 0
@@ -16,16 +23,26 @@ GRADS_PER_STEP = {RMD: 2, ULMC: 1}
 
 
 @kernel
-def _copy(src, out):
-    # An explicit loop: numba's slice assignment ``out[:] = src`` adds ~2 s to the
-    # compile time of every driver that uses it.
+def copy_into(src, out):
+    """``out[:] = src`` for 1-D arrays.
+
+    An explicit loop: numba's slice assignment adds ~2 s to the compile time of every
+    driver that uses it.
+    """
     for i in range(src.shape[0]):
         out[i] = src[i]
 
 
+@kernel
+def is_finite_state(lp, x, g):
+    """Whether a new state is usable: finite log density, position and gradient."""
+    # one sum per vector catches any NaN or ±inf in it
+    return np.isfinite(lp) and np.isfinite(np.sum(x)) and np.isfinite(np.sum(g))
+
+
 @driver
-def run_chain(logdensity_and_grad, args, method, h, gamma, u, thin, x, v, g, lp, rng,
-              draws_out, lp_out):
+def run_chain(logdensity_and_grad, args, method, h, gamma, precond, corrector, thin,
+              x, v, g, lp, rng, draws_out, lp_out):
     """Advance one chain by ``draws_out.shape[0]`` draws of ``thin`` steps each.
 
     Parameters
@@ -37,8 +54,13 @@ def run_chain(logdensity_and_grad, args, method, h, gamma, u, thin, x, v, g, lp,
         :data:`RMD` or :data:`ULMC`.
     h, gamma : float
         Step size and friction.
-    u : ndarray, shape (d,)
-        Diagonal inverse mass.
+    precond : tuple (u, chol, dense)
+        Inverse mass. Diagonal: ``u`` shape (d,), ``chol`` and ``dense`` shape (0, 0).
+        Dense U = LLᵀ: ``u`` ones, ``chol`` = L and ``dense`` = U, shape (d, d).
+    corrector : tuple (int, float)
+        (steps, step size) of the exponential-Euler ULMC run, from a fresh velocity, that
+        each stored draw is taken after (the paper's log-concave TV algorithm); the chain
+        itself continues from its uncorrected state. (0, ·): no corrector.
     thin : int
     x, v, g : ndarray, shape (d,)
         State: position, velocity and ∇log π(x). Updated in place to the last finite state.
@@ -59,44 +81,80 @@ def run_chain(logdensity_and_grad, args, method, h, gamma, u, thin, x, v, g, lp,
     grads_in_failed_draw : int
         Gradient evaluations spent on the draw that diverged (0 if none did).
     """
+    u, chol, dense = precond
+    n_corr, h_corr = corrector
     d = x.shape[0]
     sigma = np.sqrt(2.0 * gamma * u)
-    x_mid = np.empty(d)
-    g_mid = np.empty(d)
-    w2 = np.empty(d)
-    w3 = np.empty(d)
+    x_mid, g_mid, p_mid = np.empty(d), np.empty(d), np.empty(d)
+    w2, w3 = np.empty(d), np.empty(d)
     # Double buffering: a step writes the new state into the spare arrays and they swap,
-    # so a step that goes non-finite leaves the last finite state untouched.
+    # so a step that goes non-finite leaves the last finite state untouched. p is the
+    # preconditioned gradient U·g (the same array as g for a diagonal mass).
     xa, va, ga = x.copy(), v.copy(), g.copy()
     xb, vb, gb = np.empty(d), np.empty(d), np.empty(d)
+    pa = preconditioned(dense, ga, np.empty(d))
+    pb = preconditioned(dense, gb, np.empty(d))
     c_ulmc = ulmc_coefficients(h, gamma)
+    c_corr = ulmc_coefficients(h_corr, gamma)
     z = np.empty((d, 4 if method == RMD else 2))
+    zc = np.empty_like(z)
+    z2, z2c = np.empty((d, 2)), np.empty((d, 2))
+    z1, z1c = np.empty((d, 1)), np.empty((d, 1))
+    xc, vc, gc = np.empty(d), np.empty(d), np.empty(d)
+    xd, vd, gd = np.empty(d), np.empty(d), np.empty(d)
+    pc = preconditioned(dense, gc, np.empty(d))
+    pd = preconditioned(dense, gd, np.empty(d))
+    per_step = 2 if method == RMD else 1
     for k in range(draws_out.shape[0]):
         for s in range(thin):
             if method == RMD:
                 c = rmd_coefficients(h, gamma, rng.random())
-                standard_normals(rng, z)
-                rmd_midpoint(z, xa, va, ga, u, sigma, c, x_mid, w2, w3)
+                zz = correlated_normals(rng, chol, z, zc)
+                rmd_midpoint(zz, xa, va, pa, u, sigma, c, x_mid, w2, w3)
                 logdensity_and_grad(x_mid, g_mid, *args)
-                rmd_update(xa, va, g_mid, u, c, w2, w3, xb, vb)
+                rmd_update(xa, va, preconditioned(dense, g_mid, p_mid), u, c, w2, w3, xb, vb)
             else:
-                standard_normals(rng, z)
-                ulmc_update(z, xa, va, ga, u, sigma, c_ulmc, xb, vb)
+                zz = correlated_normals(rng, chol, z, zc)
+                ulmc_update(zz, xa, va, pa, u, sigma, c_ulmc, xb, vb)
             lp_new = logdensity_and_grad(xb, gb, *args)
-            # one sum catches any NaN or ±inf in the gradient
-            if not (np.isfinite(lp_new) and np.isfinite(np.sum(gb))):
-                _copy(xa, x)
-                _copy(va, v)
-                _copy(ga, g)
-                grads = (s + 1) * (2 if method == RMD else 1)
-                return k, lp, grads
+            if not is_finite_state(lp_new, xb, gb):
+                copy_into(xa, x)
+                copy_into(va, v)
+                copy_into(ga, g)
+                return k, lp, (s + 1) * per_step
+            preconditioned(dense, gb, pb)
             lp = lp_new
             xa, xb = xb, xa
             va, vb = vb, va
             ga, gb = gb, ga
-        _copy(xa, draws_out[k])
-        lp_out[k] = lp
-    _copy(xa, x)
-    _copy(va, v)
-    _copy(ga, g)
+            pa, pb = pb, pa
+        if n_corr == 0:
+            copy_into(xa, draws_out[k])
+            lp_out[k] = lp
+            continue
+        # corrector: a short ULMC run from (x, fresh v); its end point is the draw
+        copy_into(xa, xc)
+        copy_into(ga, gc)
+        preconditioned(dense, gc, pc)
+        fresh_velocity(rng, u, chol, z1, z1c, vc)
+        lp_c = lp
+        for j in range(n_corr):
+            zz = correlated_normals(rng, chol, z2, z2c)
+            ulmc_update(zz, xc, vc, pc, u, sigma, c_corr, xd, vd)
+            lp_c = logdensity_and_grad(xd, gd, *args)
+            if not is_finite_state(lp_c, xd, gd):
+                copy_into(xa, x)
+                copy_into(va, v)
+                copy_into(ga, g)
+                return k, lp, thin * per_step + j + 1
+            preconditioned(dense, gd, pd)
+            xc, xd = xd, xc
+            vc, vd = vd, vc
+            gc, gd = gd, gc
+            pc, pd = pd, pc
+        copy_into(xc, draws_out[k])
+        lp_out[k] = lp_c
+    copy_into(xa, x)
+    copy_into(va, v)
+    copy_into(ga, g)
     return draws_out.shape[0], lp, 0

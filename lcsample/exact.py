@@ -14,7 +14,7 @@ from ._jit import kernel
 from .coefficients import pair_covariance, phi, psi
 
 
-__all__ = ["stationary_covariance"]
+__all__ = ["corrected_variance", "stationary_covariance"]
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(64)
 _ALPHAS, _WEIGHTS = 0.5 * (_NODES + 1.0), 0.5 * _WEIGHTS
@@ -104,3 +104,32 @@ def stationary_covariance(curvature, step_size, friction, inverse_mass=1.0, meth
         raise ValueError("the chain has no stationary law for these parameters (unstable)")
     sigma = np.linalg.solve(np.eye(4) - MM, Q.reshape(-1)).reshape(2, 2)
     return 0.5 * (sigma + sigma.T)
+
+
+def corrected_variance(curvature, step_size, friction, corrector_steps, corrector_step_size,
+                       inverse_mass=1.0):
+    """Exact Var x of a ``method="rmd-tv"`` draw on one coordinate of a Gaussian target.
+
+    The draw is x_M of an exponential-Euler ULMC run of ``corrector_steps`` steps started
+    from the RM chain's stationary x and a fresh velocity v ~ N(0, u):
+    S_{k+1} = M S_k Mᵀ + Q from S_0 = diag(Var_RM x, u).
+
+    Parameters
+    ----------
+    curvature, step_size, friction, inverse_mass : float
+        As in :func:`stationary_covariance` (the RM chain's parameters).
+    corrector_steps : int
+    corrector_step_size : float
+        The corrector runs with the chain's friction and inverse mass.
+
+    Returns
+    -------
+    float
+    """
+    m, u = float(curvature), float(inverse_mass)
+    var_x = stationary_covariance(m, step_size, friction, u, "rmd")[0, 0]
+    M, Q = _ulmc_maps(m, float(corrector_step_size), float(friction), u)
+    S = np.diag([var_x, u])
+    for _ in range(int(corrector_steps)):
+        S = M @ S @ M.T + Q
+    return float(S[0, 0])

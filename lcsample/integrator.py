@@ -14,6 +14,12 @@ Symbols (per chain): ``x``, ``v``, ``g`` position, velocity and ∇log π(x), sh
 ``u`` inverse mass, shape (d,); ``sigma`` = √(2γu), shape (d,); ``c`` the step's
 coefficients from :mod:`lcsample.coefficients`.
 
+A dense inverse mass U = LLᵀ needs no other kernels. The step is linear in (v, U·g, noise)
+and each Brownian integral is the same linear combination of the normals in every
+coordinate, so the dense step is the diagonal one with u = 1, g replaced by U·g
+(:func:`preconditioned`) and the normal block's columns multiplied by L
+(:func:`correlated_normals`).
+
 Random numbers: per step the RM kernel takes four standard normals per coordinate, drawn
 after α as one (d, 4) block in C order (z1..z4 for coordinate 0, then coordinate 1, ...);
 the ULMC kernel takes a (d, 2) block. This order is part of the reproducibility contract.
@@ -23,7 +29,15 @@ import numpy as np
 
 from ._jit import kernel
 
-__all__ = ["rmd_midpoint", "rmd_update", "standard_normals", "ulmc_update"]
+__all__ = [
+    "correlated_normals",
+    "fresh_velocity",
+    "preconditioned",
+    "rmd_midpoint",
+    "rmd_update",
+    "standard_normals",
+    "ulmc_update",
+]
 
 
 @kernel
@@ -36,6 +50,78 @@ def standard_normals(rng, out):
     flat = out.reshape(-1)
     for i in range(flat.shape[0]):
         flat[i] = rng.standard_normal()
+
+
+@kernel
+def correlated_normals(rng, chol, z, out):
+    """Standard normals into ``z``, then multiplied by a lower-triangular L if one is given.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    chol : ndarray, shape (d, d) or (0, 0)
+        Cholesky factor L of a dense inverse mass, or empty for a diagonal one.
+    z, out : ndarray, shape (d, k)
+        Buffers: ``z`` receives the normals, ``out`` L·z.
+
+    Returns
+    -------
+    ndarray, shape (d, k)
+        ``z`` (diagonal mass) or ``out`` = L·z (dense).
+    """
+    standard_normals(rng, z)
+    if chol.shape[0] == 0:
+        return z
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            acc = 0.0
+            for k in range(i + 1):
+                acc += chol[i, k] * z[k, j]
+            out[i, j] = acc
+    return out
+
+
+@kernel
+def preconditioned(dense, g, out):
+    """U·g for a dense inverse mass U; ``g`` itself for a diagonal one.
+
+    Parameters
+    ----------
+    dense : ndarray, shape (d, d) or (0, 0)
+    g, out : ndarray, shape (d,)
+
+    Returns
+    -------
+    ndarray, shape (d,)
+        ``out`` holding U·g, or ``g`` when ``dense`` is empty (the kernels then apply u).
+    """
+    if dense.shape[0] == 0:
+        return g
+    for i in range(g.shape[0]):
+        acc = 0.0
+        for k in range(g.shape[0]):
+            acc += dense[i, k] * g[k]
+        out[i] = acc
+    return out
+
+
+@kernel
+def fresh_velocity(rng, u, chol, z, zc, out):
+    """Draw v ~ N(0, U), the velocity's stationary law, into ``out``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    u : ndarray, shape (d,)
+        Diagonal inverse mass (ones when ``chol`` is given).
+    chol : ndarray, shape (d, d) or (0, 0)
+    z, zc : ndarray, shape (d, 1)
+        Scratch buffers.
+    out : ndarray, shape (d,)
+    """
+    zz = correlated_normals(rng, chol, z, zc)
+    for i in range(out.shape[0]):
+        out[i] = np.sqrt(u[i]) * zz[i, 0]
 
 
 @kernel

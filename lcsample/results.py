@@ -20,7 +20,7 @@ class ChainState(NamedTuple):
     rng_states : tuple of dict
         ``bit_generator.state`` of each chain's PCG64 stream.
     step_size, friction : ndarray, shape (chains,)
-    inverse_mass_matrix : ndarray, shape (chains, d)
+    inverse_mass_matrix : ndarray, shape (chains, d) or (chains, d, d)
     """
 
     position: np.ndarray
@@ -53,11 +53,17 @@ class SamplingResult:
         Wall seconds: ``compile`` (numba compilation before the first draw), ``warmup``,
         ``sampling``.
     n_grad_evals : ndarray, shape (chains,)
-        All gradient evaluations per chain, warmup and checks included.
+        All gradient evaluations per chain, warmup and checks included. The shared
+        initialization (mode search and curvature at the mode) is counted once, in
+        ``attrs["init_grad_evals"]``.
     attrs : dict
         Run metadata (library, version, method, seed, tuned parameters), written to ArviZ.
     var_name : str
         Name of the variable in ArviZ output.
+    tuning_history : list of dict
+        One entry per warmup retune: ``step`` (warmup step), ``step_size``, ``friction``
+        and the estimates behind them (``lam_min``, ``lam_max``: extreme curvatures of the
+        preconditioned target; ``energy_error`` on the adaptive route).
     """
 
     posterior: np.ndarray
@@ -68,6 +74,7 @@ class SamplingResult:
     n_grad_evals: np.ndarray
     attrs: dict = field(default_factory=dict)
     var_name: str = "x"
+    tuning_history: list = field(default_factory=list)
 
     @property
     def n_divergences(self):
@@ -88,3 +95,29 @@ class SamplingResult:
         from ._arviz import to_arviz
 
         return to_arviz(self, var_names=var_names, coords=coords, dims=dims)
+
+    def diagnostics(self, rhat_threshold=1.01, min_ess_per_chain=100):
+        """Convergence checks of the draws, like PyMC's ``run_convergence_checks``.
+
+        Parameters
+        ----------
+        rhat_threshold : float
+            Flag coordinates whose rank-normalized split R-hat exceeds this.
+        min_ess_per_chain : float
+            Flag coordinates whose bulk effective sample size per chain is below this.
+
+        Returns
+        -------
+        list of lcsample.diagnostics.Diagnostic
+            One item per problem (kinds ``"rhat"``, ``"ess"``, ``"divergences"``,
+            ``"warmup"``); empty when none was found. Pass it to
+            :func:`lcsample.diagnostics.warn_convergence` to get one warning.
+
+        See Also
+        --------
+        lcsample.diagnostics.convergence_checks
+        """
+        from .diagnostics import convergence_checks
+
+        return convergence_checks(self, rhat_threshold=rhat_threshold,
+                                  min_ess_per_chain=min_ess_per_chain)

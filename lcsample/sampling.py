@@ -1,9 +1,7 @@
 """``lcsample.sample``: chains, warmup, seeds, progress and interruption around the core."""
 
-import concurrent.futures
 import os
 import sys
-import threading
 import time
 import warnings
 
@@ -11,18 +9,44 @@ import numpy as np
 
 from . import __version__
 from ._chain import Chain, block_lengths
-from .driver import GRADS_PER_STEP, RMD, ULMC, run_chain
+from ._execution import Monitor, run_tasks
+from .adaptation import TUNING_ROUTES, WarmupOptions, allocate_records, run_warmup, warmup_converged
+from .driver import RMD, ULMC, run_chain
+from .initialization import (
+    diagonal_curvature,
+    find_mode,
+    hessian,
+    jittered_starts,
+    positive_floor,
+)
+from .mass import InverseMass
 from .results import ChainState, SamplingResult
 from .target import Target
-from .warmup import step_size_for_bias, window_schedule
+from .warmup import STIFF_VARIANCE_BIAS
 
 __all__ = ["sample"]
 
-METHODS = {"rmd": RMD, "ulmc": ULMC}
-_SAMPLER_NAMES = {"rmd": "RM-ULMC (Shen-Lee randomized midpoint)", "ulmc": "ULMC (exponential Euler)"}
+METHODS = {"rmd": RMD, "ulmc": ULMC, "rmd-tv": RMD}
+_SAMPLER_NAMES = {
+    "rmd": "RM-ULMC (Shen-Lee randomized midpoint)",
+    "ulmc": "ULMC (exponential Euler)",
+    "rmd-tv": "RM-ULMC with an underdamped-Langevin corrector per draw (Gupta-Cai-Chen, log-concave TV)",
+}
+INITS = ("mode", "uniform")
+#: Largest dimension for which ``inverse_mass_matrix="auto"`` picks a dense matrix: its
+#: O(d²) work per step stays below ~4 µs·(d/100)² and its d gradients once are cheap
+#: next to what it saves on correlated posteriors (benchmarks/accuracy.py).
+AUTO_DENSE_MAX_DIM = 200
 # Stan's default: initial positions uniform in (-2, 2) on the unconstrained scale.
 _INIT_RADIUS = 2.0
 _INIT_TRIES = 100
+# rmd-tv defaults: the corrector runs for time T = _CORRECTOR_TIME/√L in _CORRECTOR_STEPS
+# steps (algorithms.md §5: T ≲ 1/√L, step ≪ T). On a Gaussian at the default accuracy this
+# lowers the stiffest direction's variance error from 1.0e-2 to 8.9e-3 and leaves softer
+# ones within 2 % of RM-ULMC's (exact, lcsample.exact.corrected_variance); T = 1/√L with 8
+# steps would raise it to 1.6e-2, because exponential Euler's own O(h) bias takes over.
+_CORRECTOR_TIME = 0.5
+_CORRECTOR_STEPS = 16
 
 
 def _positive_int(value, name, minimum=1):
@@ -43,19 +67,36 @@ def _positive_float(value, name):
     return value
 
 
+def _choice(value, name, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return value
+
+
 def _inverse_mass(value, dim):
-    if value is None:
-        return None
-    u = np.array(value, dtype=np.float64)
+    """("diag" | "dense", None) to adapt, or (None, InverseMass) for a fixed matrix."""
+    if isinstance(value, str):
+        kind = _choice(value, "inverse_mass_matrix", ("auto", "diag", "dense"))
+        if kind == "auto":
+            kind = "dense" if dim <= AUTO_DENSE_MAX_DIM else "diag"
+        return kind, None
+    try:
+        u = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"inverse_mass_matrix must be 'diag', 'dense' or an array, got {value!r}") from None
     if u.ndim == 0:
         u = np.full(dim, float(u))
-    if u.shape != (dim,):
+    if u.shape not in ((dim,), (dim, dim)):
         raise ValueError(
-            f"inverse_mass_matrix must be a scalar or have shape ({dim},), got {u.shape}"
+            f"inverse_mass_matrix must be a scalar or have shape ({dim},) or ({dim}, {dim}), got {u.shape}"
         )
-    if not (np.isfinite(u).all() and (u > 0).all()):
-        raise ValueError("inverse_mass_matrix must be positive and finite")
-    return u
+    if not np.isfinite(u).all():
+        raise ValueError("inverse_mass_matrix must be finite")
+    if u.ndim == 1 and not (u > 0).all():
+        raise ValueError("inverse_mass_matrix must be positive")
+    if u.ndim == 2 and not (np.allclose(u, u.T) and np.linalg.eigvalsh(0.5 * (u + u.T))[0] > 0):
+        raise ValueError("inverse_mass_matrix must be symmetric positive definite")
+    return None, InverseMass(u if u.ndim == 1 else 0.5 * (u + u.T))
 
 
 def _initial_positions(value, chains, dim):
@@ -73,41 +114,6 @@ def _initial_positions(value, chains, dim):
     return x
 
 
-class _Monitor:
-    """Progress counter and stop flag shared by the worker threads."""
-
-    def __init__(self):
-        self.stop = threading.Event()
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def add(self, n):
-        with self._lock:
-            self.count += n
-
-
-def _run_parallel(task, chains, cores, monitor, bar):
-    """Run ``task(chain_index)`` for every chain on ``cores`` threads.
-
-    Ctrl-C sets the stop flag; tasks finish their current compiled block and return what
-    they have. Returns the task results and whether the run was interrupted.
-    """
-    interrupted = False
-    with concurrent.futures.ThreadPoolExecutor(max_workers=cores) as pool:
-        futures = [pool.submit(task, c) for c in range(chains)]
-        pending = set(futures)
-        shown = bar.n
-        while pending:
-            try:
-                _, pending = concurrent.futures.wait(pending, timeout=0.1)
-            except KeyboardInterrupt:
-                interrupted = True
-                monitor.stop.set()
-            bar.update(monitor.count - shown)
-            shown = monitor.count
-    return [f.result() for f in futures], interrupted
-
-
 def _progress_bar(total, enabled):
     from tqdm.auto import tqdm
 
@@ -119,18 +125,24 @@ def sample(
     target,
     *,
     draws=1000,
-    tune=1000,
+    tune=None,
     chains=4,
     seed=None,
     method="rmd",
     step_size=None,
     friction=None,
-    inverse_mass_matrix=None,
+    inverse_mass_matrix="auto",
+    tuning="theory",
+    target_accuracy=STIFF_VARIANCE_BIAS,
+    init="mode",
     initial_positions=None,
+    corrector_steps=None,
+    corrector_step_size=None,
     thin=1,
     cores=None,
     progressbar=True,
     discard_tuned_samples=True,
+    compute_convergence_checks=True,
     initial_state=None,
 ):
     """Sample a target with randomized-midpoint underdamped Langevin Monte Carlo.
@@ -138,35 +150,63 @@ def sample(
     Parameters
     ----------
     target : Target
-        The log density and its gradient (see :class:`lcsample.Target`).
+        The log density and its gradient (see :class:`lcsample.Target`; batched Python
+        targets from :meth:`lcsample.Target.from_batch`).
     draws : int
         Draws kept per chain, after thinning.
-    tune : int
-        Warmup steps per chain (0 allowed). Tuned values are those not given explicitly.
+    tune : int, optional
+        Warmup steps per chain (0 allowed). Default: sized from the target, 10 relaxation
+        times of its softest direction, 1/(h√m) steps each, between 50 and 1000 (see
+        :func:`lcsample.adaptation.auto_tune`; recorded in ``attrs["tune"]``). Tuned
+        values are those not given explicitly.
     chains : int
     seed : int or numpy.random.SeedSequence, optional
-        Each chain gets its own stream from ``SeedSequence(seed).spawn(chains)``, so the
-        draws do not depend on ``cores``.
-    method : {"rmd", "ulmc"}
+        Each chain gets its own stream from ``SeedSequence(seed).spawn(chains)`` (the
+        initialization one more), so the draws do not depend on ``cores``.
+    method : {"rmd", "ulmc", "rmd-tv"}
         ``"rmd"``: Shen–Lee randomized midpoint (2 gradients per step, O(h³) stationary
         variance bias on Gaussians). ``"ulmc"``: exponential-Euler ULMC (1 gradient per
-        step, O(h) bias), the baseline.
+        step, O(h) bias), the baseline. ``"rmd-tv"``: the paper's log-concave TV
+        algorithm: the chain is RM-ULMC, and each stored draw is taken after a short
+        ULMC corrector run from a fresh velocity (the chain continues uncorrected).
     step_size, friction : float, optional
-        h and γ; used as given when set, otherwise tuned so that the stationary variance
-        error along the stiffest direction is about 1 %.
-    inverse_mass_matrix : float or array_like, shape (d,), optional
-        Diagonal inverse mass u; used as given when set, otherwise adapted from windowed
-        variance estimates.
+        h and γ (in the units of the preconditioned target); used as given when set,
+        otherwise tuned.
+    inverse_mass_matrix : {"auto", "diag", "dense"} or array_like, shape (d,) or (d, d)
+        ``"diag"``: diagonal, started from the curvature at the mode (the inverse Hessian
+        diagonal) and adapted from windowed variances. ``"dense"``: the inverse Hessian at
+        the mode (Laplace); it costs d gradient evaluations once and O(d²) per step, and
+        removes correlations a diagonal cannot. ``"auto"`` (default): dense for
+        d ≤ 200, diagonal above. An array is used as given.
+    tuning : {"theory", "adaptive"}
+        How h and γ are tuned (see :mod:`lcsample.adaptation`). ``"theory"`` (default):
+        curvature estimates, γ = 2√m, h from the exact stationary bias at curvature L.
+        ``"adaptive"``: h from an energy-error target, γ from the largest preconditioned
+        posterior variance.
+    target_accuracy : float
+        Relative error of the stationary variance allowed along the stiffest direction
+        (default 0.01); the step size follows from it.
+    init : {"mode", "uniform"}
+        ``"mode"`` (default): start the chains jittered around the mode (found by L-BFGS),
+        ±2 Laplace standard deviations per coordinate. ``"uniform"``: Stan's
+        uniform(-2, 2) per coordinate. Ignored when ``initial_positions`` is given. The
+        mode is searched whenever the starts or the first inverse mass need it.
     initial_positions : array_like, shape (d,) or (chains, d), optional
-        Default: uniform in (-2, 2) per coordinate, drawn from each chain's stream.
+    corrector_steps, corrector_step_size : int, float, optional
+        ``method="rmd-tv"`` only: steps and step size of the corrector run per draw.
+        Default: 16 steps over a time 0.5/√L (L the tuned preconditioned smoothness).
     thin : int
         Steps per kept draw.
     cores : int, optional
         Threads running chains in parallel (default: available CPUs, at most ``chains``).
+        Batched targets advance all chains together in one thread.
     progressbar : bool
         Show a progress bar when stderr is a terminal.
     discard_tuned_samples : bool
         Drop the warmup draws (default) or keep them in ``result.warmup``.
+    compute_convergence_checks : bool
+        Warn, in one block, about R-hat > 1.01, bulk ESS below 100 per chain, divergences
+        and an unconverged warmup (see :meth:`SamplingResult.diagnostics`).
     initial_state : ChainState, optional
         ``result.last_state`` of an earlier run: continue it exactly (positions,
         velocities, random streams and tuned parameters). ``seed`` and
@@ -193,61 +233,79 @@ def sample(
     ----------
     Shen, R. and Lee, Y. T. (2019). The randomized midpoint method for log-concave
     sampling. NeurIPS.
+    Gupta, S., Cai, L. and Chen, S. (2025). Faster diffusion sampling with randomized
+    midpoints: sequential and parallel. ICLR.
     """
     if not isinstance(target, Target):
         raise TypeError(f"target must be an lcsample.Target, got {type(target).__name__}")
     draws = _positive_int(draws, "draws")
-    tune = _positive_int(tune, "tune", minimum=0)
+    if tune is not None:
+        tune = _positive_int(tune, "tune", minimum=0)
     chains = _positive_int(chains, "chains")
     thin = _positive_int(thin, "thin")
     if cores is None:
         cores = min(chains, len(os.sched_getaffinity(0)))
     cores = _positive_int(cores, "cores")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    code = METHODS[method]
+    method = _choice(method, "method", METHODS)
+    tuning = _choice(tuning, "tuning", TUNING_ROUTES)
+    init = _choice(init, "init", INITS)
+    target_accuracy = _positive_float(target_accuracy, "target_accuracy")
+    if target_accuracy >= 1.0:
+        raise ValueError(f"target_accuracy must be below 1, got {target_accuracy!r}")
     step_size = _positive_float(step_size, "step_size")
     friction = _positive_float(friction, "friction")
+    corrector_step_size = _positive_float(corrector_step_size, "corrector_step_size")
+    if corrector_steps is not None:
+        corrector_steps = _positive_int(corrector_steps, "corrector_steps")
+    if method != "rmd-tv" and (corrector_steps is not None or corrector_step_size is not None):
+        raise ValueError("corrector_steps and corrector_step_size apply to method='rmd-tv' only")
     dim = target.dim
-    u_fixed = _inverse_mass(inverse_mass_matrix, dim)
+    adapt_mass, fixed_mass = _inverse_mass(inverse_mass_matrix, dim)
     x_init = _initial_positions(initial_positions, chains, dim)
+    code = METHODS[method]
 
+    init_info = {"init": "resumed" if initial_state is not None else
+                 ("initial_positions" if x_init is not None else init), "init_grad_evals": 0}
     if initial_state is not None:
         if seed is not None or x_init is not None:
             raise ValueError("initial_state continues a run: seed and initial_positions must be None")
-        chain_list, seed_attr = _resume(target, code, initial_state, chains, step_size, friction, u_fixed)
+        chain_list, seed_attr = _resume(target, code, initial_state, chains, step_size, friction,
+                                        fixed_mass)
+        adapt_mass = None
     else:
         if seed is not None and not isinstance(seed, np.random.SeedSequence):
             seed = _positive_int(seed, "seed", minimum=0)
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         seed_attr = seq.entropy if seq.entropy < 2**63 else str(seq.entropy)
-        chain_list = [
-            _start_chain(target, code, np.random.default_rng(child), None if x_init is None else x_init[c],
-                         step_size, friction, u_fixed, c)
-            for c, child in enumerate(seq.spawn(chains))
-        ]
+        children = seq.spawn(chains + 1)
+        rngs = [np.random.default_rng(child) for child in children[:chains]]
+        starts, mass = _initial_points(target, init, x_init, rngs, np.random.default_rng(children[-1]),
+                                       adapt_mass, fixed_mass, init_info)
+        chain_list = [_new_chain(target, code, rngs[c], starts[c], step_size, friction, mass, c,
+                                 x_init is not None) for c in range(chains)]
 
-    timing = {"compile": _compile(target, code)}
-    monitor = _Monitor()
-    bar = _progress_bar(chains * (tune + draws), progressbar)
+    advance_batch = target.advance_batch if target.batched else None
+    timing = {"compile": 0.0 if target.batched else _compile(target, code)}
+    monitor = Monitor()
+    bar = _progress_bar(chains * ((tune or 0) + draws), progressbar)
     try:
         t0 = time.perf_counter()
-        tune_step, tune_friction, tune_mass = step_size is None, friction is None, u_fixed is None
+        tune_step, tune_friction = step_size is None, friction is None
         if initial_state is not None:
-            tune_step = tune_friction = tune_mass = False
-        segments = window_schedule(tune, adapt_mass=tune_mass)
-        warm = _allocate(chains, tune, dim, keep_draws=not discard_tuned_samples)
-        interrupted = _warmup(chain_list, segments, warm, tune_step, tune_friction, method,
-                              cores, monitor, bar)
+            tune_step = tune_friction = False
+        opts = WarmupOptions(method, tuning, target_accuracy, tune_step, tune_friction, adapt_mass)
+        warm, history, interrupted = run_warmup(chain_list, tune, opts, not discard_tuned_samples,
+                                                cores, monitor, bar, advance_batch)
+        tune = warm["lp"].shape[1]
+        if method == "rmd-tv":
+            _set_corrector(chain_list, history, corrector_steps, corrector_step_size)
         timing["warmup"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        out = _allocate(chains, 0 if interrupted else draws, dim, keep_draws=True)
-
-        def sampling_task(c):
-            return _sample_chain(chain_list[c], c, thin, out, monitor)
-
-        done, interrupted_now = _run_parallel(sampling_task, chains, cores, monitor, bar)
+        out = allocate_records(chains, 0 if interrupted else draws, dim, keep_draws=True)
+        corrected = method == "rmd-tv"
+        tasks = [_sampling_task(ch, c, thin, corrected, out, monitor) for c, ch in enumerate(chain_list)]
+        done, interrupted_now = run_tasks(chain_list, tasks, cores, monitor, bar, advance_batch)
         interrupted = interrupted or interrupted_now
         timing["sampling"] = time.perf_counter() - t0
     finally:
@@ -261,6 +319,7 @@ def sample(
         out = {k: v[:, :n_kept] for k, v in out.items()}
     _warn_divergences(chain_list)
 
+    converged = warmup_converged(history) and not any("note" in e for e in history[-1:])
     attrs = {
         "inference_library": "lcsample",
         "inference_library_version": __version__,
@@ -272,13 +331,25 @@ def sample(
         "draws": draws,
         "thin": thin,
         "chains": chains,
+        "tuning": tuning,
+        "target_accuracy": target_accuracy,
+        "inverse_mass_matrix": "dense" if chain_list[0].mass.dense else "diag",
+        **init_info,
         "step_size": np.array([ch.h for ch in chain_list]),
         "friction": np.array([ch.gamma for ch in chain_list]),
+        "warmup_converged": converged,
         "compile_time": timing["compile"],
         "tuning_time": timing["warmup"],
         "sampling_time": timing["sampling"],
     }
-    return SamplingResult(
+    if not converged:
+        attrs["warmup_note"] = (
+            "the last retune changed the step size by more than a factor 1.5 or found no "
+            "positive curvature; increase tune"
+        )
+    if method == "rmd-tv":
+        attrs["corrector_steps"], attrs["corrector_step_size"] = chain_list[0].corrector
+    result = SamplingResult(
         posterior=out.pop("posterior"),
         sample_stats=out,
         warmup=None if discard_tuned_samples else {"posterior": warm.pop("posterior"), "sample_stats": warm},
@@ -287,36 +358,87 @@ def sample(
         n_grad_evals=np.array([ch.n_grads for ch in chain_list]),
         attrs=attrs,
         var_name=target.name,
+        tuning_history=history,
     )
+    if compute_convergence_checks and not interrupted:
+        from .diagnostics import warn_convergence
+
+        warn_convergence(result.diagnostics())
+    return result
 
 
-def _start_chain(target, code, rng, x0, step_size, friction, u_fixed, c):
-    """Check the target at the initial point and set up one chain."""
-    if x0 is not None:
-        try:
-            lp, g = target.check(x0)
-        except ValueError as err:
-            raise ValueError(f"initial_positions[{c}]: {err}") from err
-        tries = 1
+def _initial_points(target, init, x_init, rngs, init_rng, adapt_mass, fixed_mass, info):
+    """Starting points (chains, d) and the initial inverse mass.
+
+    The mode is found by L-BFGS (from a uniform(-2, 2) point of the initialization
+    stream) when the starts or the first inverse mass need it: the mass starts from the
+    curvature there (inverse Hessian, or its diagonal), and ``init="mode"`` jitters each
+    chain around it by ±2 of the mass's standard deviations.
+    """
+    dim = target.dim
+    starts_from_mode = x_init is None and init == "mode"
+    if fixed_mass is not None and not starts_from_mode:
+        mode = None
     else:
-        for tries in range(1, _INIT_TRIES + 1):
-            x0 = rng.uniform(-_INIT_RADIUS, _INIT_RADIUS, target.dim)
-            try:
-                lp, g = target.check(x0)
-                break
-            except ValueError:
-                # Stan's rule: retry a non-finite random start; after the last try the
-                # check's own error (which says what is wrong) goes to the user
-                if tries == _INIT_TRIES:
-                    raise
-    u = np.ones(target.dim) if u_fixed is None else u_fixed.copy()
-    chain = Chain(target, code, rng, x0, np.zeros(target.dim), g, lp, step_size, friction, u)
-    chain.n_grads = tries
+        x0, tries = _uniform_start(target, init_rng)
+        mode = find_mode(target.logdensity_and_gradient, x0)
+        info.update(init_grad_evals=tries + mode.n_grads, mode_converged=mode.converged,
+                    mode_logdensity=mode.logdensity)
+    mass = fixed_mass
+    if mass is None and adapt_mass == "dense":
+        hess = hessian(target.logdensity_and_gradient, mode.x, mode.gradient)
+        evals, evecs = np.linalg.eigh(hess)
+        mass = InverseMass((evecs / positive_floor(evals)) @ evecs.T)
+        info["init_grad_evals"] += dim
+    elif mass is None:
+        curv, n = diagonal_curvature(target.logdensity_and_gradient, mode.x, mode.gradient, init_rng)
+        mass = InverseMass(1.0 / positive_floor(curv))
+        info["init_grad_evals"] += n
+    if x_init is not None:
+        return x_init, mass
+    if not starts_from_mode:
+        return np.array([_uniform_start(target, rng)[0] for rng in rngs]), mass
+    starts = jittered_starts(mode.x, mass, rngs)
+    for c in range(len(rngs)):
+        try:
+            target.check(starts[c])
+        except ValueError:
+            # a jittered point outside the support: start that chain at the mode
+            starts[c] = mode.x
+    return starts, mass
+
+
+def _uniform_start(target, rng):
+    """A uniform(-2, 2) point where the target is finite (Stan's rule), and the tries used."""
+    for tries in range(1, _INIT_TRIES + 1):
+        x0 = rng.uniform(-_INIT_RADIUS, _INIT_RADIUS, target.dim)
+        try:
+            target.check(x0)
+            return x0, tries
+        except ValueError:
+            # retry a non-finite random start; after the last try the check's own error
+            # (which says what is wrong) goes to the user
+            if tries == _INIT_TRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _new_chain(target, code, rng, x0, step_size, friction, mass, c, user_given):
+    """Check the target at the starting point and set up one chain."""
+    try:
+        lp, g = target.check(x0)
+    except ValueError as err:
+        if user_given:
+            raise ValueError(f"initial_positions[{c}]: {err}") from err
+        raise
+    chain = Chain(target, code, rng, np.array(x0, dtype=np.float64), np.zeros(target.dim), g, lp,
+                  step_size, friction, mass)
+    chain.n_grads = 1
     chain.refresh_velocity()
     return chain
 
 
-def _resume(target, code, state, chains, step_size, friction, u_fixed):
+def _resume(target, code, state, chains, step_size, friction, fixed_mass):
     """Chains that continue ``state`` (a ChainState) exactly."""
     if not isinstance(state, ChainState):
         raise ValueError("initial_state must be the last_state of an earlier lcsample run")
@@ -333,151 +455,53 @@ def _resume(target, code, state, chains, step_size, friction, u_fixed):
             target, code, rng, state.position[c].copy(), state.velocity[c].copy(),
             state.gradient[c].copy(), float(state.logdensity[c]),
             step_size or float(state.step_size[c]), friction or float(state.friction[c]),
-            u_fixed.copy() if u_fixed is not None else state.inverse_mass_matrix[c].copy(),
+            fixed_mass or InverseMass(state.inverse_mass_matrix[c]),
         ))
     return chain_list, "resumed"
+
+
+def _set_corrector(chain_list, history, steps, step_size):
+    """Corrector (steps, step size) per draw for rmd-tv, defaults from the tuned curvature."""
+    steps = steps or _CORRECTOR_STEPS
+    if step_size is None:
+        lam_max = next((e["lam_max"] for e in reversed(history) if e.get("lam_max", 0) > 0), None)
+        if lam_max is None:
+            lam_max = chain_list[0].curvatures()[1]
+        step_size = _CORRECTOR_TIME / np.sqrt(lam_max) / steps
+    for chain in chain_list:
+        chain.corrector = (int(steps), float(step_size))
 
 
 def _compile(target, code):
     """Compile the driver for this target in the main thread; returns seconds taken."""
     d = target.dim
     t0 = time.perf_counter()
-    run_chain(target.logdensity_and_grad, target.args, code, 0.1, 1.0, np.ones(d), 1,
-              np.zeros(d), np.zeros(d), np.zeros(d), 0.0, np.random.default_rng(0),
-              np.empty((0, d)), np.empty(0))
+    run_chain(target.logdensity_and_grad, target.args, code, 0.1, 1.0,
+              InverseMass(np.ones(d)).kernel_args, (0, 0.0), 1, np.zeros(d), np.zeros(d),
+              np.zeros(d), 0.0, np.random.default_rng(0), np.empty((0, d)), np.empty(0))
     return time.perf_counter() - t0
 
 
-def _allocate(chains, n, dim, keep_draws):
-    arrays = {
-        "lp": np.full((chains, n), np.nan),
-        "diverging": np.zeros((chains, n), dtype=bool),
-        "step_size": np.full((chains, n), np.nan),
-        "friction": np.full((chains, n), np.nan),
-        "n_steps": np.zeros((chains, n), dtype=np.int64),
-    }
-    if keep_draws:
-        arrays["posterior"] = np.full((chains, n, dim), np.nan)
-    return arrays
-
-
-def _warmup(chain_list, segments, warm, tune_step, tune_friction, method, cores, monitor, bar):
-    """Run the warmup segments; adaptation pools all chains at each segment's end.
-
-    Pooling (as ChEES and MEADS do) gives every chain the same, better-estimated mass,
-    friction and step, and it happens in the main thread after all chains reach the
-    barrier, so it does not depend on ``cores``. Returns whether the run was interrupted.
-    """
-    chains, dim = len(chain_list), chain_list[0].x.shape[0]
-    tuning = tune_step or tune_friction
-    extra = _retune(chain_list, tune_step, tune_friction, method) if tuning else [0] * chains
-    start = 0
-    for length, ends_window in segments:
-        buffers = np.empty((chains, length, dim))
-
-        def task(c):
-            return _warmup_segment(chain_list[c], c, start, buffers[c], warm, extra[c],
-                                   tune_step, monitor)
-
-        done, interrupted = _run_parallel(task, chains, cores, monitor, bar)
-        if interrupted:
-            return True
-        if ends_window:
-            window = np.concatenate([buffers[c, :done[c]] for c in range(chains)])
-            n = window.shape[0]
-            if n > 1:
-                # Stan's regularization: shrink toward 1e-3 with weight 5/(n + 5)
-                u = (n / (n + 5.0)) * window.var(axis=0) + 1e-3 * (5.0 / (n + 5.0))
-                for chain in chain_list:
-                    chain.u = u.copy()
-                    chain.refresh_velocity()
-        extra = [0] * chains
-        if ends_window and tuning:
-            extra = _retune(chain_list, tune_step, tune_friction, method)
-        start += length
-    return False
-
-
-def _retune(chain_list, tune_step, tune_friction, method):
-    """Common friction and step for all chains from their pooled curvature estimates.
-
-    γ = 2√λ_min with the median λ_min over chains (critical damping of the softest
-    direction); h from the largest λ_max over chains, so the stationary variance error
-    stays within :data:`lcsample.warmup.STIFF_VARIANCE_BIAS` along the stiffest direction.
-    Returns the gradient evaluations each chain spent.
-    """
-    estimates = [chain.curvatures() for chain in chain_list]
-    lam_max = max(max(e[1] for e in estimates), 1e-12)
-    # Finite differences far from the mode can give tiny or negative Ritz values; the
-    # clip keeps γ finite there, and the next window re-estimates it.
-    lam_min = min(max(float(np.median([e[0] for e in estimates])), 1e-6 * lam_max), lam_max)
-    for chain in chain_list:
-        if tune_friction:
-            chain.gamma = 2.0 * np.sqrt(lam_min)
-        if tune_step:
-            chain.h = step_size_for_bias(lam_max, chain.gamma, method)
-    return [e[2] for e in estimates]
-
-
-def _warmup_segment(chain, c, start, buffer, warm, extra_grads, tune_step, monitor):
-    """Advance one chain through one warmup segment; returns the steps kept in ``buffer``."""
-    length = buffer.shape[0]
-    per_step = GRADS_PER_STEP[chain.method]
-    lp_buffer = np.empty(length)
-    done = 0
-    kept = 0
-    for n in block_lengths(length):
-        if monitor.stop.is_set() or chain.diverged_at is not None:
-            break
-        n_done, grads = chain.advance(buffer[kept:kept + n], lp_buffer[kept:kept + n])
-        sl = slice(start + done, start + done + n_done)
-        warm["lp"][c, sl] = lp_buffer[kept:kept + n_done]
-        warm["step_size"][c, sl] = chain.h
-        warm["friction"][c, sl] = chain.gamma
-        warm["n_steps"][c, sl] = per_step
-        if "posterior" in warm:
-            warm["posterior"][c, sl] = buffer[kept:kept + n_done]
-        warm["n_steps"][c, start] += extra_grads if done == 0 else 0
-        done += n_done
-        kept += n_done
-        monitor.add(n)
-        if n_done < n:
-            # the failed step is recorded as diverging, its position as NaN
-            warm["diverging"][c, start + done] = True
-            warm["step_size"][c, start + done] = chain.h
-            warm["friction"][c, start + done] = chain.gamma
-            warm["n_steps"][c, start + done] += grads - n_done * per_step
-            if not tune_step:
-                chain.diverged_at = ("warmup", start + done)
-                break
-            # a tuned step that diverges was too large: halve it and carry on from the
-            # last finite state; the rest of this block is skipped and flagged with it
-            warm["diverging"][c, start + done:start + done + n - n_done] = True
-            chain.h *= 0.5
-            chain.refresh_velocity()
-            done += n - n_done
-    return kept
-
-
-def _sample_chain(chain, c, thin, out, monitor):
-    """Draw one chain's samples into ``out``; returns the number of draws made."""
+def _sampling_task(chain, c, thin, corrected, out, monitor):
+    """Draw one chain's samples into ``out`` (a task generator); returns the draws made."""
     n_total = out["lp"].shape[1]
     if chain.diverged_at is not None:
         out["diverging"][c, :] = True
         return n_total
+    per_draw = chain.grads_per_draw(thin, corrected)
     done = 0
     for n in block_lengths(n_total):
         if monitor.stop.is_set():
             return done
-        n_done, grads = chain.advance(out["posterior"][c, done:done + n], out["lp"][c, done:done + n], thin)
+        n_done, grads = yield out["posterior"][c, done:done + n], out["lp"][c, done:done + n], thin, corrected
         out["step_size"][c, done:done + n_done] = chain.h
         out["friction"][c, done:done + n_done] = chain.gamma
-        out["n_steps"][c, done:done + n_done] = thin * GRADS_PER_STEP[chain.method]
+        out["n_steps"][c, done:done + n_done] = per_draw
         done += n_done
         monitor.add(n_done)
         if n_done < n:
             # stopped on a non-finite state: the draws from here on are NaN and flagged
-            out["n_steps"][c, done] = grads - n_done * thin * GRADS_PER_STEP[chain.method]
+            out["n_steps"][c, done] = grads - n_done * per_draw
             out["posterior"][c, done:] = np.nan
             out["lp"][c, done:] = np.nan
             out["diverging"][c, done:] = True
@@ -508,5 +532,5 @@ def _last_state(chain_list):
         rng_states=tuple(ch.rng.bit_generator.state for ch in chain_list),
         step_size=np.array([ch.h for ch in chain_list]),
         friction=np.array([ch.gamma for ch in chain_list]),
-        inverse_mass_matrix=np.array([ch.u for ch in chain_list]),
+        inverse_mass_matrix=np.array([ch.mass.matrix for ch in chain_list]),
     )

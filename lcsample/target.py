@@ -43,6 +43,9 @@ class Target:
     >>> target = lcsample.Target(logdensity_and_grad, dim=3, args=(2.0,))
     """
 
+    #: Whether the target evaluates many points per call (see :meth:`from_batch`).
+    batched = False
+
     def __init__(self, logdensity_and_grad, dim, args=(), name="x"):
         if not callable(logdensity_and_grad):
             raise TypeError("logdensity_and_grad must be callable")

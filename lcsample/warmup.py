@@ -19,29 +19,36 @@ import numpy as np
 
 from .exact import stationary_covariance
 
-__all__ = ["window_schedule", "extreme_curvatures", "step_size_for_bias", "STIFF_VARIANCE_BIAS"]
+__all__ = [
+    "STIFF_VARIANCE_BIAS",
+    "energy_error",
+    "energy_target",
+    "extreme_curvatures",
+    "step_size_for_bias",
+    "window_schedule",
+]
 
 #: Relative error of the stationary variance allowed along the stiffest direction.
 STIFF_VARIANCE_BIAS = 0.01
 
 
-def window_schedule(tune, adapt_mass=True):
+def window_schedule(tune, windows=True):
     """Split ``tune`` steps into segments, retuning after each.
 
     Parameters
     ----------
     tune : int
-    adapt_mass : bool
-        Whether segments are mass-matrix windows (Stan's schedule) or one plain segment.
+    windows : bool
+        Whether segments are adaptation windows (Stan's schedule) or one plain segment.
 
     Returns
     -------
     list of (int, bool)
-        (length, ends_a_mass_window) for consecutive segments summing to ``tune``.
+        (length, ends_a_window) for consecutive segments summing to ``tune``.
     """
     if tune == 0:
         return []
-    if not adapt_mass or tune < 20:
+    if not windows or tune < 20:
         return [(tune, False)]
     if tune < 150:
         init, term = int(0.15 * tune), int(0.1 * tune)
@@ -63,8 +70,8 @@ def window_schedule(tune, adapt_mass=True):
     return segments
 
 
-def extreme_curvatures(logdensity_and_gradient, x, u, rng, n_iter=20, eps=1e-4):
-    """Estimate the extreme eigenvalues of U^{1/2} H U^{1/2}, H = -∇²log π(x).
+def extreme_curvatures(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-4):
+    """Estimate the extreme eigenvalues of Rᵀ H R, H = -∇²log π(x), U = RRᵀ the inverse mass.
 
     Lanczos with full reorthogonalization on central-difference Hessian-vector products.
 
@@ -73,8 +80,7 @@ def extreme_curvatures(logdensity_and_gradient, x, u, rng, n_iter=20, eps=1e-4):
     logdensity_and_gradient : callable
         ``x -> (lp, grad)``.
     x : ndarray, shape (d,)
-    u : ndarray, shape (d,)
-        Diagonal inverse mass.
+    mass : InverseMass
     rng : numpy.random.Generator
         For the start vector.
     n_iter : int
@@ -89,7 +95,6 @@ def extreme_curvatures(logdensity_and_gradient, x, u, rng, n_iter=20, eps=1e-4):
     """
     d = x.shape[0]
     k = min(n_iter, d)
-    root_u = np.sqrt(u)
     basis = np.zeros((k, d))
     alphas, betas = np.zeros(k), np.zeros(k)
     q = rng.standard_normal(d)
@@ -97,11 +102,11 @@ def extreme_curvatures(logdensity_and_gradient, x, u, rng, n_iter=20, eps=1e-4):
     n_grads = 0
     for j in range(k):
         basis[j] = q
-        step = eps * root_u * q
+        step = eps * mass.root(q)
         g_plus = logdensity_and_gradient(x + step)[1]
         g_minus = logdensity_and_gradient(x - step)[1]
         n_grads += 2
-        w = -root_u * (g_plus - g_minus) / (2.0 * eps)
+        w = -mass.root_transpose(g_plus - g_minus) / (2.0 * eps)
         alphas[j] = q @ w
         w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
         w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
@@ -152,3 +157,90 @@ def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIA
         else:
             lo = mid
     return float(lo)
+
+
+def energy_error(logdensity_and_gradient, x, mass, h, gamma, method, rng, n_steps):
+    """Mean squared energy error per dimension of noise-free steps from ``x``.
+
+    The tuning signal of the adaptive route (MCLMC's ``desired_energy_var``): from x and a
+    fresh velocity, ``n_steps`` steps of the method's integrator with the friction and
+    noise switched off (γ → 0), each step's change of H = -log π(x) + ½vᵀU⁻¹v measured.
+    ``gamma`` is unused by these steps; it is accepted so every route has one signature.
+
+    Parameters
+    ----------
+    logdensity_and_gradient : callable
+    x : ndarray, shape (d,)
+    mass : InverseMass
+    h : float
+    gamma : float
+    method : {"rmd", "ulmc"}
+    rng : numpy.random.Generator
+    n_steps : int
+
+    Returns
+    -------
+    error : float
+        mean(ΔH²)/d over the steps (inf if a step left the support).
+    n_grads : int
+    """
+    d = x.shape[0]
+    lp, g = logdensity_and_gradient(x)
+    w = rng.standard_normal(d)  # whitened velocity: v = U^{1/2} w
+    total, n_grads = 0.0, 1
+    for _ in range(n_steps):
+        if method == "rmd":
+            a = rng.random() * h
+            x_mid = x + a * mass.root(w) + 0.5 * a * a * mass.root(mass.root_transpose(g))
+            g_mid = logdensity_and_gradient(x_mid)[1]
+            kick = mass.root_transpose(g_mid)
+            x_new = x + h * mass.root(w) + h * (h - a) * mass.root(kick)
+            n_grads += 1
+        else:
+            kick = mass.root_transpose(g)
+            x_new = x + h * mass.root(w) + 0.5 * h * h * mass.root(kick)
+        w_new = w + h * kick
+        lp_new, g_new = logdensity_and_gradient(x_new)
+        n_grads += 1
+        delta = (lp - lp_new) + 0.5 * (w_new @ w_new - w @ w)
+        if not np.isfinite(delta):
+            return np.inf, n_grads
+        total += delta * delta
+        x, w, lp, g = x_new, w_new, lp_new, g_new
+    return total / (n_steps * d), n_grads
+
+
+def energy_target(method, tol=STIFF_VARIANCE_BIAS):
+    """Energy-error target at which both tuning routes agree on a standard Gaussian.
+
+    On N(0, 1) with critical damping (γ = 2), the theory route's step is
+    h* = :func:`step_size_for_bias` (1, 2, method, tol). This returns E[ΔH²] of one
+    noise-free step at h*, exactly: the step maps z = (x, w) ~ N(0, I) linearly,
+    z' = M_α z, so ΔH = ½zᵀAz with A = M_αᵀM_α - I and E[ΔH²] = (tr(A)² + 2tr(A²))/4,
+    averaged over the midpoint fraction α by Gauss–Legendre quadrature.
+
+    Parameters
+    ----------
+    method : {"rmd", "ulmc"}
+    tol : float
+
+    Returns
+    -------
+    float
+    """
+    h = step_size_for_bias(1.0, 2.0, method, tol)
+    nodes, weights = np.polynomial.legendre.leggauss(32)
+    alphas, weights = 0.5 * (nodes + 1.0), 0.5 * weights
+    if method != "rmd":
+        alphas, weights = alphas[:1], np.ones(1)
+    total = 0.0
+    for alpha, weight in zip(alphas, weights):
+        a = alpha * h
+        if method == "rmd":
+            mid = np.array([1.0 - 0.5 * a * a, a])  # x_mid as a row acting on (x, w)
+            m = np.array([[1.0, h], [0.0, 1.0]]) - np.outer([h * (h - a), h], mid)
+        else:
+            m = np.array([[1.0 - 0.5 * h * h, h], [-h, 1.0]])
+        A = m.T @ m - np.eye(2)
+        total += weight * (np.trace(A) ** 2 + 2.0 * np.trace(A @ A)) / 4.0
+    return float(total)

@@ -8,6 +8,7 @@ from lcsample.coefficients import rmd_coefficients, rmd_noise_covariance, ulmc_c
 from lcsample.driver import RMD, ULMC, run_chain
 from lcsample.exact import stationary_covariance
 from lcsample.integrator import rmd_midpoint, rmd_update, standard_normals, ulmc_update
+from lcsample.mass import InverseMass
 
 from helpers import batch_means_se
 
@@ -90,8 +91,8 @@ def test_driver_equals_kernels_step_by_step():
         lp, grad0 = target.logdensity_and_gradient(x)
         xs, vs, gs = x.copy(), v.copy(), grad0.copy()
         draws, lps = np.empty((3, 4)), np.empty(3)
-        run_chain(target.logdensity_and_grad, target.args, method, h, g, u, 2, xs, vs, gs, lp,
-                  np.random.default_rng(11), draws, lps)
+        run_chain(target.logdensity_and_grad, target.args, method, h, g, InverseMass(u).kernel_args,
+                  (0, 0.0), 2, xs, vs, gs, lp, np.random.default_rng(11), draws, lps)
         rng = np.random.default_rng(11)
         xr, vr = x.copy(), v.copy()
         sigma = np.sqrt(2 * g * u)
@@ -154,3 +155,25 @@ def test_empirical_stationary_variance_matches_exact(method, m, h, gamma, u):
     # the test has the power to see the discretization bias where it is large
     if exact[0, 0] * m - 1 > 0.01:
         assert abs(sq.mean() - 1.0) > 5 * se
+
+
+@pytest.mark.parametrize("method", [RMD, ULMC])
+@pytest.mark.parametrize("corrector", [(0, 0.0), (3, 0.05)])
+def test_dense_mass_with_a_diagonal_matrix_is_the_diagonal_path(method, corrector):
+    # The dense path (u = 1, U·g, L·z) and the diagonal one (u ⊙ g, √u ⊙ z) are the same
+    # dynamics; with U = diag(u) they must agree to round-off, corrector included.
+    target = lcsample.targets.Gaussian(np.zeros(5), np.array([1.0, 2.0, 0.5, 4.0, 3.0]))
+    u = np.array([1.0, 0.5, 2.0, 1.0, 0.3])
+    x0 = np.array([0.3, -0.2, 1.0, 0.1, -0.5])
+    lp, g0 = target.logdensity_and_gradient(x0)
+    out = {}
+    for name, mass in (("diag", InverseMass(u)), ("dense", InverseMass(np.diag(u)))):
+        x, v, g = x0.copy(), np.full(5, 0.1), g0.copy()
+        draws, lps = np.empty((20, 5)), np.empty(20)
+        n, _, _ = run_chain(target.logdensity_and_grad, target.args, method, 0.3, 1.3,
+                            mass.kernel_args, corrector, 3, x, v, g, lp,
+                            np.random.default_rng(5), draws, lps)
+        assert n == 20
+        out[name] = (draws, x, v)
+    for a, b in zip(out["diag"], out["dense"]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -1,0 +1,95 @@
+"""Inverse mass matrices (preconditioners): diagonal or dense, in the form the kernels take."""
+
+import numpy as np
+
+__all__ = ["InverseMass", "Welford"]
+
+_EMPTY = np.empty((0, 0))
+
+
+class InverseMass:
+    """An inverse mass matrix U, diagonal or dense.
+
+    The sampler integrates dx = v dt, dv = -γv dt + U∇log π dt + √(2γ)U^{1/2} dB, so U
+    plays the role of the posterior covariance: the closer, the better conditioned.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (d,) or (d, d)
+        Diagonal entries, or a dense symmetric positive definite matrix.
+
+    Attributes
+    ----------
+    matrix : ndarray, shape (d,) or (d, d)
+    dense : bool
+    """
+
+    def __init__(self, matrix):
+        self.matrix = np.array(matrix, dtype=np.float64)
+        self.dense = self.matrix.ndim == 2
+        d = self.matrix.shape[0]
+        if self.dense:
+            self._chol = np.linalg.cholesky(self.matrix)
+            self._kernel_args = (np.ones(d), self._chol, self.matrix)
+        else:
+            self._root = np.sqrt(self.matrix)
+            self._kernel_args = (self.matrix, _EMPTY, _EMPTY)
+
+    @property
+    def kernel_args(self):
+        """(u, chol, dense) as :func:`lcsample.driver.run_chain` takes them."""
+        return self._kernel_args
+
+    def root(self, z):
+        """U^{1/2}·z with U^{1/2} = L (dense) or √u (diagonal); z shape (d,) or (d, k)."""
+        if self.dense:
+            return self._chol @ z
+        return self._root * z if z.ndim == 1 else self._root[:, None] * z
+
+    def root_transpose(self, w):
+        """(U^{1/2})ᵀ·w for a vector w, shape (d,)."""
+        return self._chol.T @ w if self.dense else self._root * w
+
+    def variances(self):
+        """Diagonal of U, shape (d,)."""
+        return np.diag(self.matrix).copy() if self.dense else self.matrix.copy()
+
+
+class Welford:
+    """Streaming mean and (co)variance, merged block by block (Chan et al.'s update).
+
+    Parameters
+    ----------
+    dim : int
+    dense : bool
+        Track the full covariance instead of the variances.
+    """
+
+    def __init__(self, dim, dense=False):
+        self.n = 0
+        self.mean = np.zeros(dim)
+        self.m2 = np.zeros((dim, dim) if dense else dim)
+        self.dense = dense
+
+    def update(self, block):
+        """Add the rows of ``block``, shape (n, d)."""
+        n_b = block.shape[0]
+        if n_b == 0:
+            return
+        mean_b = block.mean(axis=0)
+        centred = block - mean_b
+        m2_b = centred.T @ centred if self.dense else (centred**2).sum(axis=0)
+        self.merge(n_b, mean_b, m2_b)
+
+    def merge(self, n_b, mean_b, m2_b):
+        """Add a summary (count, mean, sum of squared deviations) of other samples."""
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        outer = np.outer(delta, delta) if self.dense else delta**2
+        self.m2 = self.m2 + m2_b + outer * (self.n * n_b / n)
+        self.mean = self.mean + delta * (n_b / n)
+        self.n = n
+
+    def covariance(self):
+        """Sample (co)variance, shape (d,) or (d, d); needs two or more samples."""
+        return self.m2 / (self.n - 1)
