@@ -3,15 +3,8 @@
 import numpy as np
 
 from ._jit import driver, kernel
-from .coefficients import rmd_coefficients, ulmc_coefficients
-from .integrator import (
-    correlated_normals,
-    fresh_velocity,
-    preconditioned,
-    rmd_midpoint,
-    rmd_update,
-    ulmc_update,
-)
+from .coefficients import ulmc_coefficients
+from .integrator import fresh_velocity, preconditioned, rmd_begin, rmd_update, ulmc_step
 
 __all__ = ["RMD", "ULMC", "GRADS_PER_STEP", "run_chain", "copy_into", "is_finite_state"]
 
@@ -108,14 +101,11 @@ def run_chain(logdensity_and_grad, args, method, h, gamma, precond, corrector, t
     for k in range(draws_out.shape[0]):
         for s in range(thin):
             if method == RMD:
-                c = rmd_coefficients(h, gamma, rng.random())
-                zz = correlated_normals(rng, chol, z, zc)
-                rmd_midpoint(zz, xa, va, pa, u, sigma, c, x_mid, w2, w3)
+                c = rmd_begin(rng, h, gamma, chol, z, zc, xa, va, pa, u, sigma, x_mid, w2, w3)
                 logdensity_and_grad(x_mid, g_mid, *args)
                 rmd_update(xa, va, preconditioned(dense, g_mid, p_mid), u, c, w2, w3, xb, vb)
             else:
-                zz = correlated_normals(rng, chol, z, zc)
-                ulmc_update(zz, xa, va, pa, u, sigma, c_ulmc, xb, vb)
+                ulmc_step(rng, chol, z, zc, xa, va, pa, u, sigma, c_ulmc, xb, vb)
             lp_new = logdensity_and_grad(xb, gb, *args)
             if not is_finite_state(lp_new, xb, gb):
                 copy_into(xa, x)
@@ -139,8 +129,7 @@ def run_chain(logdensity_and_grad, args, method, h, gamma, precond, corrector, t
         fresh_velocity(rng, u, chol, z1, z1c, vc)
         lp_c = lp
         for j in range(n_corr):
-            zz = correlated_normals(rng, chol, z2, z2c)
-            ulmc_update(zz, xc, vc, pc, u, sigma, c_corr, xd, vd)
+            ulmc_step(rng, chol, z2, z2c, xc, vc, pc, u, sigma, c_corr, xd, vd)
             lp_c = logdensity_and_grad(xd, gd, *args)
             if not is_finite_state(lp_c, xd, gd):
                 copy_into(xa, x)

@@ -28,9 +28,12 @@ the ULMC kernel takes a (d, 2) block. This order is part of the reproducibility 
 import numpy as np
 
 from ._jit import kernel
+from .coefficients import rmd_coefficients
 
 __all__ = [
     "correlated_normals",
+    "rmd_begin",
+    "ulmc_step",
     "fresh_velocity",
     "preconditioned",
     "rmd_midpoint",
@@ -194,3 +197,26 @@ def ulmc_update(z, x, v, g, u, sigma, c, x_out, v_out):
         ug = u[i] * g[i]
         x_out[i] = x[i] + c.phi_h * v[i] + c.psi_h * ug + s * (c.l21 * z[i, 0] + c.l22 * z[i, 1])
         v_out[i] = c.exp_h * v[i] + c.phi_h * ug + s * c.l11 * z[i, 0]
+
+
+@kernel
+def rmd_begin(rng, h, gamma, chol, z, zc, x, v, p, u, sigma, x_mid, w2_out, w3_out):
+    """Everything of an RM-ULMC step before its oracle call: α, the noise and x_mid.
+
+    Draws α, then the (d, 4) normal block (correlated by ``chol`` for a dense mass), and
+    calls :func:`rmd_midpoint` with ``p`` = U·g (or g for a diagonal mass).
+
+    Returns
+    -------
+    RMDCoefficients
+        For :func:`rmd_update`.
+    """
+    c = rmd_coefficients(h, gamma, rng.random())
+    rmd_midpoint(correlated_normals(rng, chol, z, zc), x, v, p, u, sigma, c, x_mid, w2_out, w3_out)
+    return c
+
+
+@kernel
+def ulmc_step(rng, chol, z, zc, x, v, p, u, sigma, c, x_out, v_out):
+    """One exponential-Euler ULMC step: its (d, 2) normals, then :func:`ulmc_update`."""
+    ulmc_update(correlated_normals(rng, chol, z, zc), x, v, p, u, sigma, c, x_out, v_out)

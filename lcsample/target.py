@@ -60,6 +60,38 @@ class Target:
         self.args = args
         self.name = name
 
+    @classmethod
+    def from_batch(cls, logdensity_and_grad_batch, dim, name="x"):
+        """A target evaluated by a Python function on all chains at once.
+
+        For log densities numba cannot compile (JAX, PyTorch, plain NumPy): all chains
+        advance together, one call per round of gradient evaluations, while the
+        integrator arithmetic stays in the compiled kernels. Draws equal those of the
+        same target written for numba, to round-off.
+
+        Parameters
+        ----------
+        logdensity_and_grad_batch : callable
+            ``fn(X) -> (lp, G)``: X shape (n, dim) → lp shape (n,), G = ∇log π shape
+            (n, dim); array-likes are converted with ``numpy.asarray``.
+        dim : int
+        name : str, optional
+
+        Returns
+        -------
+        lcsample.batched.BatchedTarget
+
+        Examples
+        --------
+        >>> import numpy as np, lcsample
+        >>> def fn(X):
+        ...     return -0.5 * (X**2).sum(axis=1), -X
+        >>> target = lcsample.Target.from_batch(fn, dim=3)
+        """
+        from .batched import BatchedTarget
+
+        return BatchedTarget(logdensity_and_grad_batch, dim, name=name)
+
     def __repr__(self):
         fn = getattr(self.logdensity_and_grad, "__name__", "logdensity_and_grad")
         return f"{type(self).__name__}({fn}, dim={self.dim})"
