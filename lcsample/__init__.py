@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-from . import datasets, targets
-from .exact import stationary_covariance
+from . import datasets, metrics, targets
+from .exact import corrected_variance, stationary_covariance
 from .results import ChainState, SamplingResult
 from .sampling import sample
 from .target import Target
@@ -13,7 +13,9 @@ __all__ = [
     "SamplingResult",
     "Target",
     "__version__",
+    "corrected_variance",
     "datasets",
+    "metrics",
     "sample",
     "stationary_covariance",
     "targets",

@@ -41,7 +41,7 @@ _RESERVOIR = 64
 # toward 1e-3; the previous mass is a better prior: the curvature at the mode at first).
 _SHRINKAGE = 5.0
 # Steps of each energy-error probe and probe rounds per retune.
-_PROBE_STEPS = 4
+_PROBE_STEPS = 8
 _PROBE_ROUNDS = 3
 # Automatic warmup length (tune=None): relaxation times, bounds, and the length when no
 # curvature estimate exists.
@@ -231,32 +231,33 @@ def _largest_preconditioned_variance(draws, mass):
 
 
 def _energy_step(chain_list, h, method, target_accuracy):
-    """Tune h so the mean squared energy error per dimension meets its target.
+    """Tune h so the energy-error variance per dimension meets its target.
 
     Each round probes every chain with a few noise-free steps from a fresh velocity,
-    then rescales h along the measured power law of the error in h.
+    pools the energy changes, and rescales h along the power law of the error in h
+    measured between rounds (h⁴ for a second-order step to begin with).
     """
     target = energy_target(method, target_accuracy)
+    dim = chain_list[0].x.shape[0]
     grads = [0] * len(chain_list)
-    log_points = []
+    points = []
     error = np.nan
     for _ in range(_PROBE_ROUNDS):
-        errors = []
+        deltas = []
         for c, chain in enumerate(chain_list):
-            e, n = energy_error(chain.target.logdensity_and_gradient, chain.x, chain.mass, h,
-                                chain.gamma, method, chain.rng, _PROBE_STEPS)
-            errors.append(e)
+            delta, n = energy_error(chain.target.logdensity_and_gradient, chain.x, chain.mass, h,
+                                    method, chain.rng, _PROBE_STEPS)
+            deltas.append(delta)
             grads[c] += n
-        error = float(np.mean(errors))
-        if not np.isfinite(error):
+        deltas = np.concatenate(deltas)
+        if not np.isfinite(deltas).all():
             h *= 0.5
             continue
-        log_points.append((np.log(h), np.log(max(error, 1e-300))))
-        slope = 6.0
-        if len(log_points) >= 2:
-            (a0, b0), (a1, b1) = log_points[-2:]
-            if abs(a1 - a0) > 1e-3:
-                slope = float(np.clip((b1 - b0) / (a1 - a0), 2.0, 8.0))
+        error = float(np.var(deltas, ddof=1) / dim)
+        points.append((np.log(h), np.log(max(error, 1e-300))))
+        slope = 4.0
+        if len(points) >= 2 and abs(points[-1][0] - points[-2][0]) > 1e-3:
+            slope = float(np.clip((points[-1][1] - points[-2][1]) / (points[-1][0] - points[-2][0]), 2.0, 8.0))
         h *= float(np.clip((target / max(error, 1e-300)) ** (1.0 / slope), 0.25, 4.0))
     return h, error, grads
 

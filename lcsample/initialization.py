@@ -140,14 +140,16 @@ def diagonal_curvature(logdensity_and_gradient, x, g, rng):
 
 
 def positive_floor(curvature):
-    """Replace non-positive or tiny curvature entries by a small fraction of the median.
+    """Replace non-positive curvature entries by the smallest positive one.
 
-    A flat or concave direction at the mode has no Laplace scale; 1e-3 of the typical
-    curvature gives it a wide (but finite) initial scale that the mass windows correct.
+    A flat or concave direction at the mode has no Laplace scale; the widest scale seen
+    elsewhere is a finite guess that the mass windows (or the chains) correct. Positive
+    entries are kept, however spread (floored at 1e-12 of the largest for round-off).
     """
     positive = curvature[curvature > 0]
-    floor = 1e-3 * (np.median(positive) if positive.size else 1.0)
-    return np.maximum(curvature, floor)
+    if positive.size == 0:
+        return np.ones_like(curvature)
+    return np.where(curvature > 0, np.maximum(curvature, 1e-12 * positive.max()), positive.min())
 
 
 def jittered_starts(center, mass, rng_list, radius=2.0):

@@ -159,13 +159,14 @@ def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIA
     return float(lo)
 
 
-def energy_error(logdensity_and_gradient, x, mass, h, gamma, method, rng, n_steps):
-    """Mean squared energy error per dimension of noise-free steps from ``x``.
+def energy_error(logdensity_and_gradient, x, mass, h, method, rng, n_steps):
+    """Energy changes of noise-free steps from ``x``: the adaptive route's tuning signal.
 
-    The tuning signal of the adaptive route (MCLMC's ``desired_energy_var``): from x and a
-    fresh velocity, ``n_steps`` steps of the method's integrator with the friction and
-    noise switched off (γ → 0), each step's change of H = -log π(x) + ½vᵀU⁻¹v measured.
-    ``gamma`` is unused by these steps; it is accepted so every route has one signature.
+    From x and a fresh velocity, ``n_steps`` steps of the method's integrator with the
+    friction and noise switched off (γ → 0), each step's change of
+    H = -log π(x) + ½vᵀU⁻¹v recorded. The RM step takes its midpoint at α = ½ here: with a
+    random α, shared by all coordinates, Var ΔH would grow like d² instead of d, and a
+    per-dimension target (MCLMC's ``desired_energy_var``) would depend on d.
 
     Parameters
     ----------
@@ -173,51 +174,50 @@ def energy_error(logdensity_and_gradient, x, mass, h, gamma, method, rng, n_step
     x : ndarray, shape (d,)
     mass : InverseMass
     h : float
-    gamma : float
     method : {"rmd", "ulmc"}
     rng : numpy.random.Generator
+        For the velocity.
     n_steps : int
 
     Returns
     -------
-    error : float
-        mean(ΔH²)/d over the steps (inf if a step left the support).
+    deltas : ndarray, shape (n_steps,)
+        ΔH per step (inf once a step leaves the support).
     n_grads : int
     """
-    d = x.shape[0]
     lp, g = logdensity_and_gradient(x)
-    w = rng.standard_normal(d)  # whitened velocity: v = U^{1/2} w
-    total, n_grads = 0.0, 1
-    for _ in range(n_steps):
+    w = rng.standard_normal(x.shape[0])  # whitened velocity: v = U^{1/2} w
+    deltas = np.full(n_steps, np.inf)
+    n_grads = 1
+    for k in range(n_steps):
+        kick = mass.root_transpose(g)
         if method == "rmd":
-            a = rng.random() * h
-            x_mid = x + a * mass.root(w) + 0.5 * a * a * mass.root(mass.root_transpose(g))
-            g_mid = logdensity_and_gradient(x_mid)[1]
+            a = 0.5 * h
+            g_mid = logdensity_and_gradient(x + a * mass.root(w) + 0.5 * a * a * mass.root(kick))[1]
             kick = mass.root_transpose(g_mid)
             x_new = x + h * mass.root(w) + h * (h - a) * mass.root(kick)
             n_grads += 1
         else:
-            kick = mass.root_transpose(g)
             x_new = x + h * mass.root(w) + 0.5 * h * h * mass.root(kick)
         w_new = w + h * kick
-        lp_new, g_new = logdensity_and_gradient(x_new)
+        lp_new, g = logdensity_and_gradient(x_new)
         n_grads += 1
-        delta = (lp - lp_new) + 0.5 * (w_new @ w_new - w @ w)
-        if not np.isfinite(delta):
-            return np.inf, n_grads
-        total += delta * delta
-        x, w, lp, g = x_new, w_new, lp_new, g_new
-    return total / (n_steps * d), n_grads
+        deltas[k] = (lp - lp_new) + 0.5 * (w_new @ w_new - w @ w)
+        if not np.isfinite(deltas[k]):
+            deltas[k:] = np.inf
+            break
+        x, w, lp = x_new, w_new, lp_new
+    return deltas, n_grads
 
 
 def energy_target(method, tol=STIFF_VARIANCE_BIAS):
     """Energy-error target at which both tuning routes agree on a standard Gaussian.
 
     On N(0, 1) with critical damping (γ = 2), the theory route's step is
-    h* = :func:`step_size_for_bias` (1, 2, method, tol). This returns E[ΔH²] of one
-    noise-free step at h*, exactly: the step maps z = (x, w) ~ N(0, I) linearly,
-    z' = M_α z, so ΔH = ½zᵀAz with A = M_αᵀM_α - I and E[ΔH²] = (tr(A)² + 2tr(A²))/4,
-    averaged over the midpoint fraction α by Gauss–Legendre quadrature.
+    h* = :func:`step_size_for_bias` (1, 2, method, tol). This returns Var ΔH of one
+    noise-free step (:func:`energy_error`) at h*, per dimension and exactly: the step maps
+    z = (x, w) ~ N(0, I) linearly, z' = Mz, so ΔH = ½zᵀAz with A = MᵀM - I and
+    Var ΔH = tr(A²)/2.
 
     Parameters
     ----------
@@ -229,18 +229,11 @@ def energy_target(method, tol=STIFF_VARIANCE_BIAS):
     float
     """
     h = step_size_for_bias(1.0, 2.0, method, tol)
-    nodes, weights = np.polynomial.legendre.leggauss(32)
-    alphas, weights = 0.5 * (nodes + 1.0), 0.5 * weights
-    if method != "rmd":
-        alphas, weights = alphas[:1], np.ones(1)
-    total = 0.0
-    for alpha, weight in zip(alphas, weights):
-        a = alpha * h
-        if method == "rmd":
-            mid = np.array([1.0 - 0.5 * a * a, a])  # x_mid as a row acting on (x, w)
-            m = np.array([[1.0, h], [0.0, 1.0]]) - np.outer([h * (h - a), h], mid)
-        else:
-            m = np.array([[1.0 - 0.5 * h * h, h], [-h, 1.0]])
-        A = m.T @ m - np.eye(2)
-        total += weight * (np.trace(A) ** 2 + 2.0 * np.trace(A @ A)) / 4.0
-    return float(total)
+    if method == "rmd":
+        a = 0.5 * h
+        mid = np.array([1.0 - 0.5 * a * a, a])  # x_mid as a row acting on (x, w)
+        m = np.array([[1.0, h], [0.0, 1.0]]) - np.outer([h * (h - a), h], mid)
+    else:
+        m = np.array([[1.0 - 0.5 * h * h, h], [-h, 1.0]])
+    A = m.T @ m - np.eye(2)
+    return float(0.5 * np.trace(A @ A))

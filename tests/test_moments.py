@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import ortho_group
 
 import lcsample
+from lcsample.metrics import grads_to_accuracy
 from lcsample.warmup import STIFF_VARIANCE_BIAS
 
 from helpers import batch_means_se
@@ -48,15 +50,55 @@ def test_correlated_gaussian_default_settings():
     check_moments(res.posterior, mean, cov, mean_allowance=0.0)
 
 
-def test_german_credit_against_reference_posterior():
+def _rotated_gaussian():
+    # peer-numbers.md's target: variances logspace(0, 3), Q = ortho_group(100, random_state=0)
+    q = ortho_group.rvs(100, random_state=0)
+    cov = (q * np.logspace(0, 3, 100)) @ q.T
+    cov = 0.5 * (cov + cov.T)
+    return lcsample.targets.Gaussian(np.zeros(100), cov=cov), np.zeros(100), cov
+
+
+def _linear_regression():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 50)) * np.linspace(0.2, 2.0, 50)
+    y = X @ rng.standard_normal(50) + rng.standard_normal(200)
+    target = lcsample.targets.LinearRegression(X, y)
+    return target, target.mean, target.cov
+
+
+def _german_credit():
     ref = json.loads((Path(__file__).parent / "data" / "german_credit_reference.json").read_text())
     X, y = lcsample.datasets.load_german_credit()
-    target = lcsample.targets.LogisticRegression(X, y)
-    res = lcsample.sample(target, draws=3000, seed=2, progressbar=False)
-    ref_mean, ref_sd = np.array(ref["mean"]), np.array(ref["sd"])
-    for i in range(target.dim):
-        x = res.posterior[:, :, i]
+    return lcsample.targets.LogisticRegression(X, y), np.array(ref["mean"]), np.diag(np.array(ref["sd"]) ** 2)
+
+
+# Gradient evaluations per chain (mode search, warmup and draws) allowed to reach
+# b² < 0.01 for x and x² with default settings. Measured medians are about half of these
+# (benchmarks/results/report.md); NUTS needs 11,800 on German credit and 108,600 on the
+# rotated Gaussian (peer-numbers.md).
+BUDGETS = {
+    "linear_regression_50": (_linear_regression, 1_000),
+    "rotated_gaussian_100": (_rotated_gaussian, 1_500),
+    "german_credit": (_german_credit, 2_000),
+}
+
+
+@pytest.mark.parametrize("name", list(BUDGETS))
+def test_default_settings_reach_accuracy_within_budget(name):
+    make, budget = BUDGETS[name]
+    target, mean, cov = make()
+    res = lcsample.sample(target, draws=2000, seed=3, progressbar=False)
+    assert res.n_divergences == 0
+    grads = grads_to_accuracy(res, mean, np.sqrt(np.diag(cov)))
+    assert grads is not None and grads < budget, grads
+    if name == "german_credit":
+        # a reference posterior (Stan, 1.5M draws) without its covariance: coordinates only;
         # the reference's own error (s.e. ~6e-5) is negligible beside ours
-        assert abs(x.mean() - ref_mean[i]) < Z * batch_means_se(x) + 0.02 * ref_sd[i], i
-        sq = (x - ref_mean[i]) ** 2
-        assert abs(sq.mean() / ref_sd[i] ** 2 - 1) < Z * batch_means_se(sq) / ref_sd[i] ** 2 + STIFF_VARIANCE_BIAS, i
+        ref_sd = np.sqrt(np.diag(cov))
+        for i in range(target.dim):
+            x = res.posterior[:, :, i]
+            assert abs(x.mean() - mean[i]) < Z * batch_means_se(x) + 0.02 * ref_sd[i], i
+            sq = (x - mean[i]) ** 2
+            assert abs(sq.mean() / ref_sd[i] ** 2 - 1) < Z * batch_means_se(sq) / ref_sd[i] ** 2 + STIFF_VARIANCE_BIAS, i
+    else:
+        check_moments(res.posterior, mean, cov, mean_allowance=0.0)

@@ -1,0 +1,182 @@
+"""Warmup pieces against exact answers, and the warmup's invariants (hypothesis)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lcsample
+from lcsample.adaptation import AUTO_TUNE_RANGE, auto_tune
+from lcsample.exact import stationary_covariance
+from lcsample.initialization import diagonal_curvature, find_mode, hessian, jittered_starts
+from lcsample.mass import InverseMass, Welford
+from lcsample.warmup import energy_error, energy_target, extreme_curvatures, step_size_for_bias
+
+QUIET = dict(progressbar=False, compute_convergence_checks=False)
+
+
+def _correlated_gaussian(d, seed=0, log_range=2.0):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    cov = (q * np.logspace(0, log_range, d)) @ q.T
+    cov = 0.5 * (cov + cov.T)
+    return lcsample.targets.Gaussian(rng.standard_normal(d), cov=cov)
+
+
+def test_mode_and_hessian_of_a_gaussian_are_exact():
+    t = _correlated_gaussian(8)
+    mode = find_mode(t.logdensity_and_gradient, np.zeros(8))
+    assert mode.converged
+    np.testing.assert_allclose(mode.x, t.mean, atol=1e-6 * np.sqrt(np.diag(t.cov)).max())
+    # forward differences of a linear gradient are exact up to round-off
+    np.testing.assert_allclose(hessian(t.logdensity_and_gradient, mode.x, mode.gradient),
+                               t.precision, rtol=1e-6, atol=1e-8 * np.abs(t.precision).max())
+
+
+def test_linear_regression_mode_is_the_posterior_mean():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 5))
+    t = lcsample.targets.LinearRegression(X, X @ np.ones(5) + rng.standard_normal(60))
+    mode = find_mode(t.logdensity_and_gradient, np.full(5, 3.0))
+    np.testing.assert_allclose(mode.x, t.mean, atol=1e-7)
+
+
+@pytest.mark.parametrize("d", [5, 64])
+def test_diagonal_curvature_of_a_diagonal_gaussian_is_exact(d):
+    # unit vectors (d ≤ 32) and Rademacher probes (d > 32) are both exact on a diagonal H
+    precision = np.linspace(0.5, 40.0, d)
+    t = lcsample.targets.Gaussian(np.zeros(d), precision=precision)
+    x = np.full(d, 0.3)
+    curv, n = diagonal_curvature(t.logdensity_and_gradient, x, t.logdensity_and_gradient(x)[1],
+                                 np.random.default_rng(0))
+    np.testing.assert_allclose(curv, precision, rtol=1e-6)
+    assert n == min(d, 32)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_lanczos_finds_the_extreme_curvatures_of_the_preconditioned_target(dense):
+    t = _correlated_gaussian(10, log_range=1.0)
+    mass = InverseMass(t.cov if dense else np.diag(t.cov))
+    lam_min, lam_max, _ = extreme_curvatures(t.logdensity_and_gradient, t.mean, mass,
+                                             np.random.default_rng(0))
+    root = np.linalg.cholesky(t.cov) if dense else np.diag(np.sqrt(np.diag(t.cov)))
+    exact = np.linalg.eigvalsh(root.T @ t.precision @ root)
+    assert lam_min == pytest.approx(exact[0], rel=1e-4)
+    assert lam_max == pytest.approx(exact[-1], rel=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-3, 3), min_size=2, max_size=6), st.booleans())
+def test_inverse_mass_root_factors_the_matrix(log_scales, dense):
+    d = len(log_scales)
+    scales = np.exp(log_scales)
+    rng = np.random.default_rng(d)
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    matrix = (q * scales) @ q.T if dense else scales
+    mass = InverseMass(0.5 * (matrix + matrix.T) if dense else matrix)
+    full = mass.matrix if dense else np.diag(mass.matrix)
+    root = mass.root(np.eye(d))
+    np.testing.assert_allclose(root @ root.T, full, rtol=1e-10, atol=1e-12 * np.abs(full).max())
+    w = rng.standard_normal(d)
+    np.testing.assert_allclose(mass.root_transpose(w), root.T @ w, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.booleans())
+def test_welford_merges_blocks_into_the_exact_covariance(sizes, dense):
+    rng = np.random.default_rng(sum(sizes))
+    blocks = [rng.standard_normal((n, 3)) * [1.0, 10.0, 1e-3] + 5.0 for n in sizes]
+    acc = Welford(3, dense=dense)
+    for block in blocks:
+        acc.update(block)
+    data = np.concatenate(blocks)
+    assert acc.n == data.shape[0]
+    np.testing.assert_allclose(acc.mean, data.mean(axis=0), rtol=1e-12)
+    if data.shape[0] > 1:
+        exact = np.cov(data.T) if dense else data.var(axis=0, ddof=1)
+        np.testing.assert_allclose(acc.covariance(), exact, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["rmd", "ulmc"])
+def test_energy_target_is_the_energy_error_at_the_theory_step(method):
+    # Monte Carlo of the probe on N(0, I_d) from the exact law: Var ΔH / d of one step
+    d, n = 50, 2000
+    t = lcsample.targets.Gaussian(np.zeros(d), cov=np.ones(d))
+    h = step_size_for_bias(1.0, 2.0, method, 0.01)
+    rng = np.random.default_rng(0)
+    deltas = np.array([energy_error(t.logdensity_and_gradient, rng.standard_normal(d),
+                                    InverseMass(np.ones(d)), h, method, rng, 1)[0][0]
+                       for _ in range(n)])
+    # the sample variance's standard error, from the sample fourth moment
+    var = deltas.var(ddof=1)
+    se = np.sqrt((np.mean((deltas - deltas.mean()) ** 4) - var**2) / n)
+    assert abs(var / d - energy_target(method, 0.01)) < 4.5 * se / d
+
+
+def test_step_size_for_bias_meets_the_accuracy_exactly():
+    for method, tol in [("rmd", 0.01), ("rmd", 0.1), ("ulmc", 0.05)]:
+        h = step_size_for_bias(3.0, 1.2, method, tol)
+        err = stationary_covariance(3.0, h, 1.2, 1.0, method)[0, 0] * 3.0 - 1.0
+        assert err == pytest.approx(tol, rel=5e-3)
+
+
+def test_auto_tune_counts_relaxation_times_within_bounds():
+    assert auto_tune([{"step_size": 0.1, "lam_min": 0.04}]) == 500  # 10 / (0.1 · 0.2)
+    assert auto_tune([{"step_size": 1.0, "lam_min": 1.0}]) == AUTO_TUNE_RANGE[0]
+    assert auto_tune([{"step_size": 1e-3, "lam_min": 1e-4}]) == AUTO_TUNE_RANGE[1]
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.floats(-4, 4), min_size=3, max_size=3), st.sampled_from(["diag", "dense"]),
+       st.sampled_from(["theory", "adaptive"]))
+def test_preconditioned_isotropic_gaussian_tunes_the_same_whatever_the_scaling(log_scales, mass, tuning):
+    # N(0, diag(s²)) with the mass started from the curvature at the mode is exactly the
+    # standard Gaussian in preconditioned coordinates, so h and γ must not depend on s
+    runs = []
+    for scales in (np.ones(3), np.exp(log_scales)):
+        t = lcsample.targets.Gaussian(np.zeros(3), cov=scales**2)
+        res = lcsample.sample(t, draws=5, tune=0, chains=2, seed=4, inverse_mass_matrix=mass,
+                              tuning=tuning, **QUIET)
+        runs.append((res.attrs["step_size"][0], res.attrs["friction"][0]))
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-4)
+
+
+def test_warmup_choices_are_reproducible_from_the_seed_whatever_the_cores():
+    t = _correlated_gaussian(300, log_range=1.0)  # d > 200: diagonal mass with windows
+    a = lcsample.sample(t, draws=20, seed=9, cores=1, **QUIET)
+    b = lcsample.sample(t, draws=20, seed=9, cores=2, **QUIET)
+    assert a.attrs["inverse_mass_matrix"] == "diag"
+    assert a.tuning_history == b.tuning_history
+    np.testing.assert_array_equal(a.last_state.inverse_mass_matrix, b.last_state.inverse_mass_matrix)
+    np.testing.assert_array_equal(a.posterior, b.posterior)
+
+
+def test_smaller_target_accuracy_gives_a_smaller_step():
+    t = _correlated_gaussian(5)
+    steps = [lcsample.sample(t, draws=5, tune=0, seed=1, target_accuracy=acc, **QUIET).attrs["step_size"][0]
+             for acc in (0.1, 0.01, 0.001)]
+    assert steps[0] > steps[1] > steps[2]
+
+
+def test_auto_mass_is_dense_up_to_200_dimensions():
+    for d, kind in ((200, "dense"), (201, "diag")):
+        t = lcsample.targets.Gaussian(np.zeros(d), cov=np.ones(d))
+        assert lcsample.sample(t, draws=2, tune=0, chains=1, seed=0, **QUIET).attrs["inverse_mass_matrix"] == kind
+
+
+def test_jittered_starts_are_overdispersed_in_laplace_units():
+    t = _correlated_gaussian(4)
+    mass = InverseMass(t.cov)
+    starts = jittered_starts(t.mean, mass, [np.random.default_rng(s) for s in range(2000)])
+    white = np.linalg.solve(np.linalg.cholesky(t.cov), (starts - t.mean).T).T
+    # uniform(-2, 2) per whitened coordinate: in the cube, sd 2/√3 > 1 (the posterior's)
+    assert np.abs(white).max() <= 2.0
+    np.testing.assert_allclose(white.std(axis=0), 2 / np.sqrt(3), rtol=0.05)
+
+
+def test_sample_records_the_mode_search():
+    t = _correlated_gaussian(4)
+    res = lcsample.sample(t, draws=2, tune=0, seed=2, **QUIET)
+    assert res.attrs["init"] == "mode" and res.attrs["mode_converged"]
+    assert res.attrs["mode_logdensity"] == pytest.approx(t.logdensity_and_gradient(t.mean)[0], abs=1e-8)
+    assert res.attrs["init_grad_evals"] > 4  # mode search plus the Hessian's 4 columns
