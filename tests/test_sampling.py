@@ -2,6 +2,7 @@
 
 import _thread
 import threading
+import time
 import warnings
 
 import numba
@@ -173,3 +174,34 @@ def test_ctrl_c_returns_draws_so_far():
         warnings.simplefilter("error")
         ref = lcsample.sample(target, draws=min(n, 500), **kwargs)
     np.testing.assert_array_equal(res.posterior[:, : min(n, 500)], ref.posterior)
+
+
+def test_ctrl_c_on_a_batched_target_returns_draws_so_far():
+    def slow(X):
+        time.sleep(2e-4)
+        return -0.5 * (X**2).sum(axis=1), -X
+
+    target = lcsample.Target.from_batch(slow, 2)
+    kwargs = dict(tune=0, chains=2, seed=8, progressbar=False, compute_convergence_checks=False, **FIXED)
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    timer.start()
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        res = lcsample.sample(target, draws=1_000_000, **kwargs)
+    timer.cancel()
+    n = res.posterior.shape[1]
+    assert 0 < n < 1_000_000 and np.isfinite(res.posterior).all()
+    ref = lcsample.sample(target, draws=min(n, 200), **kwargs)
+    np.testing.assert_array_equal(res.posterior[:, : min(n, 200)], ref.posterior)
+
+
+def test_convergence_problems_are_warned_in_one_block_and_returned():
+    target = lcsample.targets.Gaussian(np.zeros(3), cov=np.ones(3))
+    with pytest.warns(RuntimeWarning, match="convergence checks") as record:
+        res = lcsample.sample(target, draws=30, chains=2, seed=0, progressbar=False)
+    assert sum("convergence checks" in str(w.message) for w in record) == 1
+    kinds = {d.kind for d in res.diagnostics()}
+    assert "ess" in kinds  # 30 draws per chain cannot give 100 effective draws per chain
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lcsample.sample(target, draws=30, chains=2, seed=0, progressbar=False,
+                        compute_convergence_checks=False)
