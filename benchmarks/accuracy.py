@@ -1,17 +1,27 @@
-"""Gradient evaluations to reach b² < 0.01, the measure of ``../shared/reference/peer-numbers.md``.
+"""Gradient evaluations to reach b² < 0.01, the measure of ``/work/shared/reference/peer-numbers.md``.
 
 b²_x(n) = mean_i (Ê_n[x_i] - E[x_i])² / Var[x_i] and b²_x²(n) likewise for x_i², with
 Var[x_i²] ≈ 2σ⁴ + 4μ²σ² (exact for a Gaussian), where Ê_n pools the first n draws of all
 chains. The cost of a run is the gradient evaluations per chain (shared initialization,
 warmup and draws) at the first n from which both stay below the threshold.
 
-    python benchmarks/accuracy.py [--quick] [--out benchmarks/results/accuracy.json]
+Each configuration of :data:`CONFIGS` (sampler options of :func:`lcsample.sample`) runs on
+each target of :data:`TARGETS`, 4 chains, with 5 seeds (2 with ``--quick``). A
+configuration none of whose seeds reached the threshold is run again with 4× the draws,
+once, and marked ``retried``. For Gaussian targets with a known covariance each run also
+reports the variance of the pooled draws along every eigenvector of that covariance,
+relative to its eigenvalue (b² averages over coordinates and can hide a biased stiff
+direction; architecture.md A.3), with Monte-Carlo standard errors from batch means.
+
+    python benchmarks/accuracy.py [--quick] [--targets NAME ...] [--configs NAME ...]
+                                  [--json PATH]
 """
 
 import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +30,119 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import lcsample  # noqa: E402
+from lcsample.sampling import AUTO_DENSE_MAX_DIM  # noqa: E402
 
 THRESHOLD = 0.01
+CHAINS = 4
+SEEDS = {"quick": 2, "full": 5}
+#: Draws multiplier of the single retry of a configuration no seed brought below threshold.
+RETRY_FACTOR = 4
+#: Batches per chain for the batch-means standard errors of the direction variances.
+BATCHES_PER_CHAIN = 10
 _CHUNK = 64  # draws per chunk of the running sums (bounds memory at d = 10,000)
+
+#: Measured elsewhere (/work/shared/reference/peer-numbers.md): gradient evaluations per
+#: chain, warmup included, to b² < 0.01, 4 chains, on a 2-core x86 CPU. Not run here.
+PEER_NUMBERS = {
+    "german_credit": {"BlackJAX NUTS": 11_800, "NumPyro NUTS (diag)": 11_850,
+                      "MCLMC (num_steps 4000)": 2_900, "MCLMC (smallest budget)": 607},
+    "rotated_gaussian_100": {"BlackJAX NUTS": 108_600, "NumPyro NUTS (diag)": 107_200,
+                             "MCLMC (num_steps 20,000)": 14_500,
+                             "MCLMC (smallest budget)": 6_965},
+}
+
+
+@dataclass
+class Problem:
+    """A target with its exact (or reference) moments.
+
+    Attributes
+    ----------
+    target : lcsample.Target
+    mean, sd : ndarray, shape (d,)
+        Posterior means and standard deviations.
+    cov_eigenvalues : ndarray, shape (d,) or None
+        Eigenvalues of the exact covariance; None when it is not known.
+    cov_eigenvectors : ndarray, shape (d, d) or None
+        Eigenvectors (columns) matching ``cov_eigenvalues``; None for the coordinate axes.
+    """
+
+    target: lcsample.Target
+    mean: np.ndarray
+    sd: np.ndarray
+    cov_eigenvalues: np.ndarray | None = None
+    cov_eigenvectors: np.ndarray | None = None
+
+
+def german_credit():
+    """Logistic regression on German credit (d = 25), NUTS reference moments."""
+    X, y = lcsample.datasets.load_german_credit()
+    ref = json.loads((HERE.parent / "tests" / "data" / "german_credit_reference.json").read_text())
+    return Problem(lcsample.targets.LogisticRegression(X, y), np.array(ref["mean"]),
+                   np.array(ref["sd"]))
+
+
+def rotated_gaussian(d=100, kappa=1e3):
+    """N(0, Q diag(logspace(0, log10 κ)) Qᵀ), Q = ortho_group(d, random_state=0)."""
+    from scipy.stats import ortho_group
+
+    q = ortho_group.rvs(d, random_state=0)
+    cov = (q * np.logspace(0, np.log10(kappa), d)) @ q.T
+    cov = 0.5 * (cov + cov.T)
+    evals, evecs = np.linalg.eigh(cov)
+    return Problem(lcsample.targets.Gaussian(np.zeros(d), cov=cov), np.zeros(d),
+                   np.sqrt(np.diag(cov)), evals, evecs)
+
+
+def linear_regression(d=50, n=200, seed=0):
+    """Bayesian linear regression, exact Gaussian posterior, column scales 0.2 to 2."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * np.linspace(0.2, 2.0, d)
+    y = X @ rng.standard_normal(d) + rng.standard_normal(n)
+    target = lcsample.targets.LinearRegression(X, y)
+    evals, evecs = np.linalg.eigh(target.cov)
+    return Problem(target, target.mean, np.sqrt(np.diag(target.cov)), evals, evecs)
+
+
+def diagonal_gaussian(variances):
+    """N(0, diag(variances)); its eigen-directions are the coordinate axes."""
+    variances = np.asarray(variances, dtype=float)
+    d = variances.size
+    return Problem(lcsample.targets.Gaussian(np.zeros(d), cov=variances), np.zeros(d),
+                   np.sqrt(variances), variances)
+
+
+#: name -> (builder, description, draws per chain for the configurations with factor 1).
+TARGETS = {
+    "german_credit": (german_credit, "German credit logistic regression", 1000),
+    "rotated_gaussian_100": (rotated_gaussian, "rotated Gaussian, κ = 1e3", 1000),
+    "linear_regression_50": (linear_regression, "linear regression, exact posterior", 1000),
+    **{f"gaussian_{d}": (lambda d=d: diagonal_gaussian(np.ones(d)), "N(0, I)", 1000)
+       for d in (10, 100, 1000, 10000)},
+    "ill_conditioned_gaussian_1000": (
+        lambda: diagonal_gaussian(np.logspace(0, 2, 1000)),
+        "diagonal Gaussian, variances logspace(0, 2)", 1000),
+}
+
+#: name -> (sample() options, draws factor). ULMC (exponential Euler) has O(h) stationary
+#: bias, so its default accuracy forces a small step; it runs at four accuracies and the
+#: best one per target is its baseline ("ulmc best").
+CONFIGS = {
+    "rmd": ({}, 1),
+    "rmd adaptive": ({"tuning": "adaptive"}, 1),
+    "rmd diag": ({"inverse_mass_matrix": "diag"}, 1),
+    "ulmc 0.01": ({"method": "ulmc", "target_accuracy": 0.01}, 5),
+    "ulmc 0.05": ({"method": "ulmc", "target_accuracy": 0.05}, 2),
+    "ulmc 0.1": ({"method": "ulmc", "target_accuracy": 0.1}, 2),
+    "ulmc 0.2": ({"method": "ulmc", "target_accuracy": 0.2}, 2),
+    "rmd-tv": ({"method": "rmd-tv"}, 1),
+}
+ULMC_CONFIGS = ("ulmc 0.01", "ulmc 0.05", "ulmc 0.1", "ulmc 0.2")
+#: rmd-tv (16 corrector gradients per draw) runs on these targets only.
+RMD_TV_TARGETS = ("german_credit", "rotated_gaussian_100")
+#: Draws factors that differ from the configuration's: a diagonal mass on a rotated
+#: Gaussian leaves its condition number, so the step is ~30× smaller.
+DRAWS_FACTOR_OVERRIDES = {("rotated_gaussian_100", "rmd diag"): 15}
 
 
 def b2_curves(posterior, mean, sd):
@@ -33,6 +153,10 @@ def b2_curves(posterior, mean, sd):
     posterior : ndarray, shape (chains, draws, d)
     mean, sd : ndarray, shape (d,)
         True posterior means and standard deviations.
+
+    Returns
+    -------
+    b_x, b_x2 : ndarray, shape (draws,)
     """
     chains, n, _ = posterior.shape
     var_x, second = sd**2, mean**2 + sd**2
@@ -50,111 +174,272 @@ def b2_curves(posterior, mean, sd):
     return b_x, b_x2
 
 
-def grads_to_b2(result, mean, sd, threshold=THRESHOLD):
+def grads_to_b2(result, b_x, b_x2, threshold=THRESHOLD):
     """Gradient evaluations per chain until b² < threshold for x and x², and stays there.
 
     Per chain: the shared initialization (counted in full for every chain, as if each
     chain had done it alone), the chain's warmup, and its draws up to the crossing (mean
-    over chains). Returns None when the run ends above the threshold.
+    over chains).
+
+    Parameters
+    ----------
+    result : lcsample.SamplingResult
+    b_x, b_x2 : ndarray, shape (draws,)
+        From :func:`b2_curves` on ``result.posterior``.
+    threshold : float
+
+    Returns
+    -------
+    float or None
+        None when the run ends at or above the threshold.
     """
-    b_x, b_x2 = b2_curves(result.posterior, mean, sd)
     above = np.flatnonzero((b_x >= threshold) | (b_x2 >= threshold) | ~np.isfinite(b_x + b_x2))
     n = 0 if above.size == 0 else above[-1] + 1
     if n >= b_x.shape[0]:
         return None
     per_draw = result.sample_stats["n_steps"]
-    sampling_total = per_draw.sum(axis=1)
-    warmup = result.n_grad_evals - sampling_total
+    warmup = result.n_grad_evals - per_draw.sum(axis=1)
     used = warmup + per_draw[:, : n + 1].sum(axis=1)
     return float(result.attrs["init_grad_evals"] + used.mean())
 
 
-def german_credit():
-    X, y = lcsample.datasets.load_german_credit()
-    ref = json.loads((HERE.parent / "tests" / "data" / "german_credit_reference.json").read_text())
-    return lcsample.targets.LogisticRegression(X, y), np.array(ref["mean"]), np.array(ref["sd"])
+def direction_variance_errors(posterior, eigenvalues, eigenvectors=None,
+                              batches=BATCHES_PER_CHAIN):
+    """Variance of the pooled draws along each eigen-direction of the true covariance.
+
+    For each eigenvector q_k (eigenvalue λ_k) the ratio r_k = Var̂(qₖᵀx)/λ_k, the variance
+    about the pooled mean of all chains' draws. Its standard error comes from batch
+    means: each chain's draws are cut into ``batches`` consecutive batches, and the
+    spread of the batch estimates over all chains gives the error of their mean.
+
+    Parameters
+    ----------
+    posterior : ndarray, shape (chains, draws, d)
+    eigenvalues : ndarray, shape (d,)
+    eigenvectors : ndarray, shape (d, d), optional
+        Columns q_k; None for the coordinate axes (diagonal covariance).
+    batches : int
+
+    Returns
+    -------
+    dict
+        ``worst_error`` max_k |r_k - 1| with ``worst_se`` and ``worst_eigenvalue`` of
+        that direction; ``stiff_error`` the mean of r_k - 1 over the stiffest directions
+        (smallest λ, ``n_stiff`` of them: all d for an isotropic target) with
+        ``stiff_se``; ``median_se`` the median standard error of one direction.
+    """
+    chains, n, _ = posterior.shape
+    size = n // batches
+    centre = posterior.mean(axis=(0, 1))
+    if eigenvectors is not None:
+        centre = centre @ eigenvectors
+    estimates = []
+    for c in range(chains):
+        for b in range(batches):
+            block = posterior[c, b * size:(b + 1) * size]
+            if eigenvectors is not None:
+                block = block @ eigenvectors
+            estimates.append(((block - centre) ** 2).mean(axis=0) / eigenvalues)
+    estimates = np.array(estimates)  # (chains * batches, d)
+    n_b = estimates.shape[0]
+    ratio = estimates.mean(axis=0)
+    se = estimates.std(axis=0, ddof=1) / np.sqrt(n_b)
+    worst = int(np.argmax(np.abs(ratio - 1.0)))
+    stiff = np.isclose(eigenvalues, eigenvalues.min(), rtol=1e-6)
+    stiff_batches = estimates[:, stiff].mean(axis=1)
+    return {
+        "worst_error": float(abs(ratio[worst] - 1.0)),
+        "worst_se": float(se[worst]),
+        "worst_eigenvalue": float(eigenvalues[worst]),
+        "stiff_error": float(stiff_batches.mean() - 1.0),
+        "stiff_se": float(stiff_batches.std(ddof=1) / np.sqrt(n_b)),
+        "n_stiff": int(stiff.sum()),
+        "median_se": float(np.median(se)),
+    }
 
 
-def rotated_gaussian(d=100, kappa=1e3):
-    from scipy.stats import ortho_group
-
-    q = ortho_group.rvs(d, random_state=0)
-    cov = (q * np.logspace(0, np.log10(kappa), d)) @ q.T
-    cov = 0.5 * (cov + cov.T)
-    return lcsample.targets.Gaussian(np.zeros(d), cov=cov), np.zeros(d), np.sqrt(np.diag(cov))
-
-
-def linear_regression(d=50, n=200, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d)) * np.linspace(0.2, 2.0, d)
-    y = X @ rng.standard_normal(d) + rng.standard_normal(n)
-    t = lcsample.targets.LinearRegression(X, y)
-    return t, t.mean, np.sqrt(np.diag(t.cov))
-
-
-def standard_gaussian(d):
-    return lcsample.targets.Gaussian(np.zeros(d), cov=np.ones(d)), np.zeros(d), np.ones(d)
-
-
-TARGETS = {
-    "german_credit": german_credit,
-    "rotated_gaussian_100": rotated_gaussian,
-    "linear_regression_50": linear_regression,
-    **{f"gaussian_{d}": (lambda d=d: standard_gaussian(d)) for d in (10, 100, 1000, 10000)},
-}
-
-CONFIGS = {
-    "rmd": {},
-    "ulmc": {"method": "ulmc"},
-    "rmd adaptive": {"tuning": "adaptive"},
-    "rmd dense": {"inverse_mass_matrix": "dense"},
-}
+def run_once(problem, options, draws, seed):
+    """One ``lcsample.sample`` call and what it measures; returns a JSON-ready dict."""
+    t0 = time.perf_counter()
+    result = lcsample.sample(problem.target, draws=draws, chains=CHAINS, seed=seed,
+                             progressbar=False, compute_convergence_checks=False, **options)
+    wall = time.perf_counter() - t0
+    b_x, b_x2 = b2_curves(result.posterior, problem.mean, problem.sd)
+    timing = {k: float(v) for k, v in result.timing.items()}
+    row = {
+        "seed": seed,
+        "grads": grads_to_b2(result, b_x, b_x2),
+        "final_b2_x": float(b_x[-1]),
+        "final_b2_x2": float(b_x2[-1]),
+        "wall_s": wall,
+        # mode search and Laplace/curvature at the mode happen before the timed phases
+        "timing_s": {"init": wall - sum(timing.values()), **timing},
+        "tune": int(result.attrs["tune"]),
+        "step_size": float(result.attrs["step_size"][0]),
+        "friction": float(result.attrs["friction"][0]),
+        "inverse_mass_matrix": result.attrs["inverse_mass_matrix"],
+        "init_grad_evals": int(result.attrs["init_grad_evals"]),
+        "grad_evals_per_chain": float(result.n_grad_evals.mean()),
+        "warmup_converged": bool(result.attrs["warmup_converged"]),
+        "divergent_draws": int(result.sample_stats["diverging"].sum()),
+    }
+    if problem.cov_eigenvalues is not None:
+        row["direction_variance"] = direction_variance_errors(
+            result.posterior, problem.cov_eigenvalues, problem.cov_eigenvectors)
+    return row
 
 
-def measure(target_name, config, draws, seeds, **overrides):
-    target, mean, sd = TARGETS[target_name]()
-    kwargs = {**CONFIGS[config], **overrides}
-    if kwargs.get("inverse_mass_matrix") == "dense" and target.dim > 1000:
-        return None
-    rows = []
-    for seed in seeds:
-        t0 = time.perf_counter()
-        result = lcsample.sample(target, draws=draws, seed=seed, progressbar=False,
-                                 compute_convergence_checks=False, **kwargs)
-        wall = time.perf_counter() - t0
-        rows.append({"seed": seed, "grads": grads_to_b2(result, mean, sd), "wall_s": wall,
-                     "compile_s": result.timing["compile"],
-                     "step_size": float(result.attrs["step_size"][0]),
-                     "friction": float(result.attrs["friction"][0])})
-    return rows
+def applicable(target_name, config, dim):
+    """Whether ``config`` runs on the target, or the configuration it would duplicate."""
+    if config == "rmd-tv" and target_name not in RMD_TV_TARGETS:
+        return False, None
+    if config == "rmd diag" and dim > AUTO_DENSE_MAX_DIM:
+        return False, "rmd"  # "auto" already picks the diagonal mass here: same draws
+    return True, None
+
+
+def measure(problem, target_name, config, base_draws, seeds, log=print):
+    """All seeds of one (target, configuration), with one 4× retry if none reached b²."""
+    options, factor = CONFIGS[config]
+    draws = base_draws * DRAWS_FACTOR_OVERRIDES.get((target_name, config), factor)
+    retried = False
+    while True:
+        rows = [run_once(problem, options, draws, seed) for seed in seeds]
+        if retried or any(r["grads"] is not None for r in rows):
+            break
+        log(f"    {target_name} / {config}: no seed reached b² < {THRESHOLD} in {draws} "
+            f"draws; retrying with {RETRY_FACTOR * draws}")
+        draws *= RETRY_FACTOR
+        retried = True
+    return {"target": target_name, "config": config, "options": options, "draws": draws,
+            "retried": retried, "rows": rows}
+
+
+def median_grads(rows):
+    """Median over seeds, a seed that never reached the threshold counting as +∞.
+
+    Returns None when half or more of the seeds did not reach it.
+    """
+    values = np.sort([np.inf if r["grads"] is None else r["grads"] for r in rows])
+    med = float(np.median(values))
+    return med if np.isfinite(med) else None
+
+
+def summarize(run):
+    """Per-(target, config) medians over seeds."""
+    rows = run["rows"]
+    out = {
+        "median_grads": median_grads(rows),
+        "reached": sum(r["grads"] is not None for r in rows),
+        "seeds": len(rows),
+        "draws": run["draws"],
+        "retried": run["retried"],
+    }
+    for key in ("wall_s", "tune", "step_size", "friction"):
+        out[key] = float(np.median([r[key] for r in rows]))
+    out["timing_s"] = {k: float(np.median([r["timing_s"][k] for r in rows]))
+                       for k in rows[0]["timing_s"]}
+    out["divergent_draws"] = sum(r["divergent_draws"] for r in rows)
+    out["warmup_unconverged"] = sum(not r["warmup_converged"] for r in rows)
+    if "direction_variance" in rows[0]:
+        dv = [r["direction_variance"] for r in rows]
+        out["worst_error"] = float(np.median([x["worst_error"] for x in dv]))
+        out["worst_se"] = float(np.median([x["worst_se"] for x in dv]))
+        # seeds are independent: their mean has the root-sum-square error / n
+        out["stiff_error"] = float(np.mean([x["stiff_error"] for x in dv]))
+        out["stiff_se"] = float(np.sqrt(np.sum([x["stiff_se"] ** 2 for x in dv])) / len(dv))
+        out["n_stiff"] = dv[0]["n_stiff"]
+    return out
+
+
+def ratios(summary):
+    """ulmc best / rmd and rmd adaptive / rmd per target (None where either is missing)."""
+    out = {}
+    for name, configs in summary.items():
+        rmd = configs.get("rmd", {}).get("median_grads")
+        ulmc = [(configs[c]["median_grads"], c) for c in ULMC_CONFIGS
+                if configs.get(c, {}).get("median_grads") is not None]
+        best, best_config = min(ulmc) if ulmc else (None, None)
+        adaptive = configs.get("rmd adaptive", {}).get("median_grads")
+        out[name] = {
+            "ulmc_best": best,
+            "ulmc_best_config": best_config,
+            "ulmc_best_over_rmd": best / rmd if best and rmd else None,
+            "adaptive_over_rmd": adaptive / rmd if adaptive and rmd else None,
+        }
+    return out
+
+
+def run(quick=False, targets=None, configs=None, log=print):
+    """Run the benchmark; returns a JSON-ready dict.
+
+    Parameters
+    ----------
+    quick : bool
+        2 seeds instead of 5.
+    targets, configs : list of str, optional
+        Subsets of :data:`TARGETS` and :data:`CONFIGS` (default: all).
+    log : callable
+    """
+    mode = "quick" if quick else "full"
+    seeds = list(range(SEEDS[mode]))
+    t_start = time.perf_counter()
+    runs, summary, skipped = [], {}, {}
+    for name in targets or TARGETS:
+        builder, description, base_draws = TARGETS[name]
+        problem = builder()
+        summary[name] = {}
+        for config in configs or CONFIGS:
+            runs_here, same_as = applicable(name, config, problem.target.dim)
+            if not runs_here:
+                if same_as:
+                    skipped[f"{name}/{config}"] = same_as
+                continue
+            t0 = time.perf_counter()
+            result = measure(problem, name, config, base_draws, seeds, log)
+            result["elapsed_s"] = time.perf_counter() - t0
+            runs.append(result)
+            s = summary[name][config] = summarize(result)
+            med = "not reached" if s["median_grads"] is None else f"{s['median_grads']:9,.0f}"
+            extra = (f", stiff-direction variance error {s['stiff_error']:+.3f} ± "
+                     f"{s['stiff_se']:.3f}, worst {s['worst_error']:.3f}"
+                     if "stiff_error" in s else "")
+            log(f"  {name:29s} {config:13s} grads to b²: median {med} "
+                f"({s['reached']}/{s['seeds']} seeds, {s['draws']} draws"
+                f"{', retried' if s['retried'] else ''}); h={s['step_size']:.3g} "
+                f"γ={s['friction']:.3g} tune={s['tune']:.0f}{extra}; "
+                f"{result['elapsed_s']:.1f} s")
+    return {
+        "benchmark": "accuracy",
+        "mode": mode,
+        "threshold": THRESHOLD,
+        "chains": CHAINS,
+        "seeds": seeds,
+        "retry_factor": RETRY_FACTOR,
+        "batches_per_chain": BATCHES_PER_CHAIN,
+        "targets": {name: {"description": TARGETS[name][1]} for name in summary},
+        "configs": {name: CONFIGS[name][0] for name in configs or CONFIGS},
+        "same_as": skipped,
+        "runs": runs,
+        "summary": summary,
+        "ratios": ratios(summary),
+        "peer_numbers": PEER_NUMBERS,
+        "elapsed_s": time.perf_counter() - t_start,
+    }
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--targets", nargs="*", default=list(TARGETS))
-    parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
-    parser.add_argument("--tune", type=int, default=None)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    seeds = range(2) if args.quick else range(5)
-    overrides = {} if args.tune is None else {"tune": args.tune}
-    out = {}
-    for name in args.targets:
-        for config in args.configs:
-            draws = 1000 if name != "gaussian_10000" else 400
-            rows = measure(name, config, draws, seeds, **overrides)
-            if rows is None:
-                continue
-            grads = [r["grads"] for r in rows]
-            ok = [g for g in grads if g is not None]
-            print(f"{name:22s} {config:14s} grads to b²<0.01: median "
-                  f"{np.median(ok) if ok else float('nan'):8.0f}  (reached {len(ok)}/{len(grads)})  "
-                  f"h={rows[0]['step_size']:.3g} γ={rows[0]['friction']:.3g} wall {np.median([r['wall_s'] for r in rows]):.2f}s",
-                  flush=True)
-            out[f"{name}/{config}"] = rows
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 seeds instead of 5")
+    parser.add_argument("--targets", nargs="+", choices=list(TARGETS), help="subset of targets")
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), help="subset of configs")
+    parser.add_argument("--json", help="write the results to this file")
+    opts = parser.parse_args(argv)
+    out = run(quick=opts.quick, targets=opts.targets, configs=opts.configs)
+    print(f"done in {out['elapsed_s']:.0f} s")
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(out, indent=1))
+    return out
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import numpy as np
 
 import lcsample
 from lcsample.driver import GRADS_PER_STEP, RMD, ULMC, run_chain
+from lcsample.mass import InverseMass
 
 #: Cost floor measured for a plain numba RM-ULMC / ULMC step on a 2-core x86 machine,
 #: /work/shared/reference/architecture.md Appendix A.2: (ns per dimension, ns per step).
@@ -40,6 +41,7 @@ METHOD_CODES = {"rmd": RMD, "ulmc": ULMC}
 WORK = {"quick": 3_000_000, "full": 20_000_000}
 REPEATS = {"quick": 5, "full": 7}
 DRAWS_STORED = 8  # rows of draws_out; thin = steps // DRAWS_STORED
+NO_CORRECTOR = (0, 0.0)  # run_chain's corrector argument: no per-draw ULMC corrector
 
 
 @numba.njit(nogil=True, error_model="numpy")
@@ -91,7 +93,7 @@ class Case:
         self.thin = max(1, steps // DRAWS_STORED)
         self.steps = self.thin * DRAWS_STORED
         self.grads_per_step = GRADS_PER_STEP[self.code]
-        self.u = np.ones(d)
+        self.precond = InverseMass(np.ones(d)).kernel_args  # unit diagonal inverse mass
         rng = np.random.default_rng(1)
         self.x0 = rng.standard_normal(d)
         self.v0 = rng.standard_normal(d)
@@ -111,8 +113,8 @@ class Case:
         lps = self.lps if n is None else self.lps[:n]
         t0 = time.perf_counter()
         n_done, _, _ = run_chain(self.target.logdensity_and_grad, self.target.args, self.code,
-                                 self.H, self.GAMMA, self.u, thin, x, v, g, self.lp0, rng,
-                                 draws, lps)
+                                 self.H, self.GAMMA, self.precond, NO_CORRECTOR, thin, x, v, g,
+                                 self.lp0, rng, draws, lps)
         elapsed = time.perf_counter() - t0
         if n_done != draws.shape[0]:
             raise RuntimeError(f"chain diverged in the benchmark ({self.method}, d={self.d})")

@@ -92,10 +92,16 @@ INVALID = {
     "cores": [0, -1],
     "step_size": [0.0, -0.1, np.nan, np.inf, "big"],
     "friction": [0.0, -1.0, np.nan],
-    "inverse_mass_matrix": [0.0, -1.0, [1.0, 2.0], [1.0, np.nan, 1.0], [[1.0]]],
+    "inverse_mass_matrix": [0.0, -1.0, [1.0, 2.0], [1.0, np.nan, 1.0], [[1.0]], "full",
+                            -np.eye(3), [[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]],
     "initial_positions": [[1.0, 2.0], [[1.0, 2.0, np.inf]] * 3, np.zeros((2, 3))],
     "method": ["nuts", ""],
     "seed": [-1, 1.5],
+    "tuning": ["nuts", None],
+    "target_accuracy": [0.0, 1.0, -0.1, np.nan],
+    "init": ["jitter", None],
+    "corrector_steps": [0, 2.5],
+    "corrector_step_size": [0.0, -1.0],
 }
 
 
