@@ -17,7 +17,7 @@ def demo(seed=0, draws=2000, chains=4):
     X, y = lcsample.datasets.load_german_credit()
     target = lcsample.targets.LogisticRegression(X, y)
     print(f"German credit logistic regression: {X.shape[0]} observations, d = {target.dim}")
-    print(f"RM-ULMC, {chains} chains, 1000 warmup steps, {draws} draws, seed {seed}\n")
+    print(f"RM-ULMC with default settings, {chains} chains, {draws} draws, seed {seed}\n")
     result = lcsample.sample(target, draws=draws, chains=chains, seed=seed)
     data = result.to_arviz()
     summary = az.summary(data)
@@ -29,8 +29,12 @@ def demo(seed=0, draws=2000, chains=4):
     print(f"  ESS bulk (min / median)   {ess.min():.0f} / {ess.median():.0f}")
     print(f"  ESS tail (min)            {summary['ess_tail'].min():.0f}")
     print(f"  divergent chains          {result.n_divergences}")
-    print(f"  gradient evaluations      {int(result.n_grad_evals.sum())} "
-          f"({int(result.n_grad_evals[0])} per chain, warmup included)")
+    init = result.attrs["init_grad_evals"]
+    print(f"  gradient evaluations      {int(result.n_grad_evals.sum()) + init} "
+          f"({int(result.n_grad_evals[0])} per chain with its {result.attrs['tune']} warmup "
+          f"steps, plus {init} for the shared mode search)")
+    print(f"  inverse mass              {result.attrs['inverse_mass_matrix']} "
+          f"(from the curvature at the mode)")
     print(f"  step size / friction      {result.attrs['step_size'][0]:.4g} / "
           f"{result.attrs['friction'][0]:.4g} (preconditioned units)")
     t = result.timing
