@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # The values of ``Diagnostic.kind``
-KINDS = ("rhat", "ess", "divergences", "warmup")
+KINDS = ("rhat", "ess", "divergences", "warmup", "coverage")
 
 # Coordinates named in a message; ``Diagnostic.variables`` always lists all of them.
 _N_NAMED = 5
@@ -55,7 +55,7 @@ class Diagnostic(NamedTuple):
 
     Attributes
     ----------
-    kind : {"rhat", "ess", "divergences", "warmup"}
+    kind : {"rhat", "ess", "divergences", "warmup", "coverage"}
         Which check produced it.
     message : str
         Human-readable description, naming the worst coordinates and values.
@@ -186,7 +186,7 @@ def _chain_list(chains):
     return ", ".join(str(c) for c in chains)
 
 
-def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100):
+def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_coordinates=1000):
     """Check a sampling run for signs of non-convergence.
 
     Parameters
@@ -199,6 +199,9 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100):
     min_ess_per_chain : float
         Flag coordinates whose bulk ESS divided by the number of chains is below this
         (PyMC: 100).
+    max_coordinates : int or None
+        Compute R-hat and ESS on at most this many coordinates, evenly spaced (an
+        ``"info"`` item says so); None for all of them.
 
     Returns
     -------
@@ -212,8 +215,8 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100):
       chain that diverged (NaN draws) is left out and the message says so. R-hat needs two
       such chains and at least 4 draws; otherwise an ``"info"`` item says it was skipped.
       A coordinate whose statistic is undefined (constant draws) is flagged.
-    - ArviZ loops over coordinates in Python: expect roughly 2.5 ms per coordinate for
-      4 chains of 1000 draws (about 25 s at d = 10,000).
+    - ArviZ loops over coordinates in Python: roughly 2.5 ms per coordinate for 4 chains
+      of 1000 draws (about 25 s at d = 10,000), hence ``max_coordinates``.
     - ``"divergences"`` counts the draws flagged diverging during sampling. A chain that
       reached a non-finite state is stopped and all its remaining draws are flagged, so
       the count is draws, not events; the affected chains are listed.
@@ -234,7 +237,11 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100):
     if posterior.ndim != 3:
         raise ValueError(
             f"result.posterior must have shape (chains, draws, d), got {posterior.shape}")
-    n_chains, n_draws, _ = posterior.shape
+    n_chains, n_draws, dim = posterior.shape
+    if max_coordinates is None or dim <= max_coordinates:
+        columns = np.arange(dim)
+    else:
+        columns = np.unique(np.linspace(0, dim - 1, int(max_coordinates)).round().astype(int))
     stats = result.sample_stats
     lp = np.asarray(stats.get("lp", np.full((n_chains, n_draws), np.nan)), dtype=float)
     diverging = np.asarray(stats.get("diverging", np.zeros((n_chains, n_draws))), dtype=bool)
@@ -254,7 +261,14 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100):
         reason = "fewer than 4 draws" if n_draws < 4 else "no chain has all draws finite"
         found.append(Diagnostic("rhat", f"R-hat and ESS not computed: {reason}.", level="info"))
     else:
-        rhat, ess = _arviz_rhat_ess(posterior[list(used)])
+        if columns.size < dim:
+            found.append(Diagnostic(
+                "coverage",
+                f"R-hat and ESS computed on {columns.size} of {dim} coordinates (evenly "
+                "spaced); result.diagnostics(max_coordinates=None) checks all of them.",
+                level="info",
+            ))
+        rhat, ess = _arviz_rhat_ess(posterior[list(used)][:, :, columns])
         if len(used) < 2:
             note = ("Only one chain was sampled" if n_chains == 1
                     else f"Only one chain (chain {used[0]}) has finite draws")
@@ -272,9 +286,9 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100):
                     "rhat",
                     f"The rank-normalized split R-hat is larger than {rhat_threshold} for "
                     f"{order.size} of {rhat.size} coordinates; worst: "
-                    f"{_names(result, order, rhat[order], '.3f')}{where}. The chains have "
-                    "not mixed: run longer or check for multimodality.",
-                    variables=tuple(int(i) for i in order),
+                    f"{_names(result, columns[order], rhat[order], '.3f')}{where}. The chains "
+                    "have not mixed: run longer or check for multimodality.",
+                    variables=tuple(int(i) for i in columns[order]),
                     values=tuple(float(v) for v in rhat[order]),
                     chains=used,
                 ))
@@ -286,9 +300,9 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100):
                 "ess",
                 f"The bulk effective sample size per chain is smaller than {min_ess_per_chain:g} "
                 f"for {order.size} of {ess.size} coordinates; worst (total over "
-                f"{len(used)} chain(s)): {_names(result, order, ess[order], '.1f')}{where}. "
+                f"{len(used)} chain(s)): {_names(result, columns[order], ess[order], '.1f')}{where}. "
                 "Estimates of means and quantiles are unreliable: run more draws.",
-                variables=tuple(int(i) for i in order),
+                variables=tuple(int(i) for i in columns[order]),
                 values=tuple(float(v) for v in ess[order]),
                 chains=used,
             ))

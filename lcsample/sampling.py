@@ -363,7 +363,10 @@ def sample(
     if compute_convergence_checks and not interrupted:
         from .diagnostics import warn_convergence
 
-        warn_convergence(result.diagnostics())
+        found = result.diagnostics()
+        # which coordinates were checked is worth saying only next to a problem
+        if any(d.kind != "coverage" for d in found):
+            warn_convergence(found)
     return result
 
 

@@ -258,3 +258,14 @@ def test_diagnostic_record():
     item = Diagnostic("ess", "low ESS", variables=(1,), values=(12.0,))
     assert item.chains == () and item.level == "warn"
     assert item._replace(level="info").level == "info"
+
+
+def test_large_dimension_checks_an_evenly_spaced_subset_and_maps_names_back():
+    rng = np.random.default_rng(3)
+    draws = rng.standard_normal((4, 400, 3000))
+    draws[0, :, 2999] += 3.0  # one bad coordinate, the last: inside the evenly spaced subset
+    found = make_result(draws).diagnostics(max_coordinates=100)
+    coverage = [d for d in found if d.kind == "coverage"]
+    assert coverage and "100 of 3000" in coverage[0].message and coverage[0].level == "info"
+    rhat = [d for d in found if d.kind == "rhat"]
+    assert rhat and rhat[0].variables[0] == 2999
