@@ -43,6 +43,10 @@ _SHRINKAGE = 5.0
 # Steps of each energy-error probe and probe rounds per retune.
 _PROBE_STEPS = 8
 _PROBE_ROUNDS = 3
+# Step and friction when no curvature estimate exists yet: 1 % stiff-direction error on a
+# unit curvature is h = 0.78 at γ = 2; a tenth of it leaves room for curvature up to ~100.
+_FALLBACK_STEP = 0.1
+_FALLBACK_FRICTION = 2.0
 # Automatic warmup length (tune=None): relaxation times, bounds, and the length when no
 # curvature estimate exists.
 _AUTO_TUNE_RELAXATIONS = 10.0
@@ -191,7 +195,11 @@ def _retune(chain_list, opts, reservoir, history, step):
     entry = {"step": step, "lam_max": lam_max}
     if not 0.0 < lam_max < np.inf:
         # no usable curvature seen (e.g. every chain far in a concave tail): keep the
-        # current values, which a later window re-estimates; recorded as unconverged
+        # current values (at the start, those of a unit-curvature target), which a later
+        # window re-estimates; recorded as unconverged
+        for chain in chain_list:
+            chain.h = _FALLBACK_STEP if chain.h is None else chain.h
+            chain.gamma = _FALLBACK_FRICTION if chain.gamma is None else chain.gamma
         entry.update(step_size=chain_list[0].h, friction=chain_list[0].gamma, note="no positive curvature")
         history.append(entry)
         return grads

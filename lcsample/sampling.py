@@ -338,6 +338,9 @@ def sample(
         "step_size": np.array([ch.h for ch in chain_list]),
         "friction": np.array([ch.gamma for ch in chain_list]),
         "warmup_converged": converged,
+        # the warmup's retunes, one entry each (the full records: result.tuning_history)
+        **{f"tuning_{key}": np.array([e.get(key, np.nan) for e in history], dtype=float)
+           for key in ("step", "step_size", "friction", "lam_min", "lam_max")},
         "compile_time": timing["compile"],
         "tuning_time": timing["warmup"],
         "sampling_time": timing["sampling"],

@@ -1,5 +1,6 @@
 """Warmup pieces against exact answers, and the warmup's invariants (hypothesis)."""
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,15 @@ from lcsample.adaptation import AUTO_TUNE_RANGE, auto_tune
 from lcsample.exact import stationary_covariance
 from lcsample.initialization import diagonal_curvature, find_mode, hessian, jittered_starts
 from lcsample.mass import InverseMass, Welford
-from lcsample.warmup import energy_error, energy_target, extreme_curvatures, step_size_for_bias
+from lcsample.warmup import (
+    STIFF_VARIANCE_BIAS,
+    energy_error,
+    energy_target,
+    extreme_curvatures,
+    step_size_for_bias,
+)
+
+from helpers import batch_means_se
 
 QUIET = dict(progressbar=False, compute_convergence_checks=False)
 
@@ -180,3 +189,29 @@ def test_sample_records_the_mode_search():
     assert res.attrs["init"] == "mode" and res.attrs["mode_converged"]
     assert res.attrs["mode_logdensity"] == pytest.approx(t.logdensity_and_gradient(t.mean)[0], abs=1e-8)
     assert res.attrs["init_grad_evals"] > 4  # mode search plus the Hessian's 4 columns
+
+
+@numba.njit
+def _narrow_student_t(x, grad_out, nu, scale):
+    # far in its tails (|x| ≫ scale) the curvature of -log π is negative
+    lp = 0.0
+    for i in range(x.shape[0]):
+        r = x[i] / scale
+        lp += -0.5 * (nu + 1.0) * np.log1p(r * r / nu)
+        grad_out[i] = -(nu + 1.0) * r / (nu + r * r) / scale
+    return lp
+
+
+def test_no_positive_curvature_is_reported_and_the_mode_start_avoids_it():
+    target = lcsample.Target(_narrow_student_t, 3, args=(5.0, 1e-3))
+    with pytest.warns(RuntimeWarning, match="Warmup reported that it did not converge"):
+        lost = lcsample.sample(target, draws=200, seed=0, init="uniform", progressbar=False)
+    assert not lost.attrs["warmup_converged"]
+    assert lost.tuning_history[0]["note"] == "no positive curvature"
+    found = lcsample.sample(target, draws=1000, seed=0, **QUIET)
+    assert found.attrs["warmup_converged"]
+    # Student-t(ν = 5): Var = scale²·ν/(ν - 2); 4.5 batch-means SEs (ν > 4, so x² has a
+    # variance) plus the 1 % stiff-direction allowance
+    var = 1e-6 * 5 / 3
+    sq = (found.posterior**2).mean(axis=2) / var
+    assert abs(sq.mean() - 1) < 4.5 * batch_means_se(sq) + STIFF_VARIANCE_BIAS
