@@ -29,12 +29,12 @@ class Chain:
     step_size, friction : float or None
         None means tuned.
     mass : InverseMass
-    corrector : tuple (int, float)
-        Corrector steps and step size per stored draw (0 steps: none).
+    corrector : tuple (int, float) or None
+        Corrector steps and step size per stored draw (``method="rmd-tv"``).
     """
 
     def __init__(self, target, method, rng, x, v, g, lp, step_size, friction, mass,
-                 corrector=(0, 0.0)):
+                 corrector=None):
         self.target = target
         self.method = method
         self.rng = rng
@@ -46,7 +46,8 @@ class Chain:
 
     def grads_per_draw(self, thin, corrected):
         """Gradient evaluations of one stored draw."""
-        return thin * GRADS_PER_STEP[self.method] + (self.corrector[0] if corrected else 0)
+        extra = self.corrector[0] if corrected and self.corrector is not None else 0
+        return thin * GRADS_PER_STEP[self.method] + extra
 
     def advance(self, draws_out, lp_out, thin=1, corrected=False):
         """Run ``len(draws_out)`` draws; returns (draws done, gradient evaluations).
@@ -54,7 +55,7 @@ class Chain:
         ``corrected``: take each draw after the corrector run (sampling phase of
         ``method="rmd-tv"``); warmup draws are never corrected.
         """
-        corrector = self.corrector if corrected else (0, 0.0)
+        corrector = self.corrector if corrected else None
         n_done, self.lp, failed_grads = run_chain(
             self.target.logdensity_and_grad, self.target.args, self.method, self.h,
             self.gamma, self.mass.kernel_args, corrector, thin, self.x, self.v, self.g,

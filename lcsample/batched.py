@@ -122,7 +122,7 @@ class BatchedTarget(Target):
                     if not lanes[i].commit(lp_i, g_i):
                         lanes[i].stop(k, (s + 1) * per_step)
                 active = [i for i in active if lanes[i].result is None]
-            if lanes[0].corrector[0] == 0:
+            if lanes[0].corrector is None:
                 for i in active:
                     lanes[i].store(requests[i], k)
                 continue
@@ -160,7 +160,7 @@ class _Lane:
         self.chain = chain
         self.u, self.chol, self.dense = chain.mass.kernel_args
         self.sigma = np.sqrt(2.0 * chain.gamma * self.u)
-        self.corrector = chain.corrector if corrected else (0, 0.0)
+        self.corrector = chain.corrector if corrected else None
         self.xa, self.va, self.ga = chain.x.copy(), chain.v.copy(), chain.g.copy()
         self.xb, self.vb, self.gb = np.empty(d), np.empty(d), np.empty(d)
         self.pa = preconditioned(self.dense, self.ga, np.empty(d))

@@ -6,7 +6,7 @@ from ._jit import driver, kernel
 from .coefficients import ulmc_coefficients
 from .integrator import fresh_velocity, preconditioned, rmd_begin, rmd_update, ulmc_step
 
-__all__ = ["RMD", "ULMC", "GRADS_PER_STEP", "run_chain", "copy_into", "is_finite_state"]
+__all__ = ["RMD", "ULMC", "GRADS_PER_STEP", "run_chain", "corrected_draw", "copy_into", "is_finite_state"]
 
 #: Method codes understood by :func:`run_chain`.
 RMD = 0
@@ -50,10 +50,11 @@ def run_chain(logdensity_and_grad, args, method, h, gamma, precond, corrector, t
     precond : tuple (u, chol, dense)
         Inverse mass. Diagonal: ``u`` shape (d,), ``chol`` and ``dense`` shape (0, 0).
         Dense U = LLᵀ: ``u`` ones, ``chol`` = L and ``dense`` = U, shape (d, d).
-    corrector : tuple (int, float)
+    corrector : tuple (int, float) or None
         (steps, step size) of the exponential-Euler ULMC run, from a fresh velocity, that
-        each stored draw is taken after (the paper's log-concave TV algorithm); the chain
-        itself continues from its uncorrected state. (0, ·): no corrector.
+        each stored draw is taken after (the paper's log-concave TV algorithm,
+        :func:`corrected_draw`); the chain itself continues from its uncorrected state.
+        None: no corrector.
     thin : int
     x, v, g : ndarray, shape (d,)
         State: position, velocity and ∇log π(x). Updated in place to the last finite state.
@@ -75,7 +76,6 @@ def run_chain(logdensity_and_grad, args, method, h, gamma, precond, corrector, t
         Gradient evaluations spent on the draw that diverged (0 if none did).
     """
     u, chol, dense = precond
-    n_corr, h_corr = corrector
     d = x.shape[0]
     sigma = np.sqrt(2.0 * gamma * u)
     x_mid, g_mid, p_mid = np.empty(d), np.empty(d), np.empty(d)
@@ -88,15 +88,8 @@ def run_chain(logdensity_and_grad, args, method, h, gamma, precond, corrector, t
     pa = preconditioned(dense, ga, np.empty(d))
     pb = preconditioned(dense, gb, np.empty(d))
     c_ulmc = ulmc_coefficients(h, gamma)
-    c_corr = ulmc_coefficients(h_corr, gamma)
     z = np.empty((d, 4 if method == RMD else 2))
     zc = np.empty_like(z)
-    z2, z2c = np.empty((d, 2)), np.empty((d, 2))
-    z1, z1c = np.empty((d, 1)), np.empty((d, 1))
-    xc, vc, gc = np.empty(d), np.empty(d), np.empty(d)
-    xd, vd, gd = np.empty(d), np.empty(d), np.empty(d)
-    pc = preconditioned(dense, gc, np.empty(d))
-    pd = preconditioned(dense, gd, np.empty(d))
     per_step = 2 if method == RMD else 1
     for k in range(draws_out.shape[0]):
         for s in range(thin):
@@ -118,32 +111,68 @@ def run_chain(logdensity_and_grad, args, method, h, gamma, precond, corrector, t
             va, vb = vb, va
             ga, gb = gb, ga
             pa, pb = pb, pa
-        if n_corr == 0:
+        # ``corrector is None`` is settled when numba compiles (the argument's type), so
+        # runs without a corrector do not compile its code
+        if corrector is None:
             copy_into(xa, draws_out[k])
             lp_out[k] = lp
-            continue
-        # corrector: a short ULMC run from (x, fresh v); its end point is the draw
-        copy_into(xa, xc)
-        copy_into(ga, gc)
-        preconditioned(dense, gc, pc)
-        fresh_velocity(rng, u, chol, z1, z1c, vc)
-        lp_c = lp
-        for j in range(n_corr):
-            ulmc_step(rng, chol, z2, z2c, xc, vc, pc, u, sigma, c_corr, xd, vd)
-            lp_c = logdensity_and_grad(xd, gd, *args)
-            if not is_finite_state(lp_c, xd, gd):
+        else:
+            failed, lp_out[k] = corrected_draw(logdensity_and_grad, args, corrector, gamma,
+                                               precond, sigma, rng, xa, ga, lp, draws_out[k])
+            if failed:
                 copy_into(xa, x)
                 copy_into(va, v)
                 copy_into(ga, g)
-                return k, lp, thin * per_step + j + 1
-            preconditioned(dense, gd, pd)
-            xc, xd = xd, xc
-            vc, vd = vd, vc
-            gc, gd = gd, gc
-            pc, pd = pd, pc
-        copy_into(xc, draws_out[k])
-        lp_out[k] = lp_c
+                return k, lp, thin * per_step + failed
     copy_into(xa, x)
     copy_into(va, v)
     copy_into(ga, g)
     return draws_out.shape[0], lp, 0
+
+
+@driver
+def corrected_draw(logdensity_and_grad, args, corrector, gamma, precond, sigma, rng, x, g, lp,
+                   draw_out):
+    """The corrector of ``method="rmd-tv"``: a short ULMC run from (x, fresh velocity).
+
+    Parameters
+    ----------
+    corrector : tuple (int, float)
+        Steps and step size.
+    gamma, precond, sigma, rng, logdensity_and_grad, args
+        As in :func:`run_chain` (σ = √(2γu)).
+    x, g : ndarray, shape (d,)
+        The chain's position and ∇log π there (not modified).
+    lp : float
+    draw_out : ndarray, shape (d,)
+        Receives the run's end point.
+
+    Returns
+    -------
+    failed : int
+        0, or the gradient evaluations spent when the run went non-finite.
+    lp : float
+        log π at the end point.
+    """
+    n_corr, h_corr = corrector
+    u, chol, dense = precond
+    d = x.shape[0]
+    c_corr = ulmc_coefficients(h_corr, gamma)
+    z2, z2c = np.empty((d, 2)), np.empty((d, 2))
+    xc, vc, gc = x.copy(), np.empty(d), g.copy()
+    xd, vd, gd = np.empty(d), np.empty(d), np.empty(d)
+    pc = preconditioned(dense, gc, np.empty(d))
+    pd = preconditioned(dense, gd, np.empty(d))
+    fresh_velocity(rng, u, chol, np.empty((d, 1)), np.empty((d, 1)), vc)
+    for j in range(n_corr):
+        ulmc_step(rng, chol, z2, z2c, xc, vc, pc, u, sigma, c_corr, xd, vd)
+        lp = logdensity_and_grad(xd, gd, *args)
+        if not is_finite_state(lp, xd, gd):
+            return j + 1, lp
+        preconditioned(dense, gd, pd)
+        xc, xd = xd, xc
+        vc, vd = vd, vc
+        gc, gd = gd, gc
+        pc, pd = pd, pc
+    copy_into(xc, draw_out)
+    return 0, lp

@@ -285,7 +285,7 @@ def sample(
                                  x_init is not None) for c in range(chains)]
 
     advance_batch = target.advance_batch if target.batched else None
-    timing = {"compile": 0.0 if target.batched else _compile(target, code)}
+    timing = {"compile": 0.0 if target.batched else _compile(target, code, method == "rmd-tv")}
     monitor = Monitor()
     bar = _progress_bar(chains * ((tune or 0) + draws), progressbar)
     try:
@@ -478,13 +478,14 @@ def _set_corrector(chain_list, history, steps, step_size):
         chain.corrector = (int(steps), float(step_size))
 
 
-def _compile(target, code):
-    """Compile the driver for this target in the main thread; returns seconds taken."""
+def _compile(target, code, corrected):
+    """Compile the driver(s) for this target in the main thread; returns seconds taken."""
     d = target.dim
     t0 = time.perf_counter()
-    run_chain(target.logdensity_and_grad, target.args, code, 0.1, 1.0,
-              InverseMass(np.ones(d)).kernel_args, (0, 0.0), 1, np.zeros(d), np.zeros(d),
-              np.zeros(d), 0.0, np.random.default_rng(0), np.empty((0, d)), np.empty(0))
+    for corrector in ((None, (1, 0.1)) if corrected else (None,)):
+        run_chain(target.logdensity_and_grad, target.args, code, 0.1, 1.0,
+                  InverseMass(np.ones(d)).kernel_args, corrector, 1, np.zeros(d), np.zeros(d),
+                  np.zeros(d), 0.0, np.random.default_rng(0), np.empty((0, d)), np.empty(0))
     return time.perf_counter() - t0
 
 
