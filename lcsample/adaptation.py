@@ -209,6 +209,8 @@ def _retune(chain_list, opts, reservoir, history, step):
     entry["lam_min"] = lam_min
     if opts.tune_friction:
         gamma = 2.0 * np.sqrt(lam_min)
+        # the adaptive route's rule needs a window of draws; before the first, both
+        # routes start from critical damping
         if opts.route == "adaptive" and reservoir is not None and reservoir.shape[0] > 2:
             gamma = 1.0 / np.sqrt(_largest_preconditioned_variance(reservoir, chain_list[0].mass))
         for chain in chain_list:

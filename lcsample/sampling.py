@@ -157,8 +157,8 @@ def sample(
     tune : int, optional
         Warmup steps per chain (0 allowed). Default: sized from the target, 10 relaxation
         times of its softest direction, 1/(h√m) steps each, between 50 and 1000 (see
-        :func:`lcsample.adaptation.auto_tune`; recorded in ``attrs["tune"]``). Tuned
-        values are those not given explicitly.
+        :func:`lcsample.adaptation.auto_tune`; recorded in ``attrs["tune"]``), or 0 when
+        continuing ``initial_state``. Tuned values are those not given explicitly.
     chains : int
     seed : int or numpy.random.SeedSequence, optional
         Each chain gets its own stream from ``SeedSequence(seed).spawn(chains)`` (the
@@ -267,6 +267,7 @@ def sample(
     init_info = {"init": "resumed" if initial_state is not None else
                  ("initial_positions" if x_init is not None else init), "init_grad_evals": 0}
     if initial_state is not None:
+        tune = 0 if tune is None else tune  # a continued run is already tuned
         if seed is not None or x_init is not None:
             raise ValueError("initial_state continues a run: seed and initial_positions must be None")
         chain_list, seed_attr = _resume(target, code, initial_state, chains, step_size, friction,

@@ -69,7 +69,8 @@ def test_fixed_parameters_are_used_as_given():
 def test_resume_continues_exactly():
     whole = run(draws=60, tune=40)
     first = run(draws=25, tune=40)
-    rest = lcsample.sample(TARGET, draws=35, tune=0, chains=3, initial_state=first.last_state,
+    # no tune given: a continued run does no warmup
+    rest = lcsample.sample(TARGET, draws=35, chains=3, initial_state=first.last_state,
                            progressbar=False)
     np.testing.assert_array_equal(np.concatenate([first.posterior, rest.posterior], axis=1),
                                   whole.posterior)
