@@ -5,7 +5,8 @@ The metric is that of ``/work/shared/reference/peer-numbers.md``:
 b²_x(n) = mean_i (Ê_n[x_i] - E[x_i])² / Var[x_i] and b²_x²(n) likewise for x_i², with
 Var[x_i²] ≈ 2σ⁴ + 4μ²σ² (exact for a Gaussian), where Ê_n pools the first n draws of all
 chains. The cost of a run is the gradient evaluations per chain (shared initialization,
-warmup and draws) at the first n from which both stay below the threshold.
+warmup and draws) at the first n from which both stay below the threshold
+(:mod:`lcsample.metrics`).
 
 Each configuration of :data:`CONFIGS` (sampler options of :func:`lcsample.sample`) runs on
 each target of :data:`TARGETS`, 4 chains, with 5 seeds (2 with ``--quick``). A
@@ -32,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import lcsample  # noqa: E402
+from lcsample.metrics import grads_to_accuracy, squared_bias  # noqa: E402
 from lcsample.sampling import AUTO_DENSE_MAX_DIM  # noqa: E402
 
 THRESHOLD = 0.01
@@ -43,7 +45,6 @@ RETRY_FACTOR = 4
 BATCHES_PER_CHAIN = 10
 #: "Stiff" directions: covariance eigenvalue at most this factor above the smallest.
 STIFF_BAND = 1.1
-_CHUNK = 64  # draws per chunk of the running sums (bounds memory at d = 10,000)
 
 #: Memory bound on the stored draws of one run (chains × draws × d float64): caps ``draws``
 #: (and its retry) at d = 10,000.
@@ -153,64 +154,6 @@ RMD_TV_TARGETS = ("german_credit", "rotated_gaussian_100")
 DRAWS_FACTOR_OVERRIDES = {("rotated_gaussian_100", "rmd diag"): 25}
 
 
-def b2_curves(posterior, mean, sd):
-    """b²_x and b²_x² of the pooled running estimates, shape (draws,) each.
-
-    Parameters
-    ----------
-    posterior : ndarray, shape (chains, draws, d)
-    mean, sd : ndarray, shape (d,)
-        True posterior means and standard deviations.
-
-    Returns
-    -------
-    b_x, b_x2 : ndarray, shape (draws,)
-    """
-    chains, n, _ = posterior.shape
-    var_x, second = sd**2, mean**2 + sd**2
-    var_x2 = 2 * sd**4 + 4 * mean**2 * sd**2
-    s1, s2 = np.zeros_like(mean), np.zeros_like(mean)
-    b_x, b_x2 = np.empty(n), np.empty(n)
-    for start in range(0, n, _CHUNK):
-        block = posterior[:, start:start + _CHUNK]
-        c1 = s1 + np.cumsum(block.sum(axis=0), axis=0)
-        c2 = s2 + np.cumsum((block**2).sum(axis=0), axis=0)
-        count = chains * np.arange(start + 1, start + block.shape[1] + 1)[:, None]
-        b_x[start:start + block.shape[1]] = (((c1 / count) - mean) ** 2 / var_x).mean(axis=1)
-        b_x2[start:start + block.shape[1]] = (((c2 / count) - second) ** 2 / var_x2).mean(axis=1)
-        s1, s2 = c1[-1], c2[-1]
-    return b_x, b_x2
-
-
-def grads_to_b2(result, b_x, b_x2, threshold=THRESHOLD):
-    """Gradient evaluations per chain until b² < threshold for x and x², and stays there.
-
-    Per chain: the shared initialization (counted in full for every chain, as if each
-    chain had done it alone), the chain's warmup, and its draws up to the crossing (mean
-    over chains).
-
-    Parameters
-    ----------
-    result : lcsample.SamplingResult
-    b_x, b_x2 : ndarray, shape (draws,)
-        From :func:`b2_curves` on ``result.posterior``.
-    threshold : float
-
-    Returns
-    -------
-    float or None
-        None when the run ends at or above the threshold.
-    """
-    above = np.flatnonzero((b_x >= threshold) | (b_x2 >= threshold) | ~np.isfinite(b_x + b_x2))
-    n = 0 if above.size == 0 else above[-1] + 1
-    if n >= b_x.shape[0]:
-        return None
-    per_draw = result.sample_stats["n_steps"]
-    warmup = result.n_grad_evals - per_draw.sum(axis=1)
-    used = warmup + per_draw[:, : n + 1].sum(axis=1)
-    return float(result.attrs["init_grad_evals"] + used.mean())
-
-
 def direction_variance_errors(posterior, eigenvalues, eigenvectors=None,
                               batches=BATCHES_PER_CHAIN):
     """Variance of the pooled draws along each eigen-direction of the true covariance.
@@ -273,11 +216,11 @@ def run_once(problem, options, draws, seed):
     result = lcsample.sample(problem.target, draws=draws, chains=CHAINS, seed=seed,
                              progressbar=False, compute_convergence_checks=False, **options)
     wall = time.perf_counter() - t0
-    b_x, b_x2 = b2_curves(result.posterior, problem.mean, problem.sd)
+    b_x, b_x2 = squared_bias(result.posterior, problem.mean, problem.sd)
     timing = {k: float(v) for k, v in result.timing.items()}
     row = {
         "seed": seed,
-        "grads": grads_to_b2(result, b_x, b_x2),
+        "grads": grads_to_accuracy(result, problem.mean, problem.sd, THRESHOLD, (b_x, b_x2)),
         "final_b2_x": float(b_x[-1]),
         "final_b2_x2": float(b_x2[-1]),
         "wall_s": wall,

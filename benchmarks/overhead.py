@@ -41,7 +41,7 @@ METHOD_CODES = {"rmd": RMD, "ulmc": ULMC}
 WORK = {"quick": 3_000_000, "full": 20_000_000}
 REPEATS = {"quick": 5, "full": 7}
 DRAWS_STORED = 8  # rows of draws_out; thin = steps // DRAWS_STORED
-NO_CORRECTOR = (0, 0.0)  # run_chain's corrector argument: no per-draw ULMC corrector
+NO_CORRECTOR = None  # run_chain's corrector argument: no per-draw ULMC corrector
 
 
 @numba.njit(nogil=True, error_model="numpy")

@@ -12,7 +12,8 @@ target's geometry:
   calculation along the stiffest direction, where an unadjusted sampler's bias is largest.
 * ``"adaptive"`` route (MCLMC/MEADS style): h is tuned so that the energy error of the
   dynamics, per dimension, meets a target (:func:`lcsample.warmup.energy_error`), and
-  γ = 1/√λ_max of the preconditioned covariance of the window's draws.
+  γ = 1/√λ_max of the preconditioned covariance of the window's draws (with fewer than
+  10 draws per dimension, √λ_min of the curvature, the same quantity on a Gaussian).
 
 A diagonal inverse mass is re-estimated at the end of each of Stan's windows from the
 window's variances. A dense one stays the inverse Hessian at the mode (Laplace): windowed
@@ -35,8 +36,10 @@ from .warmup import energy_error, energy_target, step_size_for_bias, window_sche
 __all__ = ["TUNING_ROUTES", "WarmupOptions", "allocate_records", "auto_tune", "run_warmup", "warmup_converged"]
 
 TUNING_ROUTES = ("theory", "adaptive")
-# Draws per chain and window kept for the adaptive route's covariance eigenvalue.
+# Draws per chain and window kept for the adaptive route's covariance eigenvalue, and the
+# draws per dimension it needs (below, the curvature estimate stands in).
 _RESERVOIR = 64
+_MIN_DRAWS_PER_DIM = 10
 # Pseudo-samples of the previous mass in each window's variance estimate (Stan uses 5,
 # toward 1e-3; the previous mass is a better prior: the curvature at the mode at first).
 _SHRINKAGE = 5.0
@@ -165,10 +168,18 @@ def allocate_records(chains, n, dim, keep_draws):
 
 
 def warmup_converged(history):
-    """Whether the last retune kept h within :data:`_CONVERGED_RATIO` of the one before."""
-    if len(history) < 2:
+    """Whether the warmup settled: a usable curvature at the end, and h stable.
+
+    h must stay within :data:`_CONVERGED_RATIO` between the last two retunes that follow
+    an adaptation window. The retune at the start (Laplace mass, starting points) is left
+    out: the first window is expected to move h, and doing so is not a failure.
+    """
+    if history and "note" in history[-1]:
+        return False
+    after_windows = [e for e in history if e["step"] > 0]
+    if len(after_windows) < 2:
         return True
-    ratio = history[-1]["step_size"] / history[-2]["step_size"]
+    ratio = after_windows[-1]["step_size"] / after_windows[-2]["step_size"]
     return 1.0 / _CONVERGED_RATIO < ratio < _CONVERGED_RATIO
 
 
@@ -208,11 +219,15 @@ def _retune(chain_list, opts, reservoir, history, step):
     lam_min = min(max(float(np.median([e[0] for e in estimates])), 1e-6 * lam_max), lam_max)
     entry["lam_min"] = lam_min
     if opts.tune_friction:
-        gamma = 2.0 * np.sqrt(lam_min)
-        # the adaptive route's rule needs a window of draws; before the first, both
-        # routes start from critical damping
-        if opts.route == "adaptive" and reservoir is not None and reservoir.shape[0] > 2:
+        if opts.route == "theory":
+            gamma = 2.0 * np.sqrt(lam_min)
+        elif reservoir is not None and reservoir.shape[0] >= _MIN_DRAWS_PER_DIM * reservoir.shape[1]:
             gamma = 1.0 / np.sqrt(_largest_preconditioned_variance(reservoir, chain_list[0].mass))
+        else:
+            # MEADS's 1/√λ_max(Σ) with λ_max(Σ) = 1/λ_min(H), exact on a Gaussian: the
+            # sample covariance of n ≲ d draws has a top eigenvalue inflated by noise,
+            # (1 + √(d/n))² on an isotropic target, which would underdamp the chains
+            gamma = np.sqrt(lam_min)
         for chain in chain_list:
             chain.gamma = float(gamma)
     if opts.tune_step:

@@ -44,7 +44,7 @@ def squared_bias(posterior, mean, sd):
     return b_x, b_x2
 
 
-def grads_to_accuracy(result, mean, sd, threshold=0.01):
+def grads_to_accuracy(result, mean, sd, threshold=0.01, curves=None):
     """Gradient evaluations per chain until b² < threshold for x and x², and stays there.
 
     Per chain: the shared initialization (``attrs["init_grad_evals"]``, counted in full
@@ -56,13 +56,15 @@ def grads_to_accuracy(result, mean, sd, threshold=0.01):
     result : SamplingResult
     mean, sd : ndarray, shape (d,)
     threshold : float
+    curves : tuple of ndarray, optional
+        ``squared_bias(result.posterior, mean, sd)`` when already computed.
 
     Returns
     -------
     float or None
         None when the run ends above the threshold.
     """
-    b_x, b_x2 = squared_bias(result.posterior, mean, sd)
+    b_x, b_x2 = squared_bias(result.posterior, mean, sd) if curves is None else curves
     above = np.flatnonzero((b_x >= threshold) | (b_x2 >= threshold) | ~np.isfinite(b_x + b_x2))
     n = 0 if above.size == 0 else above[-1] + 1
     if n >= b_x.shape[0]:

@@ -320,7 +320,7 @@ def sample(
         out = {k: v[:, :n_kept] for k, v in out.items()}
     _warn_divergences(chain_list)
 
-    converged = warmup_converged(history) and not any("note" in e for e in history[-1:])
+    converged = warmup_converged(history)
     attrs = {
         "inference_library": "lcsample",
         "inference_library_version": __version__,
@@ -348,8 +348,8 @@ def sample(
     }
     if not converged:
         attrs["warmup_note"] = (
-            "the last retune changed the step size by more than a factor 1.5 or found no "
-            "positive curvature; increase tune"
+            "the step size changed by more than a factor 1.5 between the last two windows, "
+            "or no positive curvature was found; increase tune"
         )
     if method == "rmd-tv":
         attrs["corrector_steps"], attrs["corrector_step_size"] = chain_list[0].corrector

@@ -215,3 +215,25 @@ def test_no_positive_curvature_is_reported_and_the_mode_start_avoids_it():
     var = 1e-6 * 5 / 3
     sq = (found.posterior**2).mean(axis=2) / var
     assert abs(sq.mean() - 1) < 4.5 * batch_means_se(sq) + STIFF_VARIANCE_BIAS
+
+
+def test_warmup_convergence_looks_at_the_retunes_after_windows():
+    from lcsample.adaptation import warmup_converged
+
+    start = {"step": 0, "step_size": 0.8}
+    # the first window may move h (Laplace start → window variances): not a failure
+    assert warmup_converged([start, {"step": 45, "step_size": 0.4}])
+    assert warmup_converged([start, {"step": 100, "step_size": 0.5}, {"step": 200, "step_size": 0.6}])
+    assert not warmup_converged([start, {"step": 100, "step_size": 0.5}, {"step": 200, "step_size": 0.2}])
+    assert not warmup_converged([start, {"step": 100, "step_size": 0.5, "note": "no positive curvature"}])
+
+
+def test_adaptive_friction_is_not_underdamped_by_a_small_window_in_high_dimension():
+    # d = 1000, a few hundred window draws: the sample covariance's top eigenvalue is
+    # noise-inflated ~(1 + √(d/n))² (γ would be ~0.13); the route falls back to the
+    # curvature of the preconditioned target, γ = √λ_min
+    t = lcsample.targets.Gaussian(np.zeros(1000), cov=np.ones(1000))
+    res = lcsample.sample(t, draws=5, seed=0, tuning="adaptive", **QUIET)
+    lam_min = res.tuning_history[-1]["lam_min"]
+    assert res.attrs["friction"][0] == pytest.approx(np.sqrt(lam_min), rel=1e-12)
+    assert lam_min > 0.25
