@@ -9,9 +9,17 @@ equivalent jitted target, to the round-off of the two gradient implementations.
 
 import numpy as np
 
-from .coefficients import ulmc_coefficients
+from .coefficients import rmd_coefficients, ulmc_coefficients
 from .driver import RMD, copy_into, is_finite_state
-from .integrator import fresh_velocity, preconditioned, rmd_begin, rmd_update, ulmc_step
+from .integrator import (
+    correlate,
+    fresh_velocity,
+    preconditioned,
+    rmd_midpoint,
+    rmd_update,
+    standard_normals,
+    ulmc_update,
+)
 from .target import Target
 
 __all__ = ["BatchedTarget"]
@@ -174,18 +182,27 @@ class _Lane:
         self.lp = chain.lp
         self.result = None
 
+    def _normals(self, z, zc):
+        """The step's normal block, times L for a dense mass (the driver's order)."""
+        standard_normals(self.chain.rng, z)
+        if self.chol.shape[0] == 0:
+            return z
+        correlate(self.chol, z, zc)
+        return zc
+
     def rmd_begin(self):
         ch = self.chain
-        self.c = rmd_begin(ch.rng, ch.h, ch.gamma, self.chol, self.z, self.zc, self.xa, self.va,
-                           self.pa, self.u, self.sigma, self.x_mid, self.w2, self.w3)
+        self.c = rmd_coefficients(ch.h, ch.gamma, ch.rng.random())
+        rmd_midpoint(self._normals(self.z, self.zc), self.xa, self.va, self.pa, self.u, self.sigma,
+                     self.c, self.x_mid, self.w2, self.w3)
 
     def rmd_end(self, g_mid):
         p_mid = preconditioned(self.dense, g_mid, self.p_mid)
         rmd_update(self.xa, self.va, p_mid, self.u, self.c, self.w2, self.w3, self.xb, self.vb)
 
     def ulmc(self):
-        ulmc_step(self.chain.rng, self.chol, self.z, self.zc, self.xa, self.va, self.pa, self.u,
-                  self.sigma, self.c_ulmc, self.xb, self.vb)
+        ulmc_update(self._normals(self.z, self.zc), self.xa, self.va, self.pa, self.u, self.sigma,
+                    self.c_ulmc, self.xb, self.vb)
 
     def commit(self, lp, g):
         """Accept the new state if finite; swap the buffers."""
@@ -212,8 +229,8 @@ class _Lane:
         self.lp_c = self.lp
 
     def corrector_step(self):
-        ulmc_step(self.chain.rng, self.chol, self.z2, self.z2c, self.xc, self.vc, self.pc, self.u,
-                  self.sigma, self.c_corr, self.xd, self.vd)
+        ulmc_update(self._normals(self.z2, self.z2c), self.xc, self.vc, self.pc, self.u, self.sigma,
+                    self.c_corr, self.xd, self.vd)
 
     def corrector_commit(self, lp, g):
         if not is_finite_state(lp, self.xd, g):

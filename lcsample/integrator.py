@@ -18,7 +18,7 @@ A dense inverse mass U = LLᵀ needs no other kernels. The step is linear in (v,
 and each Brownian integral is the same linear combination of the normals in every
 coordinate, so the dense step is the diagonal one with u = 1, g replaced by U·g
 (:func:`preconditioned`) and the normal block's columns multiplied by L
-(:func:`correlated_normals`).
+(:func:`correlate`).
 
 Random numbers: per step the RM kernel takes four standard normals per coordinate, drawn
 after α as one (d, 4) block in C order (z1..z4 for coordinate 0, then coordinate 1, ...);
@@ -28,12 +28,9 @@ the ULMC kernel takes a (d, 2) block. This order is part of the reproducibility 
 import numpy as np
 
 from ._jit import kernel
-from .coefficients import rmd_coefficients
 
 __all__ = [
-    "correlated_normals",
-    "rmd_begin",
-    "ulmc_step",
+    "correlate",
     "fresh_velocity",
     "preconditioned",
     "rmd_midpoint",
@@ -56,32 +53,21 @@ def standard_normals(rng, out):
 
 
 @kernel
-def correlated_normals(rng, chol, z, out):
-    """Standard normals into ``z``, then multiplied by a lower-triangular L if one is given.
+def correlate(chol, z, out):
+    """out = L·z for a lower-triangular L, column by column.
 
     Parameters
     ----------
-    rng : numpy.random.Generator
-    chol : ndarray, shape (d, d) or (0, 0)
-        Cholesky factor L of a dense inverse mass, or empty for a diagonal one.
+    chol : ndarray, shape (d, d)
+        Cholesky factor L of a dense inverse mass.
     z, out : ndarray, shape (d, k)
-        Buffers: ``z`` receives the normals, ``out`` L·z.
-
-    Returns
-    -------
-    ndarray, shape (d, k)
-        ``z`` (diagonal mass) or ``out`` = L·z (dense).
     """
-    standard_normals(rng, z)
-    if chol.shape[0] == 0:
-        return z
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             acc = 0.0
             for k in range(i + 1):
                 acc += chol[i, k] * z[k, j]
             out[i, j] = acc
-    return out
 
 
 @kernel
@@ -118,13 +104,19 @@ def fresh_velocity(rng, u, chol, z, zc, out):
     u : ndarray, shape (d,)
         Diagonal inverse mass (ones when ``chol`` is given).
     chol : ndarray, shape (d, d) or (0, 0)
+        Cholesky factor of a dense inverse mass, or empty.
     z, zc : ndarray, shape (d, 1)
         Scratch buffers.
     out : ndarray, shape (d,)
     """
-    zz = correlated_normals(rng, chol, z, zc)
-    for i in range(out.shape[0]):
-        out[i] = np.sqrt(u[i]) * zz[i, 0]
+    standard_normals(rng, z)
+    if chol.shape[0] == 0:
+        for i in range(out.shape[0]):
+            out[i] = np.sqrt(u[i]) * z[i, 0]
+    else:
+        correlate(chol, z, zc)
+        for i in range(out.shape[0]):
+            out[i] = zc[i, 0]
 
 
 @kernel
@@ -197,26 +189,3 @@ def ulmc_update(z, x, v, g, u, sigma, c, x_out, v_out):
         ug = u[i] * g[i]
         x_out[i] = x[i] + c.phi_h * v[i] + c.psi_h * ug + s * (c.l21 * z[i, 0] + c.l22 * z[i, 1])
         v_out[i] = c.exp_h * v[i] + c.phi_h * ug + s * c.l11 * z[i, 0]
-
-
-@kernel
-def rmd_begin(rng, h, gamma, chol, z, zc, x, v, p, u, sigma, x_mid, w2_out, w3_out):
-    """Everything of an RM-ULMC step before its oracle call: α, the noise and x_mid.
-
-    Draws α, then the (d, 4) normal block (correlated by ``chol`` for a dense mass), and
-    calls :func:`rmd_midpoint` with ``p`` = U·g (or g for a diagonal mass).
-
-    Returns
-    -------
-    RMDCoefficients
-        For :func:`rmd_update`.
-    """
-    c = rmd_coefficients(h, gamma, rng.random())
-    rmd_midpoint(correlated_normals(rng, chol, z, zc), x, v, p, u, sigma, c, x_mid, w2_out, w3_out)
-    return c
-
-
-@kernel
-def ulmc_step(rng, chol, z, zc, x, v, p, u, sigma, c, x_out, v_out):
-    """One exponential-Euler ULMC step: its (d, 2) normals, then :func:`ulmc_update`."""
-    ulmc_update(correlated_normals(rng, chol, z, zc), x, v, p, u, sigma, c, x_out, v_out)
