@@ -473,7 +473,7 @@ def report_section(acc, number=3):
         "(before `timing`), *warmup*, *sampling* (all the draws, not only those up to the "
         "crossing), *compile* = the largest over seeds (numba compiles the driver once per "
         "target function and process, so only the first run of each target pays it). "
-        "*unconv.*: seeds whose last retune changed h by more than 1.5× "
+        "*unconv.*: seeds whose warmup reported itself unconverged "
         "(`attrs[\"warmup_converged\"]` False); *div.*: divergent draws, all seeds.",
         "",
         "| target | config | draws | tune | h | γ | wall s | init s | compile s | warmup s "

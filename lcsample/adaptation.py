@@ -55,7 +55,8 @@ _FALLBACK_FRICTION = 2.0
 _AUTO_TUNE_RELAXATIONS = 10.0
 AUTO_TUNE_RANGE = (50, 1000)
 AUTO_TUNE_DEFAULT = 200
-# The warmup is called converged when its last retune changed h by less than this factor.
+# The warmup is called converged when h moved by less than this factor between the last
+# two retunes that follow windows.
 _CONVERGED_RATIO = 1.5
 
 
