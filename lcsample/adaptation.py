@@ -19,9 +19,9 @@ A diagonal inverse mass is re-estimated at the end of each of Stan's windows fro
 window's variances. A dense one stays the inverse Hessian at the mode (Laplace): windowed
 covariance estimates from a few hundred autocorrelated draws made it worse (measured:
 preconditioned condition number 1 → 2,300 on a rotated Gaussian in d = 100, 1.7 → 2.8 on
-German credit), so its windows only retune h and γ. Pooling the chains at each window's end (as ChEES
-and MEADS do) gives every chain the same, better-estimated parameters and happens in the
-main thread, so results do not depend on ``cores``.
+German credit), so its windows only retune h and γ. Pooling the chains at each window's
+end (as ChEES and MEADS do) gives every chain the same, better-estimated parameters and
+happens in the main thread, so results do not depend on ``cores``.
 """
 
 from typing import NamedTuple
@@ -33,7 +33,14 @@ from ._execution import run_tasks
 from .mass import InverseMass, Welford
 from .warmup import energy_error, energy_target, step_size_for_bias, window_schedule
 
-__all__ = ["TUNING_ROUTES", "WarmupOptions", "allocate_records", "auto_tune", "run_warmup", "warmup_converged"]
+__all__ = [
+    "TUNING_ROUTES",
+    "WarmupOptions",
+    "allocate_records",
+    "auto_tune",
+    "run_warmup",
+    "warmup_converged",
+]
 
 TUNING_ROUTES = ("theory", "adaptive")
 # Draws per chain and window kept for the adaptive route's covariance eigenvalue, and the
@@ -212,7 +219,8 @@ def _retune(chain_list, opts, reservoir, history, step):
         for chain in chain_list:
             chain.h = _FALLBACK_STEP if chain.h is None else chain.h
             chain.gamma = _FALLBACK_FRICTION if chain.gamma is None else chain.gamma
-        entry.update(step_size=chain_list[0].h, friction=chain_list[0].gamma, note="no positive curvature")
+        entry.update(step_size=chain_list[0].h, friction=chain_list[0].gamma,
+                     note="no positive curvature")
         history.append(entry)
         return grads
     # Finite differences far from the mode can give tiny or negative Ritz values; the
@@ -222,7 +230,7 @@ def _retune(chain_list, opts, reservoir, history, step):
     if opts.tune_friction:
         if opts.route == "theory":
             gamma = 2.0 * np.sqrt(lam_min)
-        elif reservoir is not None and reservoir.shape[0] >= _MIN_DRAWS_PER_DIM * reservoir.shape[1]:
+        elif reservoir is not None and len(reservoir) >= _MIN_DRAWS_PER_DIM * reservoir.shape[1]:
             gamma = 1.0 / np.sqrt(_largest_preconditioned_variance(reservoir, chain_list[0].mass))
         else:
             # MEADS's 1/√λ_max(Σ) with λ_max(Σ) = 1/λ_min(H), exact on a Gaussian: the
@@ -283,7 +291,8 @@ def _energy_step(chain_list, h, method, target_accuracy):
         points.append((np.log(h), np.log(max(error, 1e-300))))
         slope = 4.0
         if len(points) >= 2 and abs(points[-1][0] - points[-2][0]) > 1e-3:
-            slope = float(np.clip((points[-1][1] - points[-2][1]) / (points[-1][0] - points[-2][0]), 2.0, 8.0))
+            (h0, e0), (h1, e1) = points[-2:]
+            slope = float(np.clip((e1 - e0) / (h1 - h0), 2.0, 8.0))
         h *= float(np.clip((target / max(error, 1e-300)) ** (1.0 / slope), 0.25, 4.0))
     return h, error, grads
 

@@ -81,14 +81,17 @@ class BatchedTarget(Target):
             raise ValueError(f"{fn_name}: {err}") from err
         except Exception as err:
             raise ValueError(
-                f"{fn_name} raised at the initial point (dim={self.dim}): {type(err).__name__}: {err}"
+                f"{fn_name} raised at the initial point (dim={self.dim}): "
+                f"{type(err).__name__}: {err}"
             ) from err
         if not np.isfinite(lp):
-            raise ValueError(f"{fn_name} returned a non-finite log density ({lp}) at the initial point")
+            raise ValueError(
+                f"{fn_name} returned a non-finite log density ({lp}) at the initial point")
         if not np.isfinite(grad).all():
             bad = np.flatnonzero(~np.isfinite(grad))
             raise ValueError(
-                f"{fn_name} returned a non-finite gradient at the initial point (entries {bad[:10].tolist()})"
+                f"{fn_name} returned a non-finite gradient at the initial point "
+                f"(entries {bad[:10].tolist()})"
             )
         return lp, grad.copy()
 
@@ -225,7 +228,8 @@ class _Lane:
         self.pd = preconditioned(self.dense, self.gd, np.empty(d))
         self.z2, self.z2c = np.empty((d, 2)), np.empty((d, 2))
         self.c_corr = ulmc_coefficients(self.corrector[1], self.chain.gamma)
-        fresh_velocity(self.chain.rng, self.u, self.chol, np.empty((d, 1)), np.empty((d, 1)), self.vc)
+        fresh_velocity(self.chain.rng, self.u, self.chol, np.empty((d, 1)), np.empty((d, 1)),
+                       self.vc)
         self.lp_c = self.lp
 
     def corrector_step(self):

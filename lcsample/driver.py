@@ -14,7 +14,15 @@ from .integrator import (
     ulmc_update,
 )
 
-__all__ = ["RMD", "ULMC", "GRADS_PER_STEP", "run_chain", "corrected_draw", "copy_into", "is_finite_state"]
+__all__ = [
+    "GRADS_PER_STEP",
+    "RMD",
+    "ULMC",
+    "copy_into",
+    "corrected_draw",
+    "is_finite_state",
+    "run_chain",
+]
 
 #: Method codes understood by :func:`run_chain`.
 RMD = 0

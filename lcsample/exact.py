@@ -13,7 +13,6 @@ import numpy as np
 from ._jit import kernel
 from .coefficients import pair_covariance, phi, psi
 
-
 __all__ = ["corrected_variance", "stationary_covariance"]
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(64)

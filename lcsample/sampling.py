@@ -30,7 +30,8 @@ METHODS = {"rmd": RMD, "ulmc": ULMC, "rmd-tv": RMD}
 _SAMPLER_NAMES = {
     "rmd": "RM-ULMC (Shen-Lee randomized midpoint)",
     "ulmc": "ULMC (exponential Euler)",
-    "rmd-tv": "RM-ULMC with an underdamped-Langevin corrector per draw (Gupta-Cai-Chen, log-concave TV)",
+    "rmd-tv": "RM-ULMC with an underdamped-Langevin corrector per draw "
+              "(Gupta-Cai-Chen, log-concave TV)",
 }
 INITS = ("mode", "uniform")
 #: Largest dimension for which ``inverse_mass_matrix="auto"`` picks a dense matrix: its
@@ -83,12 +84,15 @@ def _inverse_mass(value, dim):
     try:
         u = np.array(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"inverse_mass_matrix must be 'diag', 'dense' or an array, got {value!r}") from None
+        raise ValueError(
+            f"inverse_mass_matrix must be 'auto', 'diag', 'dense' or an array, got {value!r}"
+        ) from None
     if u.ndim == 0:
         u = np.full(dim, float(u))
     if u.shape not in ((dim,), (dim, dim)):
         raise ValueError(
-            f"inverse_mass_matrix must be a scalar or have shape ({dim},) or ({dim}, {dim}), got {u.shape}"
+            f"inverse_mass_matrix must be a scalar or have shape ({dim},) or ({dim}, {dim}), "
+            f"got {u.shape}"
         )
     if not np.isfinite(u).all():
         raise ValueError("inverse_mass_matrix must be finite")
@@ -269,7 +273,8 @@ def sample(
     if initial_state is not None:
         tune = 0 if tune is None else tune  # a continued run is already tuned
         if seed is not None or x_init is not None:
-            raise ValueError("initial_state continues a run: seed and initial_positions must be None")
+            raise ValueError(
+                "initial_state continues a run: seed and initial_positions must be None")
         chain_list, seed_attr = _resume(target, code, initial_state, chains, step_size, friction,
                                         fixed_mass)
         adapt_mass = None
@@ -280,7 +285,8 @@ def sample(
         seed_attr = seq.entropy if seq.entropy < 2**63 else str(seq.entropy)
         children = seq.spawn(chains + 1)
         rngs = [np.random.default_rng(child) for child in children[:chains]]
-        starts, mass = _initial_points(target, init, x_init, rngs, np.random.default_rng(children[-1]),
+        init_rng = np.random.default_rng(children[-1])
+        starts, mass = _initial_points(target, init, x_init, rngs, init_rng,
                                        adapt_mass, fixed_mass, init_info)
         chain_list = [_new_chain(target, code, rngs[c], starts[c], step_size, friction, mass, c,
                                  x_init is not None) for c in range(chains)]
@@ -305,7 +311,8 @@ def sample(
         t0 = time.perf_counter()
         out = allocate_records(chains, 0 if interrupted else draws, dim, keep_draws=True)
         corrected = method == "rmd-tv"
-        tasks = [_sampling_task(ch, c, thin, corrected, out, monitor) for c, ch in enumerate(chain_list)]
+        tasks = [_sampling_task(ch, c, thin, corrected, out, monitor)
+                 for c, ch in enumerate(chain_list)]
         done, interrupted_now = run_tasks(chain_list, tasks, cores, monitor, bar, advance_batch)
         interrupted = interrupted or interrupted_now
         timing["sampling"] = time.perf_counter() - t0
@@ -356,7 +363,8 @@ def sample(
     result = SamplingResult(
         posterior=out.pop("posterior"),
         sample_stats=out,
-        warmup=None if discard_tuned_samples else {"posterior": warm.pop("posterior"), "sample_stats": warm},
+        warmup=(None if discard_tuned_samples
+                else {"posterior": warm.pop("posterior"), "sample_stats": warm}),
         last_state=_last_state(chain_list),
         timing=timing,
         n_grad_evals=np.array([ch.n_grads for ch in chain_list]),
@@ -398,7 +406,8 @@ def _initial_points(target, init, x_init, rngs, init_rng, adapt_mass, fixed_mass
         mass = InverseMass((evecs / positive_floor(evals)) @ evecs.T)
         info["init_grad_evals"] += dim
     elif mass is None:
-        curv, n = diagonal_curvature(target.logdensity_and_gradient, mode.x, mode.gradient, init_rng)
+        curv, n = diagonal_curvature(target.logdensity_and_gradient, mode.x, mode.gradient,
+                                     init_rng)
         mass = InverseMass(1.0 / positive_floor(curv))
         info["init_grad_evals"] += n
     if x_init is not None:
@@ -501,7 +510,8 @@ def _sampling_task(chain, c, thin, corrected, out, monitor):
     for n in block_lengths(n_total):
         if monitor.stop.is_set():
             return done
-        n_done, grads = yield out["posterior"][c, done:done + n], out["lp"][c, done:done + n], thin, corrected
+        request = (out["posterior"][c, done:done + n], out["lp"][c, done:done + n], thin, corrected)
+        n_done, grads = yield request
         out["step_size"][c, done:done + n_done] = chain.h
         out["friction"][c, done:done + n_done] = chain.gamma
         out["n_steps"][c, done:done + n_done] = per_draw

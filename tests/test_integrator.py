@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import batch_means_se
 
 import lcsample
 from lcsample.coefficients import rmd_coefficients, rmd_noise_covariance, ulmc_coefficients
@@ -9,8 +10,6 @@ from lcsample.driver import RMD, ULMC, run_chain
 from lcsample.exact import stationary_covariance
 from lcsample.integrator import rmd_midpoint, rmd_update, standard_normals, ulmc_update
 from lcsample.mass import InverseMass
-
-from helpers import batch_means_se
 
 
 @pytest.mark.parametrize("h,gamma,alpha", [(0.8, 2.0, 0.3), (0.05, 1.0, 0.9), (3.0, 10.0, 0.5)])

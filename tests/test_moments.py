@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import batch_means_se
 from scipy.stats import ortho_group
 
 import lcsample
 from lcsample.metrics import grads_to_accuracy
 from lcsample.warmup import STIFF_VARIANCE_BIAS
-
-from helpers import batch_means_se
 
 Z = 4.5
 

@@ -252,8 +252,9 @@ def test_gaussian_bounds_are_precision_eigenvalues():
 
 def test_sampler_recovers_the_poisson_posterior_with_default_settings():
     # a non-Gaussian, log-concave posterior with exact moments by quadrature
-    import lcsample
     from helpers import batch_means_se
+
+    import lcsample
 
     rng = np.random.default_rng(4)
     X = np.column_stack([np.ones(40), rng.standard_normal(40)])

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import batch_means_se
 
 import lcsample
 from lcsample.exact import corrected_variance, stationary_covariance
-
-from helpers import batch_means_se
 
 Z = 4.5
 

@@ -3,6 +3,7 @@
 import numba
 import numpy as np
 import pytest
+from helpers import batch_means_se
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +19,6 @@ from lcsample.warmup import (
     extreme_curvatures,
     step_size_for_bias,
 )
-
-from helpers import batch_means_se
 
 QUIET = dict(progressbar=False, compute_convergence_checks=False)
 
