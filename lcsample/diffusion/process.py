@@ -1,0 +1,124 @@
+"""The forward Ornstein–Uhlenbeck process of the paper and the time grids of the reverse run.
+
+Forward process (algorithms.md §1.1): dX_t = -X_t dt + √2 dB_t, so
+X_t = α_t X_0 + σ_t Z with α_t = e^{-t} and σ_t² = 1 - e^{-2t}; its stationary law is
+N(0, I). In DDPM notation ᾱ = α_t², so t = -½ log ᾱ; in the variance-exploding
+(k-diffusion) notation σ_VE = σ_t/α_t = √(e^{2t} - 1), so t = ½ log(1 + σ_VE²).
+Sampling runs from a large t (noise) down to a small end time δ > 0, where the score of
+a data distribution without density is singular.
+"""
+
+import numpy as np
+
+__all__ = [
+    "GRIDS",
+    "alpha",
+    "check_grid",
+    "sigma",
+    "sigma2",
+    "t_from_sigma_ve",
+    "sigma_ve",
+    "time_grid",
+]
+
+#: Built-in time grids for :func:`time_grid`.
+GRIDS = ("uniform", "logsnr", "karras")
+
+
+def alpha(t):
+    """α_t = e^{-t}, the mean factor of the forward process."""
+    return np.exp(-np.asarray(t, dtype=np.float64))
+
+
+def sigma2(t):
+    """σ_t² = 1 - e^{-2t}, without cancellation at small t."""
+    return -np.expm1(-2.0 * np.asarray(t, dtype=np.float64))
+
+
+def sigma(t):
+    """σ_t = √(1 - e^{-2t})."""
+    return np.sqrt(sigma2(t))
+
+
+def sigma_ve(t):
+    """Variance-exploding noise level σ_t/α_t = √(e^{2t} - 1) (k-diffusion's sigma)."""
+    return np.sqrt(np.expm1(2.0 * np.asarray(t, dtype=np.float64)))
+
+
+def t_from_sigma_ve(s):
+    """OU time of a variance-exploding noise level: t = ½ log(1 + σ²)."""
+    return 0.5 * np.log1p(np.asarray(s, dtype=np.float64) ** 2)
+
+
+def time_grid(steps, kind="uniform", t_max=5.0, t_min=1e-3, rho=7.0):
+    """Decreasing OU times from ``t_max`` to ``t_min``: the reverse run's grid.
+
+    Parameters
+    ----------
+    steps : int
+        Number of intervals (the grid has ``steps + 1`` points).
+    kind : {"uniform", "logsnr", "karras"}
+        ``"uniform"`` in t; ``"logsnr"`` uniform in log-SNR λ = log(α_t²/σ_t²)
+        (DPM-Solver's choice); ``"karras"`` uniform in σ_VE^{1/ρ} (EDM, ρ = 7), mapped to
+        OU time.
+    t_max : float
+        Start (noise level), > t_min.
+    t_min : float
+        End time δ > 0.
+    rho : float
+        Karras exponent.
+
+    Returns
+    -------
+    ndarray, shape (steps + 1,)
+        Strictly decreasing, ``ts[0] = t_max`` and ``ts[-1] = t_min``.
+
+    Raises
+    ------
+    ValueError
+        Naming the invalid argument.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if kind not in GRIDS:
+        raise ValueError(f"kind must be one of {list(GRIDS)}, got {kind!r}")
+    if not (np.isfinite(t_min) and t_min > 0):
+        raise ValueError(f"t_min must be > 0 (the score is singular at t = 0), got {t_min!r}")
+    if not (np.isfinite(t_max) and t_max > t_min):
+        raise ValueError(f"t_max must be finite and > t_min = {t_min}, got {t_max!r}")
+    if not (np.isfinite(rho) and rho > 0):
+        raise ValueError(f"rho must be positive, got {rho!r}")
+    u = np.linspace(0.0, 1.0, steps + 1)
+    if kind == "uniform":
+        ts = t_max + u * (t_min - t_max)
+    elif kind == "logsnr":
+        # λ(t) = -log(e^{2t} - 1) increases as t decreases; t = ½ log1p(e^{-λ})
+        lam_start, lam_end = -np.log(np.expm1(2 * t_max)), -np.log(np.expm1(2 * t_min))
+        ts = 0.5 * np.log1p(np.exp(-(lam_start + u * (lam_end - lam_start))))
+    else:
+        s_max, s_min = sigma_ve(t_max) ** (1 / rho), sigma_ve(t_min) ** (1 / rho)
+        ts = t_from_sigma_ve((s_max + u * (s_min - s_max)) ** rho)
+    ts[0], ts[-1] = t_max, t_min  # exact end points whatever the round-off
+    return ts
+
+
+def check_grid(ts):
+    """Validate a user time grid: finite, strictly decreasing, ending at t > 0.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The grid as float64.
+    """
+    ts = np.asarray(ts, dtype=np.float64)
+    if ts.ndim != 1 or ts.shape[0] < 2:
+        raise ValueError(f"ts must be a 1-D grid of at least 2 times, got shape {ts.shape}")
+    if not np.isfinite(ts).all():
+        raise ValueError("ts must be finite")
+    if not (np.diff(ts) < 0).all():
+        bad = int(np.flatnonzero(np.diff(ts) >= 0)[0])
+        raise ValueError(f"ts must be strictly decreasing (noise level goes down); ts[{bad}] = "
+                         f"{ts[bad]} is followed by {ts[bad + 1]}")
+    if not ts[-1] > 0:
+        raise ValueError(f"ts must end at t > 0 (the score is singular at t = 0), got {ts[-1]}")
+    return ts
