@@ -10,6 +10,7 @@ import numpy as np
 from . import __version__
 from ._chain import Chain, block_lengths
 from ._execution import Monitor, run_tasks
+from ._validate import choice, positive_float, positive_int
 from .adaptation import TUNING_ROUTES, WarmupOptions, allocate_records, run_warmup, warmup_converged
 from .driver import RMD, ULMC, run_chain
 from .initialization import (
@@ -50,34 +51,10 @@ _CORRECTOR_TIME = 0.5
 _CORRECTOR_STEPS = 16
 
 
-def _positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _positive_float(value, name):
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
-
-
-def _choice(value, name, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
-    return value
-
-
 def _inverse_mass(value, dim):
     """("diag" | "dense", None) to adapt, or (None, InverseMass) for a fixed matrix."""
     if isinstance(value, str):
-        kind = _choice(value, "inverse_mass_matrix", ("auto", "diag", "dense"))
+        kind = choice(value, "inverse_mass_matrix", ("auto", "diag", "dense"))
         if kind == "auto":
             kind = "dense" if dim <= AUTO_DENSE_MAX_DIM else "diag"
         return kind, None
@@ -242,25 +219,25 @@ def sample(
     """
     if not isinstance(target, Target):
         raise TypeError(f"target must be an lcsample.Target, got {type(target).__name__}")
-    draws = _positive_int(draws, "draws")
+    draws = positive_int(draws, "draws")
     if tune is not None:
-        tune = _positive_int(tune, "tune", minimum=0)
-    chains = _positive_int(chains, "chains")
-    thin = _positive_int(thin, "thin")
+        tune = positive_int(tune, "tune", minimum=0)
+    chains = positive_int(chains, "chains")
+    thin = positive_int(thin, "thin")
     if cores is None:
         cores = min(chains, len(os.sched_getaffinity(0)))
-    cores = _positive_int(cores, "cores")
-    method = _choice(method, "method", METHODS)
-    tuning = _choice(tuning, "tuning", TUNING_ROUTES)
-    init = _choice(init, "init", INITS)
-    target_accuracy = _positive_float(target_accuracy, "target_accuracy")
+    cores = positive_int(cores, "cores")
+    method = choice(method, "method", METHODS)
+    tuning = choice(tuning, "tuning", TUNING_ROUTES)
+    init = choice(init, "init", INITS)
+    target_accuracy = positive_float(target_accuracy, "target_accuracy")
     if target_accuracy >= 1.0:
         raise ValueError(f"target_accuracy must be below 1, got {target_accuracy!r}")
-    step_size = _positive_float(step_size, "step_size")
-    friction = _positive_float(friction, "friction")
-    corrector_step_size = _positive_float(corrector_step_size, "corrector_step_size")
+    step_size = positive_float(step_size, "step_size")
+    friction = positive_float(friction, "friction")
+    corrector_step_size = positive_float(corrector_step_size, "corrector_step_size")
     if corrector_steps is not None:
-        corrector_steps = _positive_int(corrector_steps, "corrector_steps")
+        corrector_steps = positive_int(corrector_steps, "corrector_steps")
     if method != "rmd-tv" and (corrector_steps is not None or corrector_step_size is not None):
         raise ValueError("corrector_steps and corrector_step_size apply to method='rmd-tv' only")
     dim = target.dim
@@ -280,7 +257,7 @@ def sample(
         adapt_mass = None
     else:
         if seed is not None and not isinstance(seed, np.random.SeedSequence):
-            seed = _positive_int(seed, "seed", minimum=0)
+            seed = positive_int(seed, "seed", minimum=0)
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         seed_attr = seq.entropy if seq.entropy < 2**63 else str(seq.entropy)
         children = seq.spawn(chains + 1)

@@ -1,9 +1,23 @@
 """Diffusion-model sampling with randomized midpoints (Gupta, Cai & Chen, ICLR 2025).
 
-Work in progress (issue 4): the forward process and time grids are here; the analytic
-testbed, predictors, correctors and the sampler follow.
+Work in progress (issue 4): the forward process, time grids, the predictors ("rm",
+"exp-euler", "ddpm", "heun"), the Langevin correctors ("uld", "uld-rm") and
+:func:`sample` are here; score adapters, the fully compiled path and the parallel
+(Picard) version follow.
 """
 
 from .process import alpha, check_grid, sigma, sigma2, sigma_ve, t_from_sigma_ve, time_grid
+from .sampler import CORRECTORS, PREDICTORS, sample
 
-__all__ = ["alpha", "check_grid", "sigma", "sigma2", "sigma_ve", "t_from_sigma_ve", "time_grid"]
+__all__ = [
+    "CORRECTORS",
+    "PREDICTORS",
+    "alpha",
+    "check_grid",
+    "sample",
+    "sigma",
+    "sigma2",
+    "sigma_ve",
+    "t_from_sigma_ve",
+    "time_grid",
+]

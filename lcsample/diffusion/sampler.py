@@ -1,0 +1,223 @@
+"""``lcsample.diffusion.sample``: predictor steps along a decreasing time grid, correctors between.
+
+Reverse-time probability-flow ODE in OU time (algorithms.md §1.1): from noise level t to
+t - h, x_{t-h} = e^h x_t + ∫_0^h e^{h-r} ∇log p_{t-r}(x_{t-r}) dr. Predictors:
+
+* ``"rm"``: the paper's randomized midpoint (Algorithm 1, §3.1): with α ~ U(0, 1) per
+  sample, x_mid = e^{αh} x + (e^{αh} - 1) s_t(x), then
+  x' = e^h x + h e^{(1-α)h} s_{t-αh}(x_mid) — an unbiased estimate of the integral;
+  2 score evaluations per step.
+* ``"exp-euler"``: the exponential integrator x' = e^h x + (e^h - 1) s_t(x) (= DDIM, η = 0).
+* ``"ddpm"``: the exponential integrator of the reverse SDE,
+  x' = e^h x + 2(e^h - 1) s_t(x) + √(e^{2h} - 1) z.
+* ``"heun"``: EDM's second-order Heun step in variance-exploding coordinates
+  (x/α_t, σ = √(e^{2t} - 1)); 2 evaluations per step.
+
+Correctors (§3.2) run underdamped Langevin dynamics on s_t at the fixed level reached,
+from a fresh velocity, with the MCMC sampler's kernels: ``"uld"`` (exponential Euler, the
+paper's corrector, 1 evaluation per step) or ``"uld-rm"`` (randomized midpoint, 2).
+
+Randomness: sample i has its own stream, ``SeedSequence(seed)``'s child i, so it is the
+same whether drawn alone (``first_sample=i``), in a batch of any size, or in chunks.
+"""
+
+import time
+
+import numpy as np
+from numba.core.registry import CPUDispatcher
+
+from .._validate import positive_float, positive_int
+from ._kernels import uld_rm_midpoint, uld_rm_update, uld_step
+from .process import check_grid, sigma2, sigma_ve, time_grid
+
+__all__ = ["PREDICTORS", "CORRECTORS", "sample"]
+
+PREDICTORS = {"rm": 2, "exp-euler": 1, "ddpm": 1, "heun": 2}  # score evaluations per step
+CORRECTORS = (None, "uld", "uld-rm")
+
+
+class _Oracle:
+    """Batched score calls with exact counts and clear errors."""
+
+    def __init__(self, score, dim, args, first_sample):
+        if not callable(score):
+            raise TypeError("score must be callable")
+        self.jitted = isinstance(score, CPUDispatcher)
+        self.score, self.dim, self.args = score, dim, args
+        self.first_sample = first_sample
+        self.nfe = 0
+        self.rounds = 0
+
+    def __call__(self, x, t):
+        """Scores at rows ``x`` (n, d), times ``t`` (n,)."""
+        if self.jitted:
+            out = np.empty_like(x)
+            self.score(x, t, out, *self.args)
+        else:
+            out = np.asarray(self.score(x, t, *self.args), dtype=np.float64)
+        if out.shape != x.shape:
+            raise ValueError(
+                f"score returned shape {out.shape} at t = {t[0]:.6g}; expected {x.shape}")
+        self.nfe += x.shape[0]
+        self.rounds += 1
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"score returned non-finite values at t = {t[i]:.6g} for sample "
+                             f"{self.first_sample + i} (and {int(bad.sum()) - 1} more)")
+        return out
+
+
+def _streams(seed, first_sample, n):
+    """Per-sample generators: child ``first_sample + j`` of ``SeedSequence(seed)``."""
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return [np.random.default_rng(np.random.SeedSequence(
+        root.entropy, spawn_key=root.spawn_key + (first_sample + j,), pool_size=root.pool_size))
+        for j in range(n)]
+
+
+def sample(score, *, dim, num_samples, predictor="rm", corrector=None, steps=50, grid="uniform",
+           t_max=5.0, t_min=1e-3, ts=None, corrector_every=1, corrector_steps=4,
+           corrector_step_size=None, friction=2.0, denoise=False, seed=None, first_sample=0,
+           x_init=None, score_args=(), callback=None):
+    """Sample a diffusion model by integrating its reverse process.
+
+    Parameters
+    ----------
+    score : callable
+        ∇log p_t in OU time. Either a numba-jitted ``score(x, t, out, *score_args)`` or
+        any Python callable ``score(x, t, *score_args) -> (n, d)`` (NumPy, PyTorch, JAX),
+        with x shape (n, d) and t shape (n,). Called once per round with the whole batch.
+    dim, num_samples : int
+    predictor : {"rm", "exp-euler", "ddpm", "heun"}
+    corrector : {None, "uld", "uld-rm"}
+    steps : int
+        Predictor steps (grid intervals) when ``ts`` is not given.
+    grid : {"uniform", "logsnr", "karras"}
+        Built-in grid (see :func:`lcsample.diffusion.time_grid`).
+    t_max, t_min : float
+        Grid end points: start noise level and end time δ > 0.
+    ts : array_like, optional
+        An explicit strictly decreasing grid of OU times, ending at t > 0.
+    corrector_every : int
+        Run the corrector after every ``corrector_every``-th predictor step (the paper's
+        windows).
+    corrector_steps : int
+        Langevin steps per corrector run.
+    corrector_step_size : float, optional
+        Default: a corrector duration of 0.5 split into ``corrector_steps`` steps.
+    friction : float
+        γ of the corrector (unit inverse mass).
+    denoise : bool
+        Finish with a Tweedie step x ← (x + σ²s)/α at the last time (1 evaluation).
+    seed : int or numpy.random.SeedSequence, optional
+    first_sample : int
+        Index of the first sample in the seed's streams (to draw in chunks).
+    x_init : array_like, shape (num_samples, dim), optional
+        Start at the first grid time; default N(0, I) from each sample's stream.
+    score_args : tuple
+    callback : callable, optional
+        ``callback(i, t, x, denoised)`` before predictor step i, with the Tweedie estimate
+        of the clean sample; return False to stop (the samples so far are returned).
+
+    Returns
+    -------
+    samples : ndarray, shape (num_samples, dim)
+    info : dict
+        ``nfe`` (score evaluations, rows), ``nfe_per_sample``, ``rounds`` (sequential
+        batched score calls), ``ts``, ``time`` (seconds), ``interrupted``.
+    """
+    dim = positive_int(dim, "dim")
+    n = positive_int(num_samples, "num_samples")
+    first_sample = positive_int(first_sample, "first_sample", minimum=0)
+    if predictor not in PREDICTORS:
+        raise ValueError(f"predictor must be one of {list(PREDICTORS)}, got {predictor!r}")
+    if corrector not in CORRECTORS:
+        raise ValueError(f"corrector must be one of {list(CORRECTORS)}, got {corrector!r}")
+    corrector_every = positive_int(corrector_every, "corrector_every")
+    corrector_steps = positive_int(corrector_steps, "corrector_steps")
+    friction = positive_float(friction, "friction")
+    corrector_step_size = (0.5 / corrector_steps if corrector_step_size is None
+                           else positive_float(corrector_step_size, "corrector_step_size"))
+    ts = check_grid(ts) if ts is not None else time_grid(steps, grid, t_max, t_min)
+    if not isinstance(score_args, tuple):
+        raise ValueError(f"score_args must be a tuple, got {type(score_args).__name__}")
+    oracle = _Oracle(score, dim, score_args, first_sample)
+    rngs = _streams(seed, first_sample, n)
+    if x_init is None:
+        x = np.array([rng.standard_normal(dim) for rng in rngs])
+    else:
+        x = np.array(x_init, dtype=np.float64)
+        if x.shape != (n, dim) or not np.isfinite(x).all():
+            raise ValueError(f"x_init must be finite with shape ({n}, {dim}), got {x.shape}")
+
+    t0 = time.perf_counter()
+    interrupted = False
+    for i in range(len(ts) - 1):
+        t, t_next = ts[i], ts[i + 1]
+        tt = np.full(n, t)
+        s = oracle(x, tt)
+        if callback is not None and callback(i, t, x, (x + sigma2(t) * s) * np.exp(t)) is False:
+            interrupted = True
+            break
+        x = _predict(predictor, oracle, x, s, t, t_next, rngs)
+        if corrector is not None and (i + 1) % corrector_every == 0:
+            x = _correct(corrector, oracle, x, t_next, corrector_steps, corrector_step_size,
+                         friction, rngs)
+    if denoise and not interrupted:
+        t_end = ts[-1]
+        x = (x + sigma2(t_end) * oracle(x, np.full(n, t_end))) * np.exp(t_end)
+    info = {"nfe": oracle.nfe, "nfe_per_sample": oracle.nfe / n, "rounds": oracle.rounds,
+            "ts": ts, "time": time.perf_counter() - t0, "interrupted": interrupted,
+            "predictor": predictor, "corrector": corrector}
+    return x, info
+
+
+def _predict(predictor, oracle, x, s, t, t_next, rngs):
+    """One predictor step from level t (scores ``s`` at x) to t_next."""
+    h = t - t_next
+    n = x.shape[0]
+    if predictor == "exp-euler":
+        return np.exp(h) * x + np.expm1(h) * s
+    if predictor == "ddpm":
+        z = np.array([rng.standard_normal(x.shape[1]) for rng in rngs])
+        return np.exp(h) * x + 2.0 * np.expm1(h) * s + np.sqrt(np.expm1(2.0 * h)) * z
+    if predictor == "rm":
+        alpha = np.array([rng.random() for rng in rngs])[:, None]
+        x_mid = np.exp(alpha * h) * x + np.expm1(alpha * h) * s
+        s_mid = oracle(x_mid, t - alpha[:, 0] * h)
+        return np.exp(h) * x + h * np.exp((1.0 - alpha) * h) * s_mid
+    # heun, in variance-exploding coordinates y = x/α_t, σ = √(e^{2t} - 1):
+    # dy/dσ = -σ·α_t·s_t(x)
+    sig, sig_next = sigma_ve(t), sigma_ve(t_next)
+    y = x * np.exp(t)
+    d1 = -sig * np.exp(-t) * s
+    y_euler = y + (sig_next - sig) * d1
+    x_euler = y_euler * np.exp(-t_next)
+    d2 = -sig_next * np.exp(-t_next) * oracle(x_euler, np.full(n, t_next))
+    return (y + 0.5 * (sig_next - sig) * (d1 + d2)) * np.exp(-t_next)
+
+
+def _correct(corrector, oracle, x, t, n_steps, h, gamma, rngs):
+    """A Langevin run on s_t at fixed t from x and a fresh velocity; returns the positions."""
+    n, d = x.shape
+    tt = np.full(n, t)
+    v = np.array([rng.standard_normal(d) for rng in rngs])
+    s = oracle(x, tt)
+    # double buffers of our own: the caller's x is never written
+    x, x_out, v_out = x.copy(), np.empty_like(x), np.empty_like(x)
+    for k in range(n_steps):
+        if corrector == "uld":
+            z = np.array([rng.standard_normal((d, 2)) for rng in rngs])
+            uld_step(z, x, v, s, h, gamma, x_out, v_out)
+        else:
+            alphas = np.array([rng.random() for rng in rngs])
+            z = np.array([rng.standard_normal((d, 4)) for rng in rngs])
+            x_mid, w2, w3 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+            uld_rm_midpoint(z, alphas, x, v, s, h, gamma, x_mid, w2, w3)
+            uld_rm_update(alphas, x, v, oracle(x_mid, tt), h, gamma, w2, w3, x_out, v_out)
+        x, x_out = x_out, x
+        v, v_out = v_out, v
+        if k + 1 < n_steps:
+            s = oracle(x, tt)
+    return x

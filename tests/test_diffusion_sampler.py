@@ -1,0 +1,147 @@
+"""lcsample.diffusion.sample against the exact Gaussian flow map and laws (algorithms.md §8.1)."""
+
+import numpy as np
+import pytest
+
+import lcsample.diffusion as diffusion
+from lcsample.diffusion.sampler import _correct, _streams
+
+MU = np.array([1.0, -2.0, 0.5])
+S2 = np.array([0.5, 2.0, 0.1])  # data N(MU, diag(S2))
+
+
+def score(x, t):
+    """Exact ∇log p_t of N(MU, diag(S2)) data, row-wise (no cross-row arithmetic)."""
+    a = np.exp(-t)[:, None]
+    return -(x - a * MU) / (a**2 * S2 + 1 - a**2)
+
+
+def marginal(t):
+    a = np.exp(-t)
+    return a * MU, a**2 * S2 + 1 - a**2
+
+
+def flow(x, t_from, t_to):
+    """Exact probability-flow map, coordinate-wise."""
+    (m0, v0), (m1, v1) = marginal(t_from), marginal(t_to)
+    return m1 + np.sqrt(v1 / v0) * (x - m0)
+
+
+def exact(n, t, seed):
+    m, v = marginal(t)
+    return m + np.sqrt(v) * np.random.default_rng(seed).standard_normal((n, 3))
+
+
+@pytest.mark.parametrize("predictor,order", [("rm", 1.5), ("exp-euler", 1.0), ("heun", 2.0)])
+def test_coupled_error_against_the_exact_flow_has_the_predicted_order(predictor, order):
+    # algorithms.md §3.1: RMS error h^{3/2} for the randomized midpoint, h for the
+    # exponential integrator; Heun is second order
+    T, delta, n = 2.0, 0.5, 2000
+    x0 = exact(n, T, seed=0)
+    steps = np.array([8, 16, 32, 64])
+    errors = []
+    for k in steps:
+        x, _ = diffusion.sample(score, dim=3, num_samples=n, predictor=predictor,
+                                ts=np.linspace(T, delta, k + 1), x_init=x0, seed=1)
+        errors.append(np.sqrt(np.mean((x - flow(x0, T, delta)) ** 2)))
+    slope = np.polyfit(np.log((T - delta) / steps), np.log(errors), 1)[0]
+    assert slope == pytest.approx(order, abs=0.15)
+
+
+@pytest.mark.parametrize("corrector", ["uld", "uld-rm"])
+def test_corrector_keeps_the_law_and_pulls_a_perturbed_start_back(corrector):
+    t, n = 0.3, 40_000
+    m, v = marginal(t)
+    rngs = _streams(3, 0, n)
+    steps, h = (8, 0.05) if corrector == "uld" else (4, 0.125)
+    oracle = diffusion.sampler._Oracle(score, 3, (), 0)
+    kept = _correct(corrector, oracle, exact(n, t, seed=4), t, steps, h, 2.0, rngs)
+    # one Langevin run from the exact law: Var changes only by the step's bias, O(h) for
+    # exponential Euler (≤ 2 % here), O(h³) for the midpoint; 4.5 standard errors
+    se_var = v * np.sqrt(2.0 / n)
+    allowance = 0.02 * v if corrector == "uld" else 0.0
+    assert np.all(np.abs(kept.mean(axis=0) - m) < 4.5 * np.sqrt(v / n))
+    assert np.all(np.abs(kept.var(axis=0) - v) < 4.5 * se_var + allowance)
+    # from variance 4v, a short run (duration 0.4-0.5) moves every coordinate's variance
+    # toward v, by many standard errors, without overshooting
+    start = m + 2.0 * (exact(n, t, seed=5) - m)
+    pulled = _correct(corrector, oracle, start, t, steps, h, 2.0, rngs)
+    assert np.all(pulled.var(axis=0) < start.var(axis=0) - 4.5 * 4 * se_var)
+    assert np.all(pulled.var(axis=0) > v)
+
+
+def test_full_sampler_recovers_the_gaussian_law():
+    x, info = diffusion.sample(score, dim=3, num_samples=20_000, predictor="rm", corrector="uld-rm",
+                               steps=20, t_max=5.0, t_min=1e-3, seed=2)
+    m, v = marginal(1e-3)
+    # N(0, I) start at T = 5 misses q_T by e^{-5}; discretization bias allowance 3 % of v
+    assert np.all(np.abs(x.mean(axis=0) - m) < 4.5 * np.sqrt(v / len(x)) + 0.01 * np.sqrt(v))
+    assert np.all(np.abs(x.var(axis=0) / v - 1) < 4.5 * np.sqrt(2 / len(x)) + 0.03)
+    # counts: 20 rm steps (2 each) + 20 corrector runs of 4 midpoint steps (2 each)
+    assert info["nfe_per_sample"] == 20 * 2 + 20 * 8
+    assert info["rounds"] == 20 * 2 + 20 * 8
+
+
+@pytest.mark.parametrize("predictor,corrector", [("rm", "uld-rm"), ("ddpm", "uld"), ("heun", None)])
+def test_each_sample_is_the_same_alone_in_a_batch_or_in_chunks(predictor, corrector):
+    kwargs = dict(dim=3, predictor=predictor, corrector=corrector, steps=6, seed=11)
+    batch, _ = diffusion.sample(score, num_samples=7, **kwargs)
+    alone, _ = diffusion.sample(score, num_samples=1, first_sample=4, **kwargs)
+    chunk, _ = diffusion.sample(score, num_samples=3, first_sample=2, **kwargs)
+    np.testing.assert_array_equal(alone[0], batch[4])
+    np.testing.assert_array_equal(chunk, batch[2:5])
+    again, _ = diffusion.sample(score, num_samples=7, **kwargs)
+    np.testing.assert_array_equal(again, batch)
+    other, _ = diffusion.sample(score, num_samples=7, **{**kwargs, "seed": 12})
+    assert not np.array_equal(other, batch)
+
+
+def test_denoise_adds_one_tweedie_step_and_one_evaluation():
+    kwargs = dict(dim=3, num_samples=5, predictor="exp-euler", steps=4, seed=0)
+    x, info = diffusion.sample(score, **kwargs)
+    y, info_d = diffusion.sample(score, denoise=True, **kwargs)
+    t = info["ts"][-1]
+    np.testing.assert_allclose(y, (x + (1 - np.exp(-2 * t)) * score(x, np.full(5, t))) * np.exp(t))
+    assert info_d["nfe"] == info["nfe"] + 5
+
+
+def test_callback_sees_the_denoised_estimate_and_can_stop():
+    seen = []
+
+    def callback(i, t, x, denoised):
+        seen.append(i)
+        tweedie = (x + (1 - np.exp(-2 * t)) * score(x, np.full(len(x), t))) * np.exp(t)
+        np.testing.assert_allclose(denoised, tweedie)
+        return i < 2
+
+    _, info = diffusion.sample(score, dim=3, num_samples=4, steps=10, seed=0, callback=callback)
+    assert seen == [0, 1, 2] and info["interrupted"]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"ts": [1.0, 2.0]}, "strictly decreasing"),
+    ({"ts": [1.0, 0.0]}, "t > 0"),
+    ({"t_min": 0.0}, "t_min"),
+    ({"predictor": "euler"}, "predictor"),
+    ({"corrector": "langevin"}, "corrector"),
+    ({"steps": 0}, "steps"),
+    ({"num_samples": 0}, "num_samples"),
+    ({"friction": -1.0}, "friction"),
+    ({"x_init": np.zeros((2, 2))}, "x_init"),
+])
+def test_bad_arguments_are_rejected_by_name(kwargs, match):
+    base = dict(dim=3, num_samples=2, seed=0)
+    with pytest.raises(ValueError, match=match):
+        diffusion.sample(score, **{**base, **kwargs})
+
+
+def test_a_broken_score_is_reported_with_time_and_sample():
+    def nan_score(x, t):
+        out = score(x, t)
+        out[1] = np.nan
+        return out
+
+    with pytest.raises(ValueError, match=r"non-finite values at t = 5 for sample 8"):
+        diffusion.sample(nan_score, dim=3, num_samples=3, first_sample=7, seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        diffusion.sample(lambda x, t: x[:, :2], dim=3, num_samples=3, seed=0)
