@@ -6,15 +6,25 @@ Work in progress (issue 4): the forward process, time grids, the predictors ("rm
 (Picard) version follow.
 """
 
+from .adapters import (
+    PREDICTION_TYPES,
+    DiscreteSchedule,
+    score_from_denoiser,
+    score_from_model,
+)
 from .process import alpha, check_grid, sigma, sigma2, sigma_ve, t_from_sigma_ve, time_grid
 from .sampler import CORRECTORS, PREDICTORS, sample
 
 __all__ = [
     "CORRECTORS",
+    "DiscreteSchedule",
+    "PREDICTION_TYPES",
     "PREDICTORS",
     "alpha",
     "check_grid",
     "sample",
+    "score_from_denoiser",
+    "score_from_model",
     "sigma",
     "sigma2",
     "sigma_ve",
