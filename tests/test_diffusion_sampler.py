@@ -145,3 +145,37 @@ def test_a_broken_score_is_reported_with_time_and_sample():
         diffusion.sample(nan_score, dim=3, num_samples=3, first_sample=7, seed=0)
     with pytest.raises(ValueError, match="shape"):
         diffusion.sample(lambda x, t: x[:, :2], dim=3, num_samples=3, seed=0)
+
+
+def test_two_mode_mixture_weights_are_recovered_with_a_corrector():
+    # ⅔ / ⅓ modes, d = 20: the weight on each mode within 4.5 binomial standard errors
+    mixture = diffusion.two_modes(20)
+    n = 4000
+    x, info = diffusion.sample(mixture.score_kernel, score_args=mixture.score_args, dim=20,
+                               num_samples=n, predictor="rm", corrector="uld", steps=10, seed=0)
+    w = np.bincount(mixture.mode_assign(x), minlength=2) / n
+    se = np.sqrt(mixture.weights * (1 - mixture.weights) / n)
+    assert np.all(np.abs(w - mixture.weights) < 4.5 * se)
+    assert info["nfe_per_sample"] == 10 * 2 + 10 * 4
+
+
+def test_jitted_and_python_scores_give_the_same_samples():
+    mixture = diffusion.grid_mixture(8)
+    kwargs = dict(dim=8, num_samples=50, predictor="rm", corrector="uld-rm", steps=5, seed=3)
+    a, _ = diffusion.sample(mixture.score_kernel, score_args=mixture.score_args, **kwargs)
+    b, _ = diffusion.sample(mixture.score, **kwargs)
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_ill_conditioned_gaussian_moments_are_recovered():
+    target = diffusion.ill_conditioned_gaussian(10, condition=100.0)
+    n = 20_000
+    x, _ = diffusion.sample(target.score, dim=10, num_samples=n, predictor="rm", corrector="uld-rm",
+                            steps=40, grid="logsnr", t_min=1e-3, seed=5)
+    mean, cov = target.marginal(1e-3)
+    evals, evecs = np.linalg.eigh(cov)
+    y = (x - mean) @ evecs
+    # every eigen-direction, the stiffest included (architecture.md A.3): mean within
+    # 4.5 SE, variance within 4.5 SE + 5 % discretization allowance
+    assert np.all(np.abs(y.mean(axis=0)) < 4.5 * np.sqrt(evals / n))
+    assert np.all(np.abs(y.var(axis=0) / evals - 1) < 4.5 * np.sqrt(2 / n) + 0.05)

@@ -14,14 +14,19 @@ from .adapters import (
 )
 from .process import alpha, check_grid, sigma, sigma2, sigma_ve, t_from_sigma_ve, time_grid
 from .sampler import CORRECTORS, PREDICTORS, sample
+from .testbed import Gaussian, GaussianMixture, grid_mixture, ill_conditioned_gaussian, two_modes
 
 __all__ = [
     "CORRECTORS",
     "DiscreteSchedule",
+    "Gaussian",
+    "GaussianMixture",
     "PREDICTION_TYPES",
     "PREDICTORS",
     "alpha",
     "check_grid",
+    "grid_mixture",
+    "ill_conditioned_gaussian",
     "sample",
     "score_from_denoiser",
     "score_from_model",
@@ -30,4 +35,5 @@ __all__ = [
     "sigma_ve",
     "t_from_sigma_ve",
     "time_grid",
+    "two_modes",
 ]
