@@ -179,3 +179,16 @@ def test_ill_conditioned_gaussian_moments_are_recovered():
     # 4.5 SE, variance within 4.5 SE + 5 % discretization allowance
     assert np.all(np.abs(y.mean(axis=0)) < 4.5 * np.sqrt(evals / n))
     assert np.all(np.abs(y.var(axis=0) / evals - 1) < 4.5 * np.sqrt(2 / n) + 0.05)
+
+
+def test_gcc_method_is_rm_with_a_uld_corrector_and_explicit_arguments_override_it():
+    kwargs = dict(dim=3, num_samples=4, steps=5, seed=1)
+    a, info = diffusion.sample(score, method="gcc", **kwargs)
+    b, _ = diffusion.sample(score, predictor="rm", corrector="uld", corrector_steps=2, **kwargs)
+    np.testing.assert_array_equal(a, b)
+    assert info["nfe_per_sample"] == 5 * 2 + 5 * 2
+    c, _ = diffusion.sample(score, method="gcc", corrector=None, **kwargs)
+    d, _ = diffusion.sample(score, **kwargs)
+    np.testing.assert_array_equal(c, d)
+    with pytest.raises(ValueError, match="method"):
+        diffusion.sample(score, method="ddim", **kwargs)

@@ -13,7 +13,7 @@ from .adapters import (
     score_from_model,
 )
 from .process import alpha, check_grid, sigma, sigma2, sigma_ve, t_from_sigma_ve, time_grid
-from .sampler import CORRECTORS, PREDICTORS, sample
+from .sampler import CORRECTORS, METHODS, PREDICTORS, sample
 from .testbed import Gaussian, GaussianMixture, grid_mixture, ill_conditioned_gaussian, two_modes
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "DiscreteSchedule",
     "Gaussian",
     "GaussianMixture",
+    "METHODS",
     "PREDICTION_TYPES",
     "PREDICTORS",
     "alpha",
