@@ -1,5 +1,6 @@
 """lcsample.diffusion.sample against the exact Gaussian flow map and laws (algorithms.md §8.1)."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -159,12 +160,32 @@ def test_two_mode_mixture_weights_are_recovered_with_a_corrector():
     assert info["nfe_per_sample"] == 10 * 2 + 10 * 4
 
 
-def test_jitted_and_python_scores_give_the_same_samples():
+@pytest.mark.parametrize("predictor", ["rm", "exp-euler", "ddpm", "heun"])
+def test_compiled_loop_for_a_jitted_score_equals_the_python_loop(predictor):
+    # same streams, same order of draws, same arithmetic up to round-off
     mixture = diffusion.grid_mixture(8)
-    kwargs = dict(dim=8, num_samples=50, predictor="rm", corrector="uld-rm", steps=5, seed=3)
-    a, _ = diffusion.sample(mixture.score_kernel, score_args=mixture.score_args, **kwargs)
-    b, _ = diffusion.sample(mixture.score, **kwargs)
-    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    for corrector in (None, "uld", "uld-rm"):
+        kwargs = dict(dim=8, num_samples=40, predictor=predictor, corrector=corrector, steps=5,
+                      seed=3, denoise=True)
+        a, info_a = diffusion.sample(mixture.score_kernel, score_args=mixture.score_args, **kwargs)
+        b, info_b = diffusion.sample(mixture.score, **kwargs)
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+        assert (info_a["nfe"], info_a["rounds"]) == (info_b["nfe"], info_b["rounds"])
+
+
+@numba.njit
+def _score_nan_beyond(x, t, out, limit):
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i, j] = -x[i, j] if abs(x[i, j]) < limit else np.nan
+
+
+def test_compiled_loop_reports_a_non_finite_score_with_time_and_sample():
+    x0 = np.zeros((3, 2))
+    x0[1, 0] = 5.0  # sample 1 (global 11) is outside the score's domain from the start
+    with pytest.raises(ValueError, match=r"non-finite values at t = 5 for sample 11"):
+        diffusion.sample(_score_nan_beyond, score_args=(4.0,), dim=2, num_samples=3,
+                         first_sample=10, x_init=x0, seed=0)
 
 
 def test_ill_conditioned_gaussian_moments_are_recovered():

@@ -23,10 +23,12 @@ same whether drawn alone (``first_sample=i``), in a batch of any size, or in chu
 
 import time
 
+import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
 from .._validate import positive_float, positive_int
+from . import _compiled
 from ._kernels import uld_rm_midpoint, uld_rm_update, uld_step
 from .process import check_grid, sigma2, sigma_ve, time_grid
 
@@ -181,28 +183,54 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
             raise ValueError(f"x_init must be finite with shape ({n}, {dim}), got {x.shape}")
 
     t0 = time.perf_counter()
-    interrupted = False
-    for i in range(len(ts) - 1):
-        t, t_next = ts[i], ts[i + 1]
-        tt = np.full(n, t)
-        s = oracle(x, tt)
-        if callback is not None and callback(i, t, x, (x + sigma2(t) * s) * np.exp(t)) is False:
-            interrupted = True
-            break
-        x = _predict(predictor, oracle, x, s, t, t_next, rngs)
-        if corrector is not None and (i + 1) % corrector_every == 0:
-            sig = np.sqrt(sigma2(t_next))
-            x = _correct(corrector, oracle, x, t_next, corrector_steps,
-                         corrector_step_size or _CORRECTOR_STEP * sig,
-                         friction or _CORRECTOR_FRICTION / sig, rngs)
-    if denoise and not interrupted:
-        t_end = ts[-1]
-        x = (x + sigma2(t_end) * oracle(x, np.full(n, t_end))) * np.exp(t_end)
+    corrector_args = (corrector, corrector_every, corrector_steps, corrector_step_size, friction)
+    if oracle.jitted and callback is None:
+        x, interrupted = _run_compiled(oracle, ts, predictor, corrector_args, x, rngs, denoise)
+    else:
+        x, interrupted = _run_python(oracle, ts, predictor, corrector_args, x, rngs, denoise,
+                                     callback)
     info = {"method": method, "nfe": oracle.nfe, "nfe_per_sample": oracle.nfe / n,
             "rounds": oracle.rounds,
             "ts": ts, "time": time.perf_counter() - t0, "interrupted": interrupted,
             "predictor": predictor, "corrector": corrector}
     return x, info
+
+
+def _run_python(oracle, ts, predictor, corrector_args, x, rngs, denoise, callback):
+    """The sampling loop in Python: one batched score call per round, NumPy arithmetic."""
+    corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
+    n = x.shape[0]
+    for i in range(len(ts) - 1):
+        t, t_next = ts[i], ts[i + 1]
+        s = oracle(x, np.full(n, t))
+        if callback is not None and callback(i, t, x, (x + sigma2(t) * s) * np.exp(t)) is False:
+            return x, True
+        x = _predict(predictor, oracle, x, s, t, t_next, rngs)
+        if corrector is not None and (i + 1) % every == 0:
+            sig = np.sqrt(sigma2(t_next))
+            x = _correct(corrector, oracle, x, t_next, n_corr, h_fixed or _CORRECTOR_STEP * sig,
+                         gamma_fixed or _CORRECTOR_FRICTION / sig, rngs)
+    if denoise:
+        t_end = ts[-1]
+        x = (x + sigma2(t_end) * oracle(x, np.full(n, t_end))) * np.exp(t_end)
+    return x, False
+
+
+def _run_compiled(oracle, ts, predictor, corrector_args, x, rngs, denoise):
+    """The same loop compiled (:mod:`lcsample.diffusion._compiled`) for a jitted score."""
+    corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
+    counts = np.zeros(2, dtype=np.int64)
+    status = np.array([-1.0, np.nan])
+    x = np.ascontiguousarray(x)
+    ok = _compiled.run(oracle.score, oracle.args, ts, _compiled.PREDICTOR_CODES[predictor],
+                       _compiled.CORRECTOR_CODES[corrector], every, n_corr, h_fixed or 0.0,
+                       gamma_fixed or 0.0, x, numba.typed.List(rngs), denoise, counts, status)
+    oracle.nfe += int(counts[0])
+    oracle.rounds += int(counts[1])
+    if not ok:
+        raise ValueError(f"score returned non-finite values at t = {status[1]:.6g} for sample "
+                         f"{oracle.first_sample + int(status[0])}")
+    return x, False
 
 
 def _predict(predictor, oracle, x, s, t, t_next, rngs):
