@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 #: Built-in time grids for :func:`time_grid`.
-GRIDS = ("uniform", "logsnr", "karras")
+GRIDS = ("uniform", "logsnr", "karras", "windows")
 
 
 def alpha(t):
@@ -57,10 +57,13 @@ def time_grid(steps, kind="uniform", t_max=5.0, t_min=1e-3, rho=7.0):
     ----------
     steps : int
         Number of intervals (the grid has ``steps + 1`` points).
-    kind : {"uniform", "logsnr", "karras"}
+    kind : {"uniform", "logsnr", "karras", "windows"}
         ``"uniform"`` in t; ``"logsnr"`` uniform in log-SNR λ = log(α_t²/σ_t²)
         (DPM-Solver's choice); ``"karras"`` uniform in σ_VE^{1/ρ} (EDM, ρ = 7), mapped to
-        OU time.
+        OU time; ``"windows"``: the theory's schedule (algorithms.md §8, U5, after
+        CCL+23a): uniform steps down to t = 1, then geometrically shrinking ones (uniform
+        in log t) to ``t_min``, the steps split between the two parts in proportion to
+        their lengths in these units (t_max - 1 and log(1/t_min)).
     t_max : float
         Start (noise level), > t_min.
     t_min : float
@@ -95,11 +98,27 @@ def time_grid(steps, kind="uniform", t_max=5.0, t_min=1e-3, rho=7.0):
         # λ(t) = -log(e^{2t} - 1) increases as t decreases; t = ½ log1p(e^{-λ})
         lam_start, lam_end = -np.log(np.expm1(2 * t_max)), -np.log(np.expm1(2 * t_min))
         ts = 0.5 * np.log1p(np.exp(-(lam_start + u * (lam_end - lam_start))))
-    else:
+    elif kind == "karras":
         s_max, s_min = sigma_ve(t_max) ** (1 / rho), sigma_ve(t_min) ** (1 / rho)
         ts = t_from_sigma_ve((s_max + u * (s_min - s_max)) ** rho)
+    else:
+        ts = _windows(steps, t_max, t_min)
     ts[0], ts[-1] = t_max, t_min  # exact end points whatever the round-off
     return ts
+
+
+def _windows(steps, t_max, t_min):
+    """Uniform in t above t = 1, uniform in log t below (one part only if 1 is outside)."""
+    if t_max <= 1.0:
+        return np.exp(np.linspace(np.log(t_max), np.log(t_min), steps + 1))
+    if t_min >= 1.0:
+        return np.linspace(t_max, t_min, steps + 1)
+    upper, lower = t_max - 1.0, np.log(1.0 / t_min)
+    n_upper = min(max(1, round(steps * upper / (upper + lower))), steps - 1) if steps > 1 else 0
+    if n_upper == 0:
+        return np.exp(np.linspace(np.log(t_max), np.log(t_min), steps + 1))
+    return np.concatenate([np.linspace(t_max, 1.0, n_upper + 1)[:-1],
+                           np.exp(np.linspace(0.0, np.log(t_min), steps - n_upper + 1))])
 
 
 def check_grid(ts):

@@ -114,7 +114,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     corrector : {None, "uld", "uld-rm"}
     steps : int
         Predictor steps (grid intervals) when ``ts`` is not given.
-    grid : {"logsnr", "uniform", "karras"}
+    grid : {"logsnr", "uniform", "karras", "windows"}
         Built-in grid (see :func:`lcsample.diffusion.time_grid`). Default uniform in
         log-SNR: on Gaussian data (3 coordinates, variances 0.1-2, 20 RM steps with the
         "uld-rm" corrector) it kept every variance within 2 %, where a grid uniform in t
