@@ -1,7 +1,6 @@
 """``lcsample.sample``: chains, warmup, seeds, progress and interruption around the core."""
 
 import os
-import sys
 import time
 import warnings
 
@@ -10,6 +9,7 @@ import numpy as np
 from . import __version__
 from ._chain import Chain, block_lengths
 from ._execution import Monitor, run_tasks
+from ._progress import progress_bar
 from ._validate import choice, positive_float, positive_int
 from .adaptation import TUNING_ROUTES, WarmupOptions, allocate_records, run_warmup, warmup_converged
 from .driver import RMD, ULMC, run_chain
@@ -93,13 +93,6 @@ def _initial_positions(value, chains, dim):
     if not np.isfinite(x).all():
         raise ValueError("initial_positions must be finite")
     return x
-
-
-def _progress_bar(total, enabled):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not (enabled and sys.stderr.isatty()), unit="step",
-                desc="Sampling", smoothing=0.1)
 
 
 def sample(
@@ -271,7 +264,7 @@ def sample(
     advance_batch = target.advance_batch if target.batched else None
     timing = {"compile": 0.0 if target.batched else _compile(target, code, method == "rmd-tv")}
     monitor = Monitor()
-    bar = _progress_bar(chains * ((tune or 0) + draws), progressbar)
+    bar = progress_bar(chains * ((tune or 0) + draws), progressbar)
     try:
         t0 = time.perf_counter()
         tune_step, tune_friction = step_size is None, friction is None

@@ -213,3 +213,14 @@ def test_gcc_method_is_rm_with_a_uld_corrector_and_explicit_arguments_override_i
     np.testing.assert_array_equal(c, d)
     with pytest.raises(ValueError, match="method"):
         diffusion.sample(score, method="ddim", **kwargs)
+
+
+def test_compiled_stretches_keep_the_corrector_windows():
+    # 45 steps run as 15 compiled stretches of 3: windows of 2 must straddle them
+    mixture = diffusion.grid_mixture(8)
+    kwargs = dict(dim=8, num_samples=10, predictor="rm", corrector="uld", corrector_every=2,
+                  steps=45, seed=8)
+    a, info_a = diffusion.sample(mixture.score_kernel, score_args=mixture.score_args, **kwargs)
+    b, info_b = diffusion.sample(mixture.score, **kwargs)
+    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    assert info_a["nfe_per_sample"] == info_b["nfe_per_sample"] == 45 * 2 + 22 * 4

@@ -32,8 +32,8 @@ def _score(score, args, x, t, out, status):
 
 
 @driver
-def run(score, args, ts, predictor, corrector, every, n_corr, h_fixed, gamma_fixed, x, gens,
-        denoise, counts, status):
+def run(score, args, ts, first_step, predictor, corrector, every, n_corr, h_fixed, gamma_fixed,
+        x, gens, denoise, counts, status):
     """Integrate the reverse process for every row of ``x`` in place.
 
     Parameters
@@ -42,7 +42,9 @@ def run(score, args, ts, predictor, corrector, every, n_corr, h_fixed, gamma_fix
         ``score(x, t, out, *args)``.
     args : tuple
     ts : ndarray, shape (m,)
-        Decreasing OU times.
+        Decreasing OU times (a stretch of the grid).
+    first_step : int
+        Index of the stretch's first step in the whole grid (for ``every``).
     predictor, corrector : int
         :data:`PREDICTOR_CODES`, :data:`CORRECTOR_CODES`.
     every, n_corr : int
@@ -118,7 +120,7 @@ def run(score, args, ts, predictor, corrector, every, n_corr, h_fixed, gamma_fix
                     d1 = -sig * np.exp(-t) * s[i, j]
                     d2 = -sig_next * np.exp(-t_next) * s2[i, j]
                     x[i, j] = (y + 0.5 * (sig_next - sig) * (d1 + d2)) * np.exp(-t_next)
-        if corrector >= 0 and (k + 1) % every == 0:
+        if corrector >= 0 and (first_step + k + 1) % every == 0:
             sig = np.sqrt(-np.expm1(-2.0 * t_next))
             h_c = h_fixed if h_fixed > 0 else 0.25 * sig
             gamma = gamma_fixed if gamma_fixed > 0 else 2.0 / sig

@@ -27,6 +27,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+from .._progress import progress_bar
 from .._validate import positive_float, positive_int
 from . import _compiled
 from ._kernels import uld_rm_midpoint, uld_rm_update, uld_step
@@ -36,6 +37,7 @@ __all__ = ["CORRECTORS", "METHODS", "PREDICTORS", "sample"]
 
 PREDICTORS = {"rm": 2, "exp-euler": 1, "ddpm": 1, "heun": 2}  # score evaluations per step
 CORRECTORS = (None, "uld", "uld-rm")
+_STRETCHES = 20  # compiled runs per sampling run: progress-bar updates
 _PRESET = object()  # an argument left to the method's preset
 #: Named combinations; None holds the defaults of every argument a method may set.
 #: "gcc" (corrector after every step, 2 steps) was the best of six window/length choices
@@ -95,7 +97,8 @@ def _streams(seed, first_sample, n):
 def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector=_PRESET,
            steps=50, grid="logsnr", t_max=5.0, t_min=1e-3, ts=None, corrector_every=_PRESET,
            corrector_steps=_PRESET, corrector_step_size=None, friction=None, denoise=False,
-           seed=None, first_sample=0, x_init=None, score_args=(), callback=None):
+           seed=None, first_sample=0, x_init=None, score_args=(), callback=None,
+           progressbar=True):
     """Sample a diffusion model by integrating its reverse process.
 
     Parameters
@@ -144,6 +147,8 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     callback : callable, optional
         ``callback(i, t, x, denoised)`` before predictor step i, with the Tweedie estimate
         of the clean sample; return False to stop (the samples so far are returned).
+    progressbar : bool
+        A tqdm bar over the grid's steps, when stderr is a terminal.
 
     Returns
     -------
@@ -191,11 +196,13 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
 
     t0 = time.perf_counter()
     corrector_args = (corrector, corrector_every, corrector_steps, corrector_step_size, friction)
-    if oracle.jitted and callback is None:
-        x, interrupted = _run_compiled(oracle, ts, predictor, corrector_args, x, rngs, denoise)
-    else:
-        x, interrupted = _run_python(oracle, ts, predictor, corrector_args, x, rngs, denoise,
-                                     callback)
+    with progress_bar(len(ts) - 1, progressbar) as bar:
+        if oracle.jitted and callback is None:
+            x, interrupted = _run_compiled(oracle, ts, predictor, corrector_args, x, rngs,
+                                           denoise, bar)
+        else:
+            x, interrupted = _run_python(oracle, ts, predictor, corrector_args, x, rngs,
+                                         denoise, callback, bar)
     info = {"method": method, "nfe": oracle.nfe, "nfe_per_sample": oracle.nfe / n,
             "rounds": oracle.rounds,
             "ts": ts, "time": time.perf_counter() - t0, "interrupted": interrupted,
@@ -203,7 +210,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     return x, info
 
 
-def _run_python(oracle, ts, predictor, corrector_args, x, rngs, denoise, callback):
+def _run_python(oracle, ts, predictor, corrector_args, x, rngs, denoise, callback, bar):
     """The sampling loop in Python: one batched score call per round, NumPy arithmetic."""
     corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
     n = x.shape[0]
@@ -217,26 +224,37 @@ def _run_python(oracle, ts, predictor, corrector_args, x, rngs, denoise, callbac
             sig = np.sqrt(sigma2(t_next))
             x = _correct(corrector, oracle, x, t_next, n_corr, h_fixed or _CORRECTOR_STEP * sig,
                          gamma_fixed or _CORRECTOR_FRICTION / sig, rngs)
+        bar.update(1)
     if denoise:
         t_end = ts[-1]
         x = (x + sigma2(t_end) * oracle(x, np.full(n, t_end))) * np.exp(t_end)
     return x, False
 
 
-def _run_compiled(oracle, ts, predictor, corrector_args, x, rngs, denoise):
-    """The same loop compiled (:mod:`lcsample.diffusion._compiled`) for a jitted score."""
+def _run_compiled(oracle, ts, predictor, corrector_args, x, rngs, denoise, bar):
+    """The same loop compiled (:mod:`lcsample.diffusion._compiled`) for a jitted score.
+
+    The grid is run in about 20 stretches, between which the progress bar moves.
+    """
     corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
     counts = np.zeros(2, dtype=np.int64)
     status = np.array([-1.0, np.nan])
     x = np.ascontiguousarray(x)
-    ok = _compiled.run(oracle.score, oracle.args, ts, _compiled.PREDICTOR_CODES[predictor],
-                       _compiled.CORRECTOR_CODES[corrector], every, n_corr, h_fixed or 0.0,
-                       gamma_fixed or 0.0, x, numba.typed.List(rngs), denoise, counts, status)
+    gens = numba.typed.List(rngs)
+    steps = len(ts) - 1
+    size = max(1, -(-steps // _STRETCHES))
+    for a in range(0, steps, size):
+        b = min(a + size, steps)
+        ok = _compiled.run(oracle.score, oracle.args, ts[a:b + 1], a,
+                           _compiled.PREDICTOR_CODES[predictor],
+                           _compiled.CORRECTOR_CODES[corrector], every, n_corr, h_fixed or 0.0,
+                           gamma_fixed or 0.0, x, gens, denoise and b == steps, counts, status)
+        if not ok:
+            raise ValueError(f"score returned non-finite values at t = {status[1]:.6g} for "
+                             f"sample {oracle.first_sample + int(status[0])}")
+        bar.update(b - a)
     oracle.nfe += int(counts[0])
     oracle.rounds += int(counts[1])
-    if not ok:
-        raise ValueError(f"score returned non-finite values at t = {status[1]:.6g} for sample "
-                         f"{oracle.first_sample + int(status[0])}")
     return x, False
 
 
