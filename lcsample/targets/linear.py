@@ -4,6 +4,7 @@ import numpy as np
 
 from .._jit import kernel
 from ..target import Target
+from ._data import design_and_response, positive_scale
 
 __all__ = ["LinearRegression"]
 
@@ -48,21 +49,11 @@ class LinearRegression(Target):
     """
 
     def __init__(self, X, y, noise_scale=1.0, prior_scale=1.0):
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        y = np.ascontiguousarray(y, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-            raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-        if not np.isfinite(X).all():
-            raise ValueError("X must be finite")
-        if not np.isfinite(y).all():
-            raise ValueError("y must be finite")
-        for arg_name, scale in (("noise_scale", noise_scale), ("prior_scale", prior_scale)):
-            if not (np.isfinite(scale) and scale > 0):
-                raise ValueError(f"{arg_name} must be positive, got {scale!r}")
-        noise_precision = 1.0 / float(noise_scale) ** 2
-        prior_precision = 1.0 / float(prior_scale) ** 2
+        X, y = design_and_response(X, y)
+        noise_scale = positive_scale(noise_scale, "noise_scale")
+        prior_scale = positive_scale(prior_scale, "prior_scale")
+        noise_precision = 1.0 / noise_scale**2
+        prior_precision = 1.0 / prior_scale**2
         d = X.shape[1]
         precision = noise_precision * (X.T @ X) + prior_precision * np.eye(d)
         # One eigendecomposition gives the bounds, the log-determinant and a covariance
@@ -78,7 +69,7 @@ class LinearRegression(Target):
                          + prior_precision * (mean @ mean))
         log_norm = minimum + 0.5 * np.sum(np.log(eigenvalues)) - 0.5 * d * np.log(2.0 * np.pi)
         self.X, self.y = X, y
-        self.noise_scale, self.prior_scale = float(noise_scale), float(prior_scale)
+        self.noise_scale, self.prior_scale = noise_scale, prior_scale
         self.mean, self.cov, self.precision = mean, cov, precision
         self.smoothness_bound = float(eigenvalues[-1])
         self.strong_convexity_bound = float(eigenvalues[0])

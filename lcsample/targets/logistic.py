@@ -4,6 +4,7 @@ import numpy as np
 
 from .._jit import kernel
 from ..target import Target
+from ._data import design_and_response, positive_scale
 
 __all__ = ["LogisticRegression"]
 
@@ -51,20 +52,12 @@ class LogisticRegression(Target):
     """
 
     def __init__(self, X, y, prior_scale=1.0):
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        y = np.ascontiguousarray(y, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-            raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        X, y = design_and_response(X, y)
         if not np.isin(y, (0.0, 1.0)).all():
             raise ValueError("y must contain only 0 and 1")
-        if not np.isfinite(X).all():
-            raise ValueError("X must be finite")
-        if not (np.isfinite(prior_scale) and prior_scale > 0):
-            raise ValueError(f"prior_scale must be positive, got {prior_scale!r}")
-        prior_precision = 1.0 / float(prior_scale) ** 2
-        self.X, self.y, self.prior_scale = X, y, float(prior_scale)
+        prior_scale = positive_scale(prior_scale, "prior_scale")
+        prior_precision = 1.0 / prior_scale**2
+        self.X, self.y, self.prior_scale = X, y, prior_scale
         self.mean = None
         self.cov = None
         self.smoothness_bound = float(np.linalg.eigvalsh(X.T @ X)[-1] / 4.0 + prior_precision)
