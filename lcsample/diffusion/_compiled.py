@@ -18,8 +18,11 @@ CORRECTOR_CODES = {None: -1, "uld": 0, "uld-rm": 1}
 
 
 @driver
-def _score(score, args, x, t, out, status):
-    """One batched score call; records the first non-finite row in ``status``."""
+def _score(score, args, x, t, out, counts, status):
+    """One batched score call, counted (rows, rounds); the first non-finite row goes to
+    ``status``."""
+    counts[0] += x.shape[0]
+    counts[1] += 1
     score(x, t, out, *args)
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
@@ -75,9 +78,7 @@ def run(score, args, ts, first_step, predictor, corrector, every, n_corr, h_fixe
         t, t_next = ts[k], ts[k + 1]
         h = t - t_next
         tt[:] = t
-        counts[0] += n
-        counts[1] += 1
-        if not _score(score, args, x, tt, s, status):
+        if not _score(score, args, x, tt, s, counts, status):
             return False
         if predictor == 0:  # randomized midpoint
             for i in range(n):
@@ -85,9 +86,7 @@ def run(score, args, ts, first_step, predictor, corrector, every, n_corr, h_fixe
                 tt[i] = t - alpha[i] * h
                 for j in range(d):
                     x_mid[i, j] = np.exp(alpha[i] * h) * x[i, j] + np.expm1(alpha[i] * h) * s[i, j]
-            counts[0] += n
-            counts[1] += 1
-            if not _score(score, args, x_mid, tt, s2, status):
+            if not _score(score, args, x_mid, tt, s2, counts, status):
                 return False
             for i in range(n):
                 for j in range(d):
@@ -106,20 +105,17 @@ def run(score, args, ts, first_step, predictor, corrector, every, n_corr, h_fixe
             sig, sig_next = np.sqrt(np.expm1(2.0 * t)), np.sqrt(np.expm1(2.0 * t_next))
             for i in range(n):
                 for j in range(d):
-                    y = x[i, j] * np.exp(t)
-                    d1 = -sig * np.exp(-t) * s[i, j]
-                    x_mid[i, j] = (y + (sig_next - sig) * d1) * np.exp(-t_next)
+                    s[i, j] *= -sig * np.exp(-t)  # s becomes the first slope d1
+                    y_euler = x[i, j] * np.exp(t) + (sig_next - sig) * s[i, j]
+                    x_mid[i, j] = y_euler * np.exp(-t_next)
             tt[:] = t_next
-            counts[0] += n
-            counts[1] += 1
-            if not _score(score, args, x_mid, tt, s2, status):
+            if not _score(score, args, x_mid, tt, s2, counts, status):
                 return False
             for i in range(n):
                 for j in range(d):
-                    y = x[i, j] * np.exp(t)
-                    d1 = -sig * np.exp(-t) * s[i, j]
                     d2 = -sig_next * np.exp(-t_next) * s2[i, j]
-                    x[i, j] = (y + 0.5 * (sig_next - sig) * (d1 + d2)) * np.exp(-t_next)
+                    x[i, j] = (x[i, j] * np.exp(t) + 0.5 * (sig_next - sig) * (s[i, j] + d2)) \
+                        * np.exp(-t_next)
         if corrector >= 0 and (first_step + k + 1) % every == 0:
             sig = np.sqrt(-np.expm1(-2.0 * t_next))
             h_c = h_fixed if h_fixed > 0 else 0.25 * sig
@@ -130,9 +126,7 @@ def run(score, args, ts, first_step, predictor, corrector, every, n_corr, h_fixe
     if denoise:
         t_end = ts[-1]
         tt[:] = t_end
-        counts[0] += n
-        counts[1] += 1
-        if not _score(score, args, x, tt, s, status):
+        if not _score(score, args, x, tt, s, counts, status):
             return False
         for i in range(n):
             for j in range(d):
@@ -150,9 +144,7 @@ def _correct(score, args, corrector, n_corr, h, gamma, t, x, gens, counts, statu
         for j in range(d):
             v[i, j] = gens[i].standard_normal()
     s = np.empty((n, d))
-    counts[0] += n
-    counts[1] += 1
-    if not _score(score, args, x, tt, s, status):
+    if not _score(score, args, x, tt, s, counts, status):
         return False
     xa, va = x.copy(), v
     xb, vb = np.empty((n, d)), np.empty((n, d))
@@ -170,17 +162,13 @@ def _correct(score, args, corrector, n_corr, h, gamma, t, x, gens, counts, statu
             uld_step(z, xa, va, s, h, gamma, xb, vb)
         else:
             uld_rm_midpoint(z, alphas, xa, va, s, h, gamma, x_mid, w2, w3)
-            counts[0] += n
-            counts[1] += 1
-            if not _score(score, args, x_mid, tt, s_mid, status):
+            if not _score(score, args, x_mid, tt, s_mid, counts, status):
                 return False
             uld_rm_update(alphas, xa, va, s_mid, h, gamma, w2, w3, xb, vb)
         xa, xb = xb, xa
         va, vb = vb, va
         if k + 1 < n_corr:
-            counts[0] += n
-            counts[1] += 1
-            if not _score(score, args, xa, tt, s, status):
+            if not _score(score, args, xa, tt, s, counts, status):
                 return False
     x[:, :] = xa
     return True
