@@ -291,6 +291,7 @@ def _correct(corrector, oracle, x, t, n_steps, h, gamma, rngs):
     s = oracle(x, tt)
     # double buffers of our own: the caller's x is never written
     x, x_out, v_out = x.copy(), np.empty_like(x), np.empty_like(x)
+    x_mid, w2, w3 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
     for k in range(n_steps):
         if corrector == "uld":
             z = np.array([rng.standard_normal((d, 2)) for rng in rngs])
@@ -298,7 +299,6 @@ def _correct(corrector, oracle, x, t, n_steps, h, gamma, rngs):
         else:
             alphas = np.array([rng.random() for rng in rngs])
             z = np.array([rng.standard_normal((d, 4)) for rng in rngs])
-            x_mid, w2, w3 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
             uld_rm_midpoint(z, alphas, x, v, s, h, gamma, x_mid, w2, w3)
             uld_rm_update(alphas, x, v, oracle(x_mid, tt), h, gamma, w2, w3, x_out, v_out)
         x, x_out = x_out, x
