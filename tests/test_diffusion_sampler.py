@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import lcsample.diffusion as diffusion
-from lcsample.diffusion.sampler import _correct, _streams
+from lcsample.diffusion._steps import correct as _correct
+from lcsample.diffusion.sampler import _streams
 
 MU = np.array([1.0, -2.0, 0.5])
 S2 = np.array([0.5, 2.0, 0.1])  # data N(MU, diag(S2))

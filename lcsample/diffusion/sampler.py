@@ -30,8 +30,9 @@ from numba.core.registry import CPUDispatcher
 from .._progress import progress_bar
 from .._validate import positive_float, positive_int
 from . import _compiled
-from ._kernels import uld_rm_midpoint, uld_rm_update, uld_step
-from .process import check_grid, sigma2, sigma_ve, time_grid
+from ._steps import correct, corrector_settings, predict
+from .parallel import run as parallel_run
+from .process import check_grid, sigma2, time_grid
 
 __all__ = ["CORRECTORS", "METHODS", "PREDICTORS", "sample"]
 
@@ -46,12 +47,6 @@ METHODS = {
     None: {"predictor": "rm", "corrector": None, "corrector_every": 1, "corrector_steps": 4},
     "gcc": {"predictor": "rm", "corrector": "uld", "corrector_every": 1, "corrector_steps": 2},
 }
-# Corrector defaults in units of the stiffness bound 1/σ_t of the score at level t:
-# h = _CORRECTOR_STEP·σ_t, γ = _CORRECTOR_FRICTION/σ_t. Measured on an ill-conditioned
-# Gaussian (κ = 100, 40 log-SNR steps): a fixed h = 0.125, γ = 2 overstated the stiffest
-# variance by 44 %; these keep it within 2 %.
-_CORRECTOR_STEP = 0.25
-_CORRECTOR_FRICTION = 2.0
 
 
 class _Oracle:
@@ -98,7 +93,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
            steps=50, grid="logsnr", t_max=5.0, t_min=1e-3, ts=None, corrector_every=_PRESET,
            corrector_steps=_PRESET, corrector_step_size=None, friction=None, denoise=False,
            seed=None, first_sample=0, x_init=None, score_args=(), callback=None,
-           progressbar=True):
+           progressbar=True, parallel=None, tolerance=1e-3, max_rounds=None):
     """Sample a diffusion model by integrating its reverse process.
 
     Parameters
@@ -126,9 +121,9 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         Grid end points: start noise level and end time δ > 0.
     ts : array_like, optional
         An explicit strictly decreasing grid of OU times, ending at t > 0.
-    corrector_every : int
+    corrector_every : int or "end"
         Run the corrector after every ``corrector_every``-th predictor step (the paper's
-        windows).
+        windows); ``"end"``: once, after the last step (the paper's parallel algorithm).
     corrector_steps : int
         Langevin steps per corrector run (default 4; 2 for ``"gcc"``).
     corrector_step_size, friction : float, optional
@@ -149,13 +144,33 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         of the clean sample; return False to stop (the samples so far are returned).
     progressbar : bool
         A tqdm bar over the grid's steps, when stderr is a terminal.
+    parallel : int, optional
+        Picard-parallel sampling (:mod:`lcsample.diffusion.parallel`): windows of up to
+        ``parallel`` predictor steps (ending where a corrector runs; each corrector run is
+        one window), each solved in a few rounds of one batched score call with up to
+        2·``parallel`` rows per sample. The converged result is the sequential result for
+        the same arguments and seed. None (default): sequential.
+    tolerance : float
+        Picard stopping rule (with ``parallel``), per sample and window: no point moved by
+        more than ``tolerance`` times the step's noise scale in the last round (RMS over
+        coordinates; the noise scale is √(e^{2h} - 1) for a predictor step h, the position
+        noise standard deviation for a corrector step). Like ParaDiGMS's ``tolerance``;
+        0 runs to the exact sequential result. Default 1e-3.
+    max_rounds : int, optional
+        At most this many Picard rounds per window (with ``parallel``); a window that
+        stops unconverged is reported in ``info["windows"]``. Default: no cap (a window
+        of Q score calls is exact after at most Q rounds).
 
     Returns
     -------
     samples : ndarray, shape (num_samples, dim)
     info : dict
         ``nfe`` (score evaluations, rows), ``nfe_per_sample``, ``rounds`` (sequential
-        batched score calls), ``ts``, ``time`` (seconds), ``interrupted``.
+        batched score calls), ``ts``, ``time`` (seconds), ``interrupted``. With
+        ``parallel``: ``windows`` (per window: ``kind`` "predict" or "correct", ``steps``,
+        ``t``, ``rounds``, ``converged``, ``unconverged_samples`` and the largest
+        ``residuals`` of each round), ``window_rounds`` (array), ``converged`` (every
+        window of every sample) and ``parallel``, ``tolerance``.
 
     Notes
     -----
@@ -170,6 +185,14 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     predictor = preset["predictor"] if predictor is _PRESET else predictor
     corrector = preset["corrector"] if corrector is _PRESET else corrector
     corrector_every = preset["corrector_every"] if corrector_every is _PRESET else corrector_every
+    if parallel is not None:
+        parallel = positive_int(parallel, "parallel")
+        tolerance = _non_negative(tolerance, "tolerance")
+        if max_rounds is not None:
+            max_rounds = positive_int(max_rounds, "max_rounds")
+        if callback is not None:
+            raise ValueError("callback is not supported with parallel; it needs the score at "
+                             "every step, which a Picard window does not compute")
     corrector_steps = preset["corrector_steps"] if corrector_steps is _PRESET else corrector_steps
     dim = positive_int(dim, "dim")
     n = positive_int(num_samples, "num_samples")
@@ -178,11 +201,13 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         raise ValueError(f"predictor must be one of {list(PREDICTORS)}, got {predictor!r}")
     if corrector not in CORRECTORS:
         raise ValueError(f"corrector must be one of {list(CORRECTORS)}, got {corrector!r}")
+    ts = check_grid(ts) if ts is not None else time_grid(steps, grid, t_max, t_min)
+    if corrector_every == "end":
+        corrector_every = len(ts) - 1
     corrector_every = positive_int(corrector_every, "corrector_every")
     corrector_steps = positive_int(corrector_steps, "corrector_steps")
     friction = positive_float(friction, "friction")
     corrector_step_size = positive_float(corrector_step_size, "corrector_step_size")
-    ts = check_grid(ts) if ts is not None else time_grid(steps, grid, t_max, t_min)
     if not isinstance(score_args, tuple):
         raise ValueError(f"score_args must be a tuple, got {type(score_args).__name__}")
     oracle = _Oracle(score, dim, score_args, first_sample)
@@ -196,8 +221,18 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
 
     t0 = time.perf_counter()
     corrector_args = (corrector, corrector_every, corrector_steps, corrector_step_size, friction)
+    extra = {}
     with progress_bar(len(ts) - 1, progressbar) as bar:
-        if oracle.jitted and callback is None:
+        if parallel is not None:
+            x, windows = parallel_run(oracle, ts, predictor, corrector_args, x, rngs, parallel,
+                                      tolerance, max_rounds, bar)
+            if denoise:
+                x = _tweedie(oracle, x, ts[-1])
+            interrupted = False
+            extra = {"parallel": parallel, "tolerance": tolerance, "windows": windows,
+                     "window_rounds": np.array([w["rounds"] for w in windows]),
+                     "converged": all(w["converged"] for w in windows)}
+        elif oracle.jitted and callback is None:
             x, interrupted = _run_compiled(oracle, ts, predictor, corrector_args, x, rngs,
                                            denoise, bar)
         else:
@@ -206,7 +241,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     info = {"method": method, "nfe": oracle.nfe, "nfe_per_sample": oracle.nfe / n,
             "rounds": oracle.rounds,
             "ts": ts, "time": time.perf_counter() - t0, "interrupted": interrupted,
-            "predictor": predictor, "corrector": corrector}
+            "predictor": predictor, "corrector": corrector, **extra}
     return x, info
 
 
@@ -219,16 +254,30 @@ def _run_python(oracle, ts, predictor, corrector_args, x, rngs, denoise, callbac
         s = oracle(x, np.full(n, t))
         if callback is not None and callback(i, t, x, (x + sigma2(t) * s) * np.exp(t)) is False:
             return x, True
-        x = _predict(predictor, oracle, x, s, t, t_next, rngs)
+        x = predict(predictor, oracle, x, s, t, t_next, rngs)
         if corrector is not None and (i + 1) % every == 0:
-            sig = np.sqrt(sigma2(t_next))
-            x = _correct(corrector, oracle, x, t_next, n_corr, h_fixed or _CORRECTOR_STEP * sig,
-                         gamma_fixed or _CORRECTOR_FRICTION / sig, rngs)
+            x = correct(corrector, oracle, x, t_next, n_corr,
+                        *corrector_settings(t_next, h_fixed, gamma_fixed), rngs)
         bar.update(1)
     if denoise:
-        t_end = ts[-1]
-        x = (x + sigma2(t_end) * oracle(x, np.full(n, t_end))) * np.exp(t_end)
+        x = _tweedie(oracle, x, ts[-1])
     return x, False
+
+
+def _tweedie(oracle, x, t):
+    """The clean-sample estimate E[x_0 | x_t = x] = (x + σ_t² s_t(x))/α_t."""
+    return (x + sigma2(t) * oracle(x, np.full(x.shape[0], t))) * np.exp(t)
+
+
+def _non_negative(value, name):
+    """``value`` as a finite float ≥ 0."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return value
 
 
 def _run_compiled(oracle, ts, predictor, corrector_args, x, rngs, denoise, bar):
@@ -256,53 +305,3 @@ def _run_compiled(oracle, ts, predictor, corrector_args, x, rngs, denoise, bar):
     oracle.nfe += int(counts[0])
     oracle.rounds += int(counts[1])
     return x, False
-
-
-def _predict(predictor, oracle, x, s, t, t_next, rngs):
-    """One predictor step from level t (scores ``s`` at x) to t_next."""
-    h = t - t_next
-    n = x.shape[0]
-    if predictor == "exp-euler":
-        return np.exp(h) * x + np.expm1(h) * s
-    if predictor == "ddpm":
-        z = np.array([rng.standard_normal(x.shape[1]) for rng in rngs])
-        return np.exp(h) * x + 2.0 * np.expm1(h) * s + np.sqrt(np.expm1(2.0 * h)) * z
-    if predictor == "rm":
-        alpha = np.array([rng.random() for rng in rngs])[:, None]
-        x_mid = np.exp(alpha * h) * x + np.expm1(alpha * h) * s
-        s_mid = oracle(x_mid, t - alpha[:, 0] * h)
-        return np.exp(h) * x + h * np.exp((1.0 - alpha) * h) * s_mid
-    # heun, in variance-exploding coordinates y = x/α_t, σ = √(e^{2t} - 1):
-    # dy/dσ = -σ·α_t·s_t(x)
-    sig, sig_next = sigma_ve(t), sigma_ve(t_next)
-    y = x * np.exp(t)
-    d1 = -sig * np.exp(-t) * s
-    y_euler = y + (sig_next - sig) * d1
-    x_euler = y_euler * np.exp(-t_next)
-    d2 = -sig_next * np.exp(-t_next) * oracle(x_euler, np.full(n, t_next))
-    return (y + 0.5 * (sig_next - sig) * (d1 + d2)) * np.exp(-t_next)
-
-
-def _correct(corrector, oracle, x, t, n_steps, h, gamma, rngs):
-    """A Langevin run on s_t at fixed t from x and a fresh velocity; returns the positions."""
-    n, d = x.shape
-    tt = np.full(n, t)
-    v = np.array([rng.standard_normal(d) for rng in rngs])
-    s = oracle(x, tt)
-    # double buffers of our own: the caller's x is never written
-    x, x_out, v_out = x.copy(), np.empty_like(x), np.empty_like(x)
-    x_mid, w2, w3 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-    for k in range(n_steps):
-        if corrector == "uld":
-            z = np.array([rng.standard_normal((d, 2)) for rng in rngs])
-            uld_step(z, x, v, s, h, gamma, x_out, v_out)
-        else:
-            alphas = np.array([rng.random() for rng in rngs])
-            z = np.array([rng.standard_normal((d, 4)) for rng in rngs])
-            uld_rm_midpoint(z, alphas, x, v, s, h, gamma, x_mid, w2, w3)
-            uld_rm_update(alphas, x, v, oracle(x_mid, tt), h, gamma, w2, w3, x_out, v_out)
-        x, x_out = x_out, x
-        v, v_out = v_out, v
-        if k + 1 < n_steps:
-            s = oracle(x, tt)
-    return x
