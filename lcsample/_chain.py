@@ -6,13 +6,47 @@ from .driver import GRADS_PER_STEP, run_chain
 from .integrator import fresh_velocity
 from .warmup import extreme_curvatures
 
-__all__ = ["Chain", "block_lengths"]
+__all__ = ["Chain", "block_lengths", "draw_costs"]
 
 
-def block_lengths(n, blocks=50):
-    """Split ``n`` steps into about ``blocks`` compiled calls (progress and Ctrl-C points)."""
-    size = max(1, -(-n // blocks))
+def block_lengths(n, blocks=50, minimum=32):
+    """Split ``n`` steps into about ``blocks`` compiled calls (progress and Ctrl-C points).
+
+    Calls are at least ``minimum`` steps long (a call costs microseconds, and
+    ``method="rmd-parallel"`` needs room for its Picard blocks).
+    """
+    size = max(minimum, -(-n // blocks))
     return [min(size, n - start) for start in range(0, n, size)]
+
+
+def draw_costs(grads, n_done, complete, per_draw):
+    """Split an advance's gradient count over its draws, for ``n_steps``.
+
+    Parameters
+    ----------
+    grads : int
+        Gradient evaluations the advance made.
+    n_done : int
+        Draws it completed.
+    complete : bool
+        Whether it completed every draw asked (False: it stopped on a non-finite state).
+    per_draw : int
+        The sequential cost of a draw; a stopped advance charges its completed draws this
+        and the rest to the failed one.
+
+    Returns
+    -------
+    costs : ndarray of int, shape (n_done,)
+        Evenly spread, so they sum to what the draws cost (``rmd-parallel`` spends a
+        varying number per Picard block; the sequential methods exactly ``per_draw``).
+    failed : int
+        Evaluations spent on the step that failed.
+    """
+    spent = grads if complete else min(grads, n_done * per_draw)
+    base, extra = divmod(spent, max(n_done, 1))
+    costs = np.full(n_done, base, dtype=np.int64)
+    costs[:extra] += 1
+    return costs, grads - spent
 
 
 class Chain:
@@ -42,6 +76,8 @@ class Chain:
         self.h, self.gamma, self.mass = step_size, friction, mass
         self.corrector = corrector
         self.n_grads = 0
+        # method="rmd-parallel": sequential rounds, Picard blocks, blocks left unconverged
+        self.n_rounds = self.picard_blocks = self.picard_unconverged = 0
         self.diverged_at = None  # (phase, index) of a stop on a non-finite state
 
     def grads_per_draw(self, thin, corrected):

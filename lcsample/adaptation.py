@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._chain import block_lengths
+from ._chain import block_lengths, draw_costs
 from ._execution import run_tasks
 from .mass import InverseMass, Welford
 from .warmup import energy_error, energy_target, step_size_for_bias, window_schedule
@@ -317,7 +317,8 @@ def _segment_task(chain, c, start, length, warm, extra_grads, tune_step, monitor
         warm["lp"][c, sl] = lp_buffer[:n_done]
         warm["step_size"][c, sl] = chain.h
         warm["friction"][c, sl] = chain.gamma
-        warm["n_steps"][c, sl] = per_step
+        costs, failed = draw_costs(grads, n_done, n_done == n, per_step)
+        warm["n_steps"][c, sl] = costs
         if "posterior" in warm:
             warm["posterior"][c, sl] = buffer[:n_done]
         if stats is not None:
@@ -333,7 +334,7 @@ def _segment_task(chain, c, start, length, warm, extra_grads, tune_step, monitor
             warm["diverging"][c, start + done] = True
             warm["step_size"][c, start + done] = chain.h
             warm["friction"][c, start + done] = chain.gamma
-            warm["n_steps"][c, start + done] += grads - n_done * per_step
+            warm["n_steps"][c, start + done] += failed
             if not tune_step:
                 chain.diverged_at = ("warmup", start + done)
                 break

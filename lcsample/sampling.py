@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from . import __version__
-from ._chain import Chain, block_lengths
+from ._chain import Chain, block_lengths, draw_costs
 from ._execution import Monitor, run_tasks
 from ._progress import progress_bar
 from ._validate import choice, positive_float, positive_int
@@ -21,19 +21,25 @@ from .initialization import (
     positive_floor,
 )
 from .mass import InverseMass
+from .parallel import ParallelAdvance, evaluate_rows
 from .results import ChainState, SamplingResult
 from .target import Target
 from .warmup import STIFF_VARIANCE_BIAS
 
 __all__ = ["sample"]
 
-METHODS = {"rmd": RMD, "ulmc": ULMC, "rmd-tv": RMD}
+METHODS = {"rmd": RMD, "ulmc": ULMC, "rmd-tv": RMD, "rmd-parallel": RMD}
 _SAMPLER_NAMES = {
     "rmd": "RM-ULMC (Shen-Lee randomized midpoint)",
     "ulmc": "ULMC (exponential Euler)",
     "rmd-tv": "RM-ULMC with an underdamped-Langevin corrector per draw "
               "(Gupta-Cai-Chen, log-concave TV)",
+    "rmd-parallel": "RM-ULMC in Picard blocks (parallel in time)",
 }
+#: ``method="rmd-parallel"`` defaults: steps per Picard block and the stopping tolerance
+#: (RMS point change per round, in inverse-mass standard deviations).
+PARALLEL_STEPS = 8
+PARALLEL_TOLERANCE = 1e-3
 INITS = ("mode", "uniform")
 #: Largest dimension for which ``inverse_mass_matrix="auto"`` picks a dense matrix: its
 #: O(d²) work per step stays below ~4 µs·(d/100)² and its d gradients once are cheap
@@ -118,6 +124,9 @@ def sample(
     discard_tuned_samples=True,
     compute_convergence_checks=True,
     initial_state=None,
+    parallel=None,
+    tolerance=None,
+    max_rounds=None,
 ):
     """Sample a target with randomized-midpoint underdamped Langevin Monte Carlo.
 
@@ -137,12 +146,16 @@ def sample(
     seed : int or numpy.random.SeedSequence, optional
         Each chain gets its own stream from ``SeedSequence(seed).spawn(chains)`` (the
         initialization one more), so the draws do not depend on ``cores``.
-    method : {"rmd", "ulmc", "rmd-tv"}
+    method : {"rmd", "ulmc", "rmd-tv", "rmd-parallel"}
         ``"rmd"``: Shen–Lee randomized midpoint (2 gradients per step, O(h³) stationary
         variance bias on Gaussians). ``"ulmc"``: exponential-Euler ULMC (1 gradient per
         step, O(h) bias), the baseline. ``"rmd-tv"``: the paper's log-concave TV
         algorithm: the chain is RM-ULMC, and each stored draw is taken after a short
         ULMC corrector run from a fresh velocity (the chain continues uncorrected).
+        ``"rmd-parallel"``: RM-ULMC in Picard blocks of ``parallel`` steps
+        (:mod:`lcsample.parallel`), all chains' gradients of a round in one call of the
+        target: fewer sequential rounds for more gradient evaluations; converged, it
+        gives ``"rmd"``'s draws for the same seed.
     step_size, friction : float, optional
         h and γ (in the units of the preconditioned target); used as given when set,
         otherwise tuned.
@@ -185,6 +198,17 @@ def sample(
         ``result.last_state`` of an earlier run: continue it exactly (positions,
         velocities, random streams and tuned parameters). ``seed`` and
         ``initial_positions`` must then be None.
+    parallel : int, optional
+        ``method="rmd-parallel"`` only: RM-ULMC steps per Picard block (default 8).
+    tolerance : float, optional
+        ``method="rmd-parallel"`` only: a block stops iterating once no point moved by
+        more than this in a round, RMS over coordinates in units of the inverse mass's
+        standard deviations (default 1e-3; 0 runs every block to the exact sequential
+        result).
+    max_rounds : int, optional
+        ``method="rmd-parallel"`` only: Picard rounds per block at most (a block of m
+        steps is exact after 2m; blocks stopped unconverged are counted in
+        ``attrs["picard_unconverged_blocks"]``).
 
     Returns
     -------
@@ -233,6 +257,7 @@ def sample(
         corrector_steps = positive_int(corrector_steps, "corrector_steps")
     if method != "rmd-tv" and (corrector_steps is not None or corrector_step_size is not None):
         raise ValueError("corrector_steps and corrector_step_size apply to method='rmd-tv' only")
+    advance_parallel = _parallel_options(method, target, parallel, tolerance, max_rounds)
     dim = target.dim
     adapt_mass, fixed_mass = _inverse_mass(inverse_mass_matrix, dim)
     x_init = _initial_positions(initial_positions, chains, dim)
@@ -262,7 +287,12 @@ def sample(
                                  x_init is not None) for c in range(chains)]
 
     advance_batch = target.advance_batch if target.batched else None
-    timing = {"compile": 0.0 if target.batched else _compile(target, code, method == "rmd-tv")}
+    if advance_parallel is not None:
+        advance_batch = advance_parallel
+        timing = {"compile": advance_parallel.compile_time}
+    else:
+        timing = {"compile": 0.0 if target.batched else _compile(target, code,
+                                                                 method == "rmd-tv")}
     monitor = Monitor()
     bar = progress_bar(chains * ((tune or 0) + draws), progressbar)
     try:
@@ -330,6 +360,12 @@ def sample(
         )
     if method == "rmd-tv":
         attrs["corrector_steps"], attrs["corrector_step_size"] = chain_list[0].corrector
+    if advance_parallel is not None:
+        attrs.update(parallel=advance_parallel.parallel, tolerance=advance_parallel.tolerance,
+                     n_rounds=np.array([ch.n_rounds for ch in chain_list]),
+                     picard_blocks=np.array([ch.picard_blocks for ch in chain_list]),
+                     picard_unconverged_blocks=np.array(
+                         [ch.picard_unconverged for ch in chain_list]))
     result = SamplingResult(
         posterior=out.pop("posterior"),
         sample_stats=out,
@@ -458,6 +494,35 @@ def _set_corrector(chain_list, history, steps, step_size):
         chain.corrector = (int(steps), float(step_size))
 
 
+def _parallel_options(method, target, parallel, tolerance, max_rounds):
+    """The ``advance_batch`` of ``method="rmd-parallel"`` (None for other methods)."""
+    if method != "rmd-parallel":
+        for value, name in ((parallel, "parallel"), (tolerance, "tolerance"),
+                            (max_rounds, "max_rounds")):
+            if value is not None:
+                raise ValueError(f"{name} applies to method='rmd-parallel' only")
+        return None
+    parallel = PARALLEL_STEPS if parallel is None else positive_int(parallel, "parallel")
+    tolerance = PARALLEL_TOLERANCE if tolerance is None else tolerance
+    if not (isinstance(tolerance, (int, float, np.floating)) and np.isfinite(tolerance)
+            and tolerance >= 0):
+        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    if max_rounds is not None:
+        max_rounds = positive_int(max_rounds, "max_rounds")
+    t0 = time.perf_counter()
+    if target.batched:
+        evaluate = target.evaluate
+    else:
+        def evaluate(X):
+            lp, G = np.empty(X.shape[0]), np.empty_like(X)
+            evaluate_rows(target.logdensity_and_grad, target.args, X, lp, G)
+            return lp, G
+        evaluate(np.zeros((1, target.dim)))
+    advance = ParallelAdvance(evaluate, parallel, float(tolerance), max_rounds)
+    advance.compile_time = time.perf_counter() - t0
+    return advance
+
+
 def _compile(target, code, corrected):
     """Compile the driver(s) for this target in the main thread; returns seconds taken."""
     d = target.dim
@@ -484,12 +549,13 @@ def _sampling_task(chain, c, thin, corrected, out, monitor):
         n_done, grads = yield request
         out["step_size"][c, done:done + n_done] = chain.h
         out["friction"][c, done:done + n_done] = chain.gamma
-        out["n_steps"][c, done:done + n_done] = per_draw
+        costs, failed = draw_costs(grads, n_done, n_done == n, per_draw)
+        out["n_steps"][c, done:done + n_done] = costs
         done += n_done
         monitor.add(n_done)
         if n_done < n:
             # stopped on a non-finite state: the draws from here on are NaN and flagged
-            out["n_steps"][c, done] = grads - n_done * per_draw
+            out["n_steps"][c, done] = failed
             out["posterior"][c, done:] = np.nan
             out["lp"][c, done:] = np.nan
             out["diverging"][c, done:] = True

@@ -1,0 +1,224 @@
+"""``method="rmd-parallel"``: RM-ULMC in Picard blocks, all gradients of a round in one call.
+
+A block is ``parallel`` consecutive RM-ULMC steps of one chain. Its random numbers (α
+and the (d, 4) normals of each step, in the sequential driver's order) are drawn first;
+then the block is solved by Picard iteration (Anari, Chewi & Vuong 2024; Yu & Dalalyan
+2024 for the randomized midpoint):
+
+* pass: with every gradient frozen, run the block's steps (:func:`picard_pass`, the
+  sequential kernels), which gives the midpoints and new points of all steps;
+* round: evaluate the gradient at every point that moved since it was last evaluated,
+  for all chains at once, in **one** call of the target;
+
+until no point moved by more than ``tolerance`` in a round (RMS over coordinates, in
+units of the inverse mass's standard deviations) or the round cap is reached. The first
+pass uses the block's starting gradient everywhere. Since each point depends only on the
+gradients before it, a block of m steps (2m gradients) is exact after at most 2m rounds,
+and a converged block is the sequential chain's block: ``rmd-parallel`` with
+``tolerance=0`` gives the draws of ``method="rmd"`` for the same seed.
+
+What it buys is sequential rounds, not gradient evaluations: a block of m steps costs
+2m sequential gradient calls in ``"rmd"`` and K rounds of up to 2m rows here, where K is
+small when the block is short against the target's time scale (m·h ≲ 1/√λ_max).
+"""
+
+import numpy as np
+
+from ._jit import driver, kernel
+from .coefficients import rmd_coefficients
+from .driver import copy_into, is_finite_state
+from .integrator import correlate, preconditioned, rmd_midpoint, rmd_update, standard_normals
+
+__all__ = ["ParallelAdvance", "evaluate_rows", "picard_pass"]
+
+
+@kernel
+def picard_pass(z, alphas, h, gamma, u, sigma, dense, x0, v0, p0, g_mid, g_new,
+                x_mid, x_new, v_new):
+    """One pass over a block of RM-ULMC steps with frozen gradients.
+
+    Parameters
+    ----------
+    z : ndarray, shape (m, d, 4)
+        Each step's normal block (already multiplied by L for a dense mass).
+    alphas : ndarray, shape (m,)
+        Each step's midpoint fraction.
+    h, gamma : float
+    u, sigma : ndarray, shape (d,)
+        Inverse mass diagonal (ones for a dense mass) and √(2γu).
+    dense : ndarray, shape (d, d) or (0, 0)
+    x0, v0, p0 : ndarray, shape (d,)
+        The block's start and its preconditioned gradient U·∇log π(x0).
+    g_mid, g_new : ndarray, shape (m, d)
+        Frozen gradients at each step's midpoint and new point.
+    x_mid, x_new, v_new : ndarray, shape (m, d)
+        Outputs.
+    """
+    d = x0.shape[0]
+    w2, w3 = np.empty(d), np.empty(d)
+    p_mid_buf, p_buf = np.empty(d), np.empty(d)
+    xa, va, pa = x0, v0, p0
+    for k in range(alphas.shape[0]):
+        c = rmd_coefficients(h, gamma, alphas[k])
+        rmd_midpoint(z[k], xa, va, pa, u, sigma, c, x_mid[k], w2, w3)
+        p_mid = preconditioned(dense, g_mid[k], p_mid_buf)
+        rmd_update(xa, va, p_mid, u, c, w2, w3, x_new[k], v_new[k])
+        pa = preconditioned(dense, g_new[k], p_buf)
+        xa, va = x_new[k], v_new[k]
+
+
+@driver
+def evaluate_rows(fn, args, X, lp, G):
+    """``lp[i] = fn(X[i], G[i], *args)`` for every row: a jitted target on a batch."""
+    for i in range(X.shape[0]):
+        lp[i] = fn(X[i], G[i], *args)
+
+
+class _Block:
+    """One chain's Picard block: pre-drawn randomness, points, frozen gradients."""
+
+    def __init__(self, chain, m):
+        d = chain.x.shape[0]
+        u, chol, self.dense = chain.mass.kernel_args
+        self.chain, self.u, self.sigma = chain, u, np.sqrt(2.0 * chain.gamma * u)
+        self.alphas = np.empty(m)
+        self.z = np.empty((m, d, 4))
+        raw = np.empty((d, 4))
+        for k in range(m):  # the sequential driver's order: α, then the step's normals
+            self.alphas[k] = chain.rng.random()
+            if chol.shape[0] == 0:
+                standard_normals(chain.rng, self.z[k])
+            else:
+                standard_normals(chain.rng, raw)
+                correlate(chol, raw, self.z[k])
+        self.p0 = preconditioned(self.dense, chain.g, np.empty(d)).copy()
+        self.g_mid = np.tile(chain.g, (m, 1))
+        self.g_new = np.tile(chain.g, (m, 1))
+        self.lp_new = np.full(m, chain.lp)
+        self.at_mid = np.full((m, d), np.nan)  # where g_mid / g_new were evaluated
+        self.at_new = np.full((m, d), np.nan)
+        # NaN before the first pass: its "movement" is then not finite, never converged
+        self.x_mid, self.x_new = np.full((m, d), np.nan), np.full((m, d), np.nan)
+        self.v_new = np.empty((m, d))
+        self.scale = np.sqrt(chain.mass.variances())
+        self.rounds = 0
+        self.done = False
+        self.grads = 0
+        self.solve()
+
+    def solve(self):
+        """A pass; returns how far the points moved (RMS in mass standard deviations)."""
+        old_mid, old_new = self.x_mid.copy(), self.x_new.copy()
+        ch = self.chain
+        picard_pass(self.z, self.alphas, ch.h, ch.gamma, self.u, self.sigma, self.dense, ch.x,
+                    ch.v, self.p0, self.g_mid, self.g_new, self.x_mid, self.x_new, self.v_new)
+        moved = max(np.sqrt(np.mean(((self.x_mid - old_mid) / self.scale) ** 2, axis=1)).max(),
+                    np.sqrt(np.mean(((self.x_new - old_new) / self.scale) ** 2, axis=1)).max())
+        return moved if np.isfinite(moved) else np.inf
+
+    def stale(self):
+        """Row indices (midpoints, new points) whose gradient is not at the current point."""
+        return (np.flatnonzero(~(self.x_mid == self.at_mid).all(axis=1)),
+                np.flatnonzero(~(self.x_new == self.at_new).all(axis=1)))
+
+    def first_bad_step(self):
+        """The first step whose state is not finite (m if none)."""
+        for k in range(self.alphas.shape[0]):
+            if not (is_finite_state(self.lp_new[k], self.x_new[k], self.g_new[k])
+                    and np.isfinite(self.g_mid[k]).all()):
+                return k
+        return self.alphas.shape[0]
+
+
+class ParallelAdvance:
+    """``advance_batch`` for ``method="rmd-parallel"``: chains advance in Picard blocks.
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(X) -> (lp, G)`` on rows X (n, d).
+    parallel : int
+        Steps per block.
+    tolerance : float
+    max_rounds : int or None
+        Rounds per block at most (always at most 2·``parallel``, where a block is exact).
+
+    Each chain's ``n_rounds``, ``picard_blocks`` and ``picard_unconverged`` count its
+    sequential rounds, its blocks and the blocks stopped unconverged.
+    """
+
+    def __init__(self, evaluate, parallel, tolerance, max_rounds=None):
+        self.evaluate = evaluate
+        self.parallel, self.tolerance, self.max_rounds = parallel, tolerance, max_rounds
+
+    def __call__(self, chains, requests):
+        thin = requests[0][2]
+        steps = [len(r[0]) * thin for r in requests]
+        done_steps = [0] * len(chains)
+        failed = [None] * len(chains)
+        grads = [0] * len(chains)
+        while True:
+            live = [i for i, ch in enumerate(chains)
+                    if failed[i] is None and done_steps[i] < steps[i]]
+            if not live:
+                break
+            blocks = {i: _Block(chains[i], min(self.parallel, steps[i] - done_steps[i]))
+                      for i in live}
+            self._iterate(blocks)
+            for i, b in blocks.items():
+                grads[i] += b.grads
+                chains[i].n_rounds += b.rounds
+                chains[i].picard_blocks += 1
+                chains[i].picard_unconverged += not b.done
+                bad = b.first_bad_step()
+                self._commit(b, bad, requests[i], done_steps[i], thin)
+                done_steps[i] += bad
+                if bad < len(b.alphas):
+                    failed[i] = done_steps[i]
+        results = []
+        for ch, n_steps, g in zip(chains, done_steps, grads, strict=True):
+            ch.n_grads += g
+            results.append((n_steps // thin, g))
+        return results
+
+    def _iterate(self, blocks):
+        """Rounds of one batched evaluation until every block converged or is capped."""
+        m = max(len(b.alphas) for b in blocks.values())
+        cap = 2 * m if self.max_rounds is None else min(self.max_rounds, 2 * m)
+        for _ in range(cap):
+            work = [(b, *b.stale()) for b in blocks.values() if not b.done]
+            work = [(b, mid, new) for b, mid, new in work if len(mid) or len(new)]
+            for b in blocks.values():
+                if not b.done and not any(w[0] is b for w in work):
+                    b.done = True  # every gradient is at its point: exact
+            if not work:
+                return
+            rows = np.concatenate([np.concatenate([b.x_mid[mid], b.x_new[new]])
+                                   for b, mid, new in work])
+            lp, G = self.evaluate(rows)
+            start = 0
+            for b, mid, new in work:
+                k, j = len(mid), len(new)
+                b.g_mid[mid] = G[start:start + k]
+                b.at_mid[mid] = b.x_mid[mid]
+                b.g_new[new] = G[start + k:start + k + j]
+                b.lp_new[new] = lp[start + k:start + k + j]
+                b.at_new[new] = b.x_new[new]
+                start += k + j
+                b.grads += k + j
+                b.rounds += 1
+                b.done = b.solve() <= self.tolerance
+
+    @staticmethod
+    def _commit(b, n_ok, request, done_steps, thin):
+        """Store the block's draws and move the chain to its last finite state."""
+        draws_out, lp_out = request[0], request[1]
+        for k in range(n_ok):
+            step = done_steps + k + 1
+            if step % thin == 0:
+                copy_into(b.x_new[k], draws_out[step // thin - 1])
+                lp_out[step // thin - 1] = b.lp_new[k]
+        if n_ok:
+            ch = b.chain
+            ch.x, ch.v = b.x_new[n_ok - 1].copy(), b.v_new[n_ok - 1].copy()
+            ch.g, ch.lp = b.g_new[n_ok - 1].copy(), float(b.lp_new[n_ok - 1])
