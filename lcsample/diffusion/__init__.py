@@ -1,9 +1,12 @@
 """Diffusion-model sampling with randomized midpoints (Gupta, Cai & Chen, ICLR 2025).
 
-Work in progress (issue 4): the forward process, time grids, the predictors ("rm",
-"exp-euler", "ddpm", "heun"), the Langevin correctors ("uld", "uld-rm") and
-:func:`sample` are here; score adapters, the fully compiled path and the parallel
-(Picard) version follow.
+:func:`sample` runs the reverse process: predictors ("rm", the paper's Algorithm 1;
+"exp-euler", "ddpm", "heun"), underdamped-Langevin correctors ("uld", "uld-rm") on the
+MCMC sampler's kernels, sequentially or in Picard windows (``parallel=R``,
+:mod:`lcsample.diffusion.parallel`). Also here: the forward process and time grids
+(:mod:`~lcsample.diffusion.process`), adapters for trained models
+(:mod:`~lcsample.diffusion.adapters`) and an analytic Gaussian-mixture testbed
+(:mod:`~lcsample.diffusion.testbed`).
 """
 
 from .adapters import (
