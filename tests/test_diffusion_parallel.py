@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lcsample.diffusion as diffusion
 from lcsample.diffusion.parallel import plan_windows
@@ -115,11 +117,30 @@ def test_plan_windows_end_at_correctors():
         ("predict", 5, 9), ("predict", 9, 10), ("correct", 10)]
 
 
-def test_parallel_sampler_is_as_accurate_as_the_sequential_one_on_a_mixture():
-    # two well-separated modes with weights 0.3 / 0.7: the parallel sampler at its default
-    # tolerance reproduces the sequential sampler's samples to ~1e-3 and both put the
-    # exact weights within Monte Carlo error
-    gm = diffusion.two_modes(8)
+@settings(max_examples=60, deadline=None)
+@given(steps=st.integers(1, 40), parallel=st.integers(1, 12),
+       every=st.one_of(st.none(), st.integers(1, 15)))
+def test_windows_cover_the_grid_once_in_order(steps, parallel, every):
+    windows = plan_windows(steps, parallel, every)
+    covered = [i for w in windows if w[0] == "predict" for i in range(w[1], w[2])]
+    assert covered == list(range(steps))
+    assert all(0 < w[2] - w[1] <= parallel for w in windows if w[0] == "predict")
+    corrections = [w[1] for w in windows if w[0] == "correct"]
+    assert corrections == ([] if every is None else list(range(every, steps + 1, every)))
+    # a corrector follows the window that ends at its step, and no window crosses one
+    for a, b in zip(windows, windows[1:]):
+        if b[0] == "correct":
+            assert a[0] == "predict" and a[2] == b[1]
+        if every is not None and a[0] == "predict":
+            assert (a[1] // every) == ((a[2] - 1) // every)
+
+
+@pytest.mark.parametrize("preset", ["two_modes", "grid_mixture"])
+def test_parallel_sampler_is_as_accurate_as_the_sequential_one_on_a_mixture(preset):
+    # GMM presets (two modes 0.3 / 0.7; a 25-mode grid): the parallel sampler at its
+    # default tolerance reproduces the sequential sampler's samples to ~1e-3 and both
+    # put the exact weights within Monte Carlo error
+    gm = getattr(diffusion, preset)(8)
     n = 4000
     kw = dict(dim=8, num_samples=n, method="gcc", steps=30, seed=21, progressbar=False)
     x_seq, info_seq = diffusion.sample(gm.score, **kw)
