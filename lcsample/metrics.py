@@ -417,7 +417,7 @@ def mode_weights(labels, weights):
     -------
     ModeWeights
         ``estimated`` : ndarray, shape (K,), ŵ.
-        ``tv`` : ½ Σ_k |ŵ_k − w_k|, with the ½ (total variation between the weight
+        ``tv`` : ``½ Σ_k |ŵ_k − w_k|``, with the ½ (total variation between the weight
         vectors, in [0, 1]; the sde_sampler fork's ``tv_weights`` omits the ½).
         ``kl`` : Σ_k w_k log(w_k / ŵ_k), inf when a mode received no sample.
         ``emc`` : entropic mode coverage −Σ_k ŵ_k log ŵ_k / log K (0 log 0 = 0); 1 when all
@@ -458,7 +458,7 @@ def mode_weights(labels, weights):
 def histogram_tv(x, bin_edges, exact_mass):
     """Total variation between the binned sample and exact bin masses, with an overflow bin.
 
-    TV = ½ (Σ_b |p̂_b − p_b| + |p̂_out − p_out|), where p̂_b is the fraction of the samples in
+    ``TV = ½ (Σ_b |p̂_b − p_b| + |p̂_out − p_out|)``, where p̂_b is the fraction of the samples in
     bin b, p_b the exact mass of bin b, and the overflow bin holds what lies outside the
     grid: p̂_out = 1 − Σ_b p̂_b, p_out = 1 − Σ_b p_b. Bins are [e_k, e_{k+1}) except the last
     along each axis, which is closed (numpy's convention); for a law with a density the

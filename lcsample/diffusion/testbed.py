@@ -511,7 +511,8 @@ class Gaussian(GaussianMixture):
     Notes
     -----
     The other attributes and methods are those of :class:`GaussianMixture` with K = 1
-    (full-covariance kind); :meth:`marginal` is then the exact law p_t = N(mean_t, cov_t).
+    (full-covariance kind); :meth:`GaussianMixture.marginal` is then the exact law
+    p_t = N(mean_t, cov_t).
     """
 
     def __init__(self, mean, cov):
