@@ -113,6 +113,38 @@ def linear_regression(d=50, n=200, seed=0):
     return Problem(target, target.mean, np.sqrt(np.diag(target.cov)), evals, evecs)
 
 
+#: Reference moments of :func:`poisson_regression`, written by ``benchmarks/peers.py``
+#: (a long BlackJAX NUTS run; see ``peers.make_poisson_reference``).
+POISSON_REFERENCE = HERE / "results" / "poisson_reference.json"
+
+
+def poisson_data(d=20, n=500, seed=0):
+    """Synthetic Poisson-regression data: intercept 1 plus d - 1 N(0, 1/(d - 1)) features.
+
+    Weights w_true = (1, N(0, 0.5²)...), so log-rates have sd ≈ 0.5 about 1 (rates ≈ e).
+    """
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n), rng.standard_normal((n, d - 1)) / np.sqrt(d - 1)])
+    w = np.concatenate([[1.0], 0.5 * rng.standard_normal(d - 1)])
+    y = rng.poisson(np.exp(X @ w)).astype(float)
+    return X, y
+
+
+def poisson_regression(d=20, n=500, reference=POISSON_REFERENCE):
+    """Poisson regression (log link, N(0, I) prior) on :func:`poisson_data`.
+
+    The posterior has no closed form: the moments come from ``reference``, a JSON file
+    with ``mean`` and ``sd`` (a long NUTS run, ``python benchmarks/peers.py
+    --make-reference``). Raises FileNotFoundError when it is missing.
+    """
+    X, y = poisson_data(d, n)
+    ref = json.loads(Path(reference).read_text())
+    if ref.get("dim") not in (None, d) or ref.get("n") not in (None, n):
+        raise ValueError(f"{reference} is for d = {ref.get('dim')}, n = {ref.get('n')}")
+    return Problem(lcsample.targets.PoissonRegression(X, y), np.array(ref["mean"]),
+                   np.array(ref["sd"]))
+
+
 def diagonal_gaussian(variances):
     """N(0, diag(variances)); its eigen-directions are the coordinate axes."""
     variances = np.asarray(variances, dtype=float)

@@ -15,6 +15,10 @@ Overhead = (sampler - gradient) / steps, per step and per step and dimension, fr
 minimum over repeats of each timing. All compiled functions are called once before any
 timing, so no compilation is timed. The figures are measurements, not assertions.
 
+Many chains (:func:`many_chains`): ``lcsample.sample`` with 4 and 16 chains (threads over
+chains, no warmup, given step and mass), its sampling time per chain-step in
+thread-seconds against the same gradient-only loop.
+
 Run ``python benchmarks/overhead.py [--quick] [--json PATH]``.
 """
 
@@ -227,8 +231,11 @@ def run(quick=False, dims=(10, 100, 1000, 10000), dense_dim=100, log=print):
                 for r in rows
             },
         }
+    log("  many chains (lcsample.sample, threads over chains):")
+    many = many_chains(quick=quick, dims=dims, log=log)
     return {
         "benchmark": "overhead",
+        "many_chains": many,
         "mode": mode,
         "work_steps_times_dim": work,
         "step_size": Case.H,
@@ -237,6 +244,80 @@ def run(quick=False, dims=(10, 100, 1000, 10000), dense_dim=100, log=print):
         "rows": results,
         "linear_fit": fits,
     }
+
+
+#: Chain counts of the many-chains timing (``lcsample.sample``, threads over chains).
+MANY_CHAINS = (4, 16)
+#: Steps x dimensions per chain per timed many-chains call.
+MANY_WORK = {"quick": 500_000, "full": 3_000_000}
+MANY_REPEATS = {"quick": 3, "full": 5}
+
+
+def many_chains(quick=False, dims=(10, 100, 1000, 10000), chains=MANY_CHAINS,
+                methods=("rmd", "ulmc"), log=print):
+    """Time per chain-step of ``lcsample.sample`` with several chains, against the gradients.
+
+    ``lcsample.sample(target, chains=C, tune=0, step_size=h, friction=γ,
+    inverse_mass_matrix=ones, initial_positions=...)`` (no warmup, no mode search), draws
+    thinned to :data:`DRAWS_STORED` per chain; ``timing["sampling"]`` after a first call
+    that compiles. The chains run on ``threads = min(cores, C)`` threads, so a
+    chain-step costs ``threads × sampling / (C × steps)`` thread-seconds; the baseline is
+    the same jitted gradient-only loop as the single-chain case (one thread). Minimum
+    over repeats of each, interleaved.
+    """
+    import os
+
+    mode = "quick" if quick else "full"
+    cores = len(os.sched_getaffinity(0))
+    rows = []
+    for d in dims:
+        target = make_target("diagonal", d)
+        steps = max(MANY_WORK[mode] // d, DRAWS_STORED)
+        thin = max(1, steps // DRAWS_STORED)
+        steps = thin * DRAWS_STORED
+        for method in methods:
+            case = Case(target, method, steps)
+            case.warm_up()
+            for n_chains in chains:
+                threads = min(cores, n_chains)
+                x0 = np.random.default_rng(3).standard_normal((n_chains, d))
+
+                def call():
+                    res = lcsample.sample(
+                        target, draws=DRAWS_STORED, thin=thin, tune=0, chains=n_chains,
+                        seed=5, method=method, step_size=Case.H, friction=Case.GAMMA,
+                        inverse_mass_matrix=np.ones(d), initial_positions=x0,
+                        progressbar=False, compute_convergence_checks=False)
+                    return float(res.timing["sampling"])
+
+                call()  # compile
+                sampler, gradient = [], []
+                for _ in range(MANY_REPEATS[mode]):
+                    sampler.append(call())
+                    gradient.append(case.run_gradient())
+                s, g = min(sampler), min(gradient)
+                chain_steps = n_chains * steps
+                thread_ns = 1e9 * s * threads / chain_steps
+                grad_ns = 1e9 * g / steps
+                row = {
+                    "target": "diagonal_gaussian", "method": method, "d": d,
+                    "chains": n_chains, "threads": threads, "steps": steps,
+                    "repeats": MANY_REPEATS[mode], "sampling_s": s, "gradient_s": g,
+                    "all_sampling_s": sampler, "all_gradient_s": gradient,
+                    "wall_ns_per_chain_step": 1e9 * s / chain_steps,
+                    "thread_ns_per_chain_step": thread_ns,
+                    "gradient_ns_per_step": grad_ns,
+                    "overhead_ns_per_chain_step": thread_ns - grad_ns,
+                    "overhead_ns_per_dim_step_per_chain": (thread_ns - grad_ns) / d,
+                    "sampler_over_gradient": thread_ns / grad_ns,
+                }
+                rows.append(row)
+                log(f"  {d:>6} {method:>4} chains={n_chains:>2} ({threads} threads): "
+                    f"{row['wall_ns_per_chain_step']:9.0f} ns wall per chain-step, "
+                    f"{thread_ns:9.0f} thread-ns vs gradient {grad_ns:9.0f} ns "
+                    f"(ratio {row['sampler_over_gradient']:.2f})")
+    return {"cores": cores, "chains": list(chains), "work_steps_times_dim": MANY_WORK[mode],
+            "rows": rows}
 
 
 def main(argv=None):
