@@ -145,7 +145,8 @@ def sample(
     chains : int
     seed : int or numpy.random.SeedSequence, optional
         Each chain gets its own stream from ``SeedSequence(seed).spawn(chains)`` (the
-        initialization one more), so the draws do not depend on ``cores``.
+        initialization one more), so the draws do not depend on ``cores``. The
+        ``attrs["seed"]`` of an earlier run (digits as text when above 2**63) repeats it.
     method : {"rmd", "ulmc", "rmd-tv", "rmd-parallel"}
         ``"rmd"``: Shen–Lee randomized midpoint (2 gradients per step, O(h³) stationary
         variance bias on Gaussians). ``"ulmc"``: exponential-Euler ULMC (1 gradient per
@@ -274,6 +275,8 @@ def sample(
                                         fixed_mass)
         adapt_mass = None
     else:
+        if isinstance(seed, str) and seed.isdigit():
+            seed = int(seed)  # attrs["seed"] of an earlier run (stored as text above 2**63)
         if seed is not None and not isinstance(seed, np.random.SeedSequence):
             seed = positive_int(seed, "seed", minimum=0)
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)

@@ -34,6 +34,13 @@ def test_same_seed_same_draws_any_cores(method):
     assert not np.array_equal(a.posterior, run(method=method, seed=5).posterior)
 
 
+def test_recorded_seed_repeats_an_unseeded_run():
+    a = run(seed=None)
+    assert isinstance(a.attrs["seed"], (int, str))  # text above 2**63, as ArviZ stores it
+    b = run(seed=a.attrs["seed"])
+    np.testing.assert_array_equal(a.posterior, b.posterior)
+
+
 def test_shapes_and_stats():
     res = run(draws=40, tune=25, chains=2, thin=3, discard_tuned_samples=False)
     assert res.posterior.shape == (2, 40, 3)
