@@ -496,6 +496,8 @@ def summarize_run(raw, seed, init_grads=0.0, init_s=0.0):
         "ess_coords": int(raw["draws"].shape[2]),
         "ess_per_grad": ess / float(sampling_total.sum()),
         "ess_per_s": ess / raw["sampling_s"] if raw["sampling_s"] > 0 else None,
+        "sampling_grads_per_s": (float(sampling_total.sum()) / raw["sampling_s"]
+                                 if raw["sampling_s"] > 0 else None),
         "curve": _curve(axis, b2x, b2x2),
     }
     for key in ("step_size", "L", "tuning_steps", "divergent_draws", "friction", "tune"):
@@ -575,12 +577,14 @@ def summarize(rows):
         "median_time_to_accuracy_s": _median([r["time_to_accuracy_s"] for r in rows]),
         "compile_s": max(r["compile_s"] for r in rows),
         "median_run_s": med("run_s"),
+        "median_init_s": med("init_s"),
         "median_warmup_s": med("warmup_s"),
         "median_sampling_s": med("sampling_s"),
         "median_warmup_grads": med("warmup_grads_per_chain"),
         "median_ess_bulk_min": med("ess_bulk_min"),
         "median_ess_per_grad": med("ess_per_grad"),
         "median_ess_per_s": med("ess_per_s"),
+        "median_sampling_grads_per_s": med("sampling_grads_per_s"),
         "median_final_b2": _median([max(r["final_b2_x"], r["final_b2_x2"]) for r in rows]),
         "draws": rows[0]["draws"],
     }
@@ -686,7 +690,7 @@ def run(quick=False, targets=None, samplers=None, log=print):
     t_start = time.perf_counter()
     if "poisson_regression_20" in targets and not accuracy.POISSON_REFERENCE.exists():
         make_poisson_reference(log=log)
-    runs, summary, described, skipped, unavailable = [], {}, {}, {}, {}
+    runs, summary, described, skipped, unavailable, failed = [], {}, {}, {}, {}, {}
     for name in targets:
         builder, description, budgets = TARGETS[name]
         problem = builder()
@@ -716,13 +720,19 @@ def run(quick=False, targets=None, samplers=None, log=print):
                         note = (f"seeds after {seed} skipped: run time "
                                 f"{rows[-1]['run_s']:.0f} s > {SEED_CAP_S[mode]:.0f} s")
                         break
-            except ValueError as err:
-                if sampler in LCSAMPLE_SAMPLERS and not rows and "method" in str(err):
-                    unavailable[f"{name}/{sampler}"] = str(err)
-                    summary[name][sampler] = {"not_available": str(err)}
-                    log(f"  {name:22s} {sampler:14s} not available: {err}")
+            except Exception as err:  # noqa: BLE001  (one failure must not end the run)
+                why = f"{type(err).__name__}: {err}"
+                if sampler == "rmd-parallel" and not rows:
+                    unavailable[f"{name}/{sampler}"] = why
+                    summary[name][sampler] = {"not_available": why}
+                    log(f"  {name:22s} {sampler:14s} not available: {why}")
                     continue
-                raise
+                failed[f"{name}/{sampler}"] = why
+                log(f"  {name:22s} {sampler:14s} FAILED: {why}")
+                if not rows:
+                    summary[name][sampler] = {"failed": why}
+                    continue
+                note = f"failed after {len(rows)} seed(s): {why}"
             if note:
                 skipped[f"{name}/{sampler}"] = note
             elapsed = time.perf_counter() - t0
@@ -765,6 +775,7 @@ def run(quick=False, targets=None, samplers=None, log=print):
         "ratios": ratios(summary),
         "skipped": skipped,
         "not_available": unavailable,
+        "failed": failed,
         "poisson_reference": poisson_ref,
         "elapsed_s": time.perf_counter() - t_start,
     }
@@ -812,9 +823,15 @@ def _s(x):
     return "—" if x is None else (f"{x:.2f}" if x < 100 else f"{x:,.0f}")
 
 
+def _e(x):
+    return "—" if x is None else f"{x:.1e}"
+
+
 def _grads_cell(s):
     if "not_available" in s:
         return "n/a"
+    if "failed" in s:
+        return "failed"
     if s["median_grads"] is None:
         return f"not reached ({s['reached']}/{s['seeds']})"
     cell = f"{s['median_grads']:,.0f}"
@@ -894,9 +911,10 @@ def report_section(peers, machine=None, plots=(), number=5):
         "(as in `peer-numbers.md`).",
         f"- **lcsample**: `lcsample.sample` with {peers['lcsample_draws']} draws: `rmd` = "
         "defaults; `ulmc` = `method=\"ulmc\", target_accuracy=0.1` (2× draws); `rmd-tv` "
-        "= `method=\"rmd-tv\"`; `rmd-parallel` = `method=\"rmd-parallel\"` (n/a: not in "
-        "this lcsample). Its mode search and curvature at the mode are counted in full "
-        "for every chain.",
+        "= `method=\"rmd-tv\"`; `rmd-parallel` = `method=\"rmd-parallel\"` (default "
+        "`parallel`; all chains' gradients of a Picard round in one call: more gradients "
+        "for fewer sequential rounds, the same draws as `rmd` once converged). Its mode "
+        "search and curvature at the mode are counted in full for every chain.",
         "- Peers start from Uniform(−2, 2)^d per chain (NumPyro's and Stan's default); "
         "lcsample from its own initialization (part of its count).",
         "- **Times** exclude compilation, reported separately: JAX = the trace, lowering "
@@ -958,14 +976,16 @@ def report_section(peers, machine=None, plots=(), number=5):
         "### Wall time, ESS",
         "",
         "Seconds for 4 chains on the machine's cores (medians over seeds; compile: the "
-        "largest). *warmup*: lcsample initialization + warmup, NUTS window adaptation, "
-        "MCLMC tuning. *to b²* as above; *ratio* = to b² over lcsample `rmd`'s. ESS/grad "
+        "largest). *init*: lcsample's mode search and curvature at the mode (0 for the "
+        "peers); *warmup*: lcsample warmup, NUTS window adaptation, MCLMC tuning. *to b²* as above; *ratio* = to b² over lcsample `rmd`'s. ESS/grad "
         "and ESS/s: minimum bulk ESS over coordinates; *×rmd* = over `rmd`'s (above 1: "
-        "the peer is better).",
+        "the peer is better). *grads/s*: sampling gradient evaluations per second, all "
+        "chains together (the throughput of the gradient and the step, apart from how "
+        "many steps a sampler needs).",
         "",
-        "| target | sampler | compile s | warmup s | sampling s | to b² s | ratio "
-        "| min ESS | ESS/grad | ×rmd | ESS/s | ×rmd | final b² |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | sampler | compile s | init s | warmup s | sampling s | to b² s | ratio "
+        "| grads/s | min ESS | ESS/grad | ×rmd | ESS/s | ×rmd | final b² |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
         for sampler in samplers:
@@ -975,13 +995,13 @@ def report_section(peers, machine=None, plots=(), number=5):
             r = peers["ratios"][name].get(sampler, {})
             lines.append(
                 f"| {name} | {labels.get(sampler, sampler)} | {s['compile_s']:.1f} "
-                f"| {_s(s['median_warmup_s'])} | {_s(s['median_sampling_s'])} "
+                f"| {_s(s.get('median_init_s'))} | {_s(s['median_warmup_s'])} | {_s(s['median_sampling_s'])} "
                 f"| {_s(s['median_time_to_accuracy_s'])} | {_r(r.get('time_over_rmd'))} "
+                f"| {_g(s.get('median_sampling_grads_per_s'))} "
                 f"| {_g(s['median_ess_bulk_min'])} | {s['median_ess_per_grad']:.3g} "
                 f"| {_r(r.get('ess_per_grad_over_rmd'))} "
                 f"| {_g(s['median_ess_per_s'])} | {_r(r.get('ess_per_s_over_rmd'))} "
-                f"| {s['median_final_b2']:.1e} |" if s['median_final_b2'] is not None else
-                f"| {name} | {labels.get(sampler, sampler)} | {s['compile_s']:.1f} | … |")
+                f"| {_e(s['median_final_b2'])} |")
     lost = behind(peers)
     lines += ["", "### Where lcsample `rmd` is behind a peer", ""]
     if lost:
@@ -1002,6 +1022,8 @@ def report_section(peers, machine=None, plots=(), number=5):
         notes.append(f"- {key}: not available in this lcsample ({why}).")
     for key, why in peers.get("skipped", {}).items():
         notes.append(f"- {key}: {why}.")
+    for key, why in peers.get("failed", {}).items():
+        notes.append(f"- {key}: **failed** ({why}).")
     ref = peers.get("poisson_reference")
     if ref:
         notes.append(
