@@ -41,6 +41,7 @@ from its own initialization (mode search and jitter), counted in its gradients.
 import argparse
 import importlib.util
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -682,72 +683,84 @@ def run(quick=False, targets=None, samplers=None, log=print):
     if missing:
         raise RuntimeError(f"peers benchmark needs {', '.join(missing)} "
                            "(pip install -e .[bench])")
-    _jax()
     mode = "quick" if quick else "full"
     seeds = list(range(SEEDS[mode]))
     targets = list(targets or (QUICK_TARGETS if quick else TARGETS))
     samplers = list(samplers or (QUICK_SAMPLERS if quick else SAMPLERS))
     t_start = time.perf_counter()
     if "poisson_regression_20" in targets and not accuracy.POISSON_REFERENCE.exists():
-        make_poisson_reference(log=log)
+        # in a subprocess: no JAX computation in this process before lcsample's runs
+        log("  Poisson reference moments missing: computing them (long NUTS run)")
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--make-reference",
+                        "--reference-only"], check=True)
     runs, summary, described, skipped, unavailable, failed = [], {}, {}, {}, {}, {}
+    problems = {}
     for name in targets:
         builder, description, budgets = TARGETS[name]
-        problem = builder()
-        d = problem.target.dim
-        described[name] = {"description": description, "dim": d,
+        problems[name] = builder()
+        described[name] = {"description": description, "dim": problems[name].target.dim,
                            "mclmc_num_steps": {"mclmc small": budgets[0],
                                                "mclmc large": budgets[1]}}
         summary[name] = {}
-        for sampler in samplers:
-            if not applicable(name, sampler):
+    # lcsample first, on every target, then the JAX peers: once XLA has run in a process
+    # its idle CPU threads slow OpenBLAS calls (lcsample's mode search and Laplace
+    # eigendecomposition took 5-10x longer after a JAX run on 2 cores).
+    order = ([(n, s) for n in targets for s in samplers if s in LCSAMPLE_SAMPLERS]
+             + [(n, s) for n in targets for s in samplers if s not in LCSAMPLE_SAMPLERS])
+    for name, sampler in order:
+        problem, budgets = problems[name], TARGETS[name][2]
+        d = problem.target.dim
+        if not applicable(name, sampler):
+            continue
+        t0 = time.perf_counter()
+        rows, note, first_call = [], None, None
+        try:
+            if sampler in LCSAMPLE_SAMPLERS:
+                options, factor = LCSAMPLE_SAMPLERS[sampler]
+                first_call = lcsample_first_call(problem, options)
+                call = lambda seed: run_lcsample(problem, options,  # noqa: E731
+                                                 LCSAMPLE_DRAWS * factor, seed)
+            else:
+                _jax()
+                peer = make_peer(sampler, problem, budgets, mode, name)
+                call = lambda seed: summarize_run(  # noqa: E731
+                    peer(seed, _initial_positions(seed, d)), seed)
+            for seed in seeds:
+                rows.append(call(seed))
+                if rows[-1]["run_s"] > SEED_CAP_S[mode] and seed != seeds[-1]:
+                    note = (f"seeds after {seed} skipped: run time "
+                            f"{rows[-1]['run_s']:.0f} s > {SEED_CAP_S[mode]:.0f} s")
+                    break
+        except Exception as err:  # noqa: BLE001  (one failure must not end the run)
+            why = f"{type(err).__name__}: {err}"
+            if sampler == "rmd-parallel" and not rows:
+                unavailable[f"{name}/{sampler}"] = why
+                summary[name][sampler] = {"not_available": why}
+                log(f"  {name:22s} {sampler:14s} not available: {why}")
                 continue
-            t0 = time.perf_counter()
-            rows, note, first_call = [], None, None
-            try:
-                if sampler in LCSAMPLE_SAMPLERS:
-                    options, factor = LCSAMPLE_SAMPLERS[sampler]
-                    first_call = lcsample_first_call(problem, options)
-                    call = lambda seed: run_lcsample(problem, options,  # noqa: E731
-                                                     LCSAMPLE_DRAWS * factor, seed)
-                else:
-                    peer = make_peer(sampler, problem, budgets, mode, name)
-                    call = lambda seed: summarize_run(  # noqa: E731
-                        peer(seed, _initial_positions(seed, d)), seed)
-                for seed in seeds:
-                    rows.append(call(seed))
-                    if rows[-1]["run_s"] > SEED_CAP_S[mode] and seed != seeds[-1]:
-                        note = (f"seeds after {seed} skipped: run time "
-                                f"{rows[-1]['run_s']:.0f} s > {SEED_CAP_S[mode]:.0f} s")
-                        break
-            except Exception as err:  # noqa: BLE001  (one failure must not end the run)
-                why = f"{type(err).__name__}: {err}"
-                if sampler == "rmd-parallel" and not rows:
-                    unavailable[f"{name}/{sampler}"] = why
-                    summary[name][sampler] = {"not_available": why}
-                    log(f"  {name:22s} {sampler:14s} not available: {why}")
-                    continue
-                failed[f"{name}/{sampler}"] = why
-                log(f"  {name:22s} {sampler:14s} FAILED: {why}")
-                if not rows:
-                    summary[name][sampler] = {"failed": why}
-                    continue
-                note = f"failed after {len(rows)} seed(s): {why}"
-            if note:
-                skipped[f"{name}/{sampler}"] = note
-            elapsed = time.perf_counter() - t0
-            runs.append({"target": name, "sampler": sampler, "rows": rows,
-                         "elapsed_s": elapsed, "note": note, "first_call": first_call})
-            s = summary[name][sampler] = summarize(rows)
-            if first_call is not None:
-                s["compile_s"] = max(s["compile_s"], first_call["compile_s"])
-            g = "not reached" if s["median_grads"] is None else f"{s['median_grads']:9,.0f}"
-            t = s["median_time_to_accuracy_s"]
-            log(f"  {name:22s} {sampler:14s} grads {g} ({s['reached']}/{s['seeds']}), "
-                f"to accuracy {'—' if t is None else f'{t:.2f} s'}, compile "
-                f"{s['compile_s']:.1f} s, ESS/grad {s['median_ess_per_grad']:.2g}, "
-                f"ESS/s {s['median_ess_per_s'] or 0:.3g}; {elapsed:.1f} s"
-                + (f" [{note}]" if note else ""))
+            failed[f"{name}/{sampler}"] = why
+            log(f"  {name:22s} {sampler:14s} FAILED: {why}")
+            if not rows:
+                summary[name][sampler] = {"failed": why}
+                continue
+            note = f"failed after {len(rows)} seed(s): {why}"
+        if note:
+            skipped[f"{name}/{sampler}"] = note
+        elapsed = time.perf_counter() - t0
+        runs.append({"target": name, "sampler": sampler, "rows": rows,
+                     "elapsed_s": elapsed, "note": note, "first_call": first_call})
+        s = summary[name][sampler] = summarize(rows)
+        if first_call is not None:
+            s["compile_s"] = max(s["compile_s"], first_call["compile_s"])
+        g = "not reached" if s["median_grads"] is None else f"{s['median_grads']:9,.0f}"
+        t = s["median_time_to_accuracy_s"]
+        log(f"  {name:22s} {sampler:14s} grads {g} ({s['reached']}/{s['seeds']}), "
+            f"to accuracy {'—' if t is None else f'{t:.2f} s'}, compile "
+            f"{s['compile_s']:.1f} s, ESS/grad {s['median_ess_per_grad']:.2g}, "
+            f"ESS/s {s['median_ess_per_s'] or 0:.3g}; {elapsed:.1f} s"
+            + (f" [{note}]" if note else ""))
+    summary = {name: {k: per[k] for k in samplers if k in per}
+               for name, per in summary.items()}
     poisson_ref = None
     if accuracy.POISSON_REFERENCE.exists():
         ref = json.loads(accuracy.POISSON_REFERENCE.read_text())
@@ -789,6 +802,8 @@ def main(argv=None):
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--make-reference", action="store_true",
                         help="(re)compute the Poisson reference moments first")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="with --make-reference: stop after it")
     opts = parser.parse_args(argv)
     missing = missing_packages()
     if missing:
@@ -796,6 +811,8 @@ def main(argv=None):
         return None
     if opts.make_reference:
         make_poisson_reference()
+        if opts.reference_only:
+            return None
     out = run(quick=opts.quick, targets=opts.targets, samplers=opts.samplers)
     print(f"done in {out['elapsed_s']:.0f} s")
     if opts.json:
