@@ -934,10 +934,16 @@ def report_section(peers, machine=None, plots=(), number=5):
         "search and curvature at the mode are counted in full for every chain.",
         "- Peers start from Uniform(−2, 2)^d per chain (NumPyro's and Stan's default); "
         "lcsample from its own initialization (part of its count).",
+        "- Order: all lcsample runs come first in the process, then the JAX ones: after "
+        "a JAX run, XLA's idle CPU threads slowed lcsample's OpenBLAS calls (mode search, "
+        "Laplace eigendecomposition) 5–10× on this 2-core machine, which a user of "
+        "lcsample alone would not see.",
         "- **Times** exclude compilation, reported separately: JAX = the trace, lowering "
         "and XLA compile events of `jax.monitoring` during the calls (first seed); "
         "lcsample = a first short call's `timing[\"compile\"]`, the target's numba "
-        "compile and the extra start-up of its first mode search. *to b²* = warmup "
+        "compile and the extra start-up of its first mode search (numba compiles once "
+        "per target function and process: samplers after the first on a target, and the "
+        "N(0, I_d) after d = 10, which share one kernel, show ≈ 0). *to b²* = warmup "
         "(lcsample: initialization + warmup) + the sampling time prorated to the "
         "gradients used up to the crossing. ESS = ArviZ bulk ESS, minimum over "
         f"coordinates (the first {peers['ess_max_coords']:,}), of all draws after "

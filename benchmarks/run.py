@@ -359,7 +359,7 @@ def main(argv=None):
         machine = None  # the report's machine is that of the overhead run it shows
     images = _render(out_dir, machine)
     n_images = sum(len(v) for v in images.values())
-    print(f"wrote {out_dir}/{', '.join(written)}, report.md"
+    print(f"wrote {out_dir}/{', '.join(written + ['report.md'])}"
           f"{f' and {n_images} plots' if n_images else ''} in "
           f"{time.perf_counter() - t0:.0f} s")
 
