@@ -923,18 +923,19 @@ def main(argv=None):
     out["machine"] = machine
     path = Path(opts.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, default=_json_default))
+    path.write_text(json.dumps(out, indent=1, default=json_default))
     try:
         out["plots"] = plots(out, path.parent)
     except ImportError:
         out["plots"] = []
-    path.write_text(json.dumps(out, indent=1, default=_json_default))
+    path.write_text(json.dumps(out, indent=1, default=json_default))
     print(f"done in {out['elapsed_s']:.0f} s")
     print(report_section(out))
     return out
 
 
-def _json_default(value):
+def json_default(value):
+    """NumPy scalars and arrays as JSON (``json.dumps(..., default=json_default)``)."""
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):

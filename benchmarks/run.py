@@ -3,10 +3,12 @@
     python benchmarks/run.py [--quick] [--out DIR] [--report-only] [--only NAME ...]
 
 Writes ``DIR/overhead.json``, ``DIR/first_draw.json``, ``DIR/accuracy.json``,
-``DIR/diffusion.json``, ``DIR/peers.json``, PNG plots and ``DIR/report.md`` (default
+``DIR/diffusion.json``, ``DIR/peers.json``, ``DIR/parallel.json``, PNG plots and
+``DIR/report.md`` (default
 ``benchmarks/results``). ``--quick`` shortens the overhead timings, runs the accuracy
 benchmark with 2 seeds instead of 5, the diffusion benchmark in its quick mode and the
-peers benchmark on 4 targets with 1 seed; the time-to-first-draw runs are the same in
+peers benchmark on 4 targets with 1 seed, the parallel benchmark on 3 dimensions; the
+time-to-first-draw runs are the same in
 both modes. The peers benchmark (BlackJAX, NumPyro) runs only when jax, blackjax and
 numpyro are installed (``pip install -e .[bench]``); otherwise it is skipped with a
 message. ``--only`` runs the named benchmarks and re-renders the report with the JSON
@@ -33,10 +35,11 @@ import accuracy  # noqa: E402
 import diffusion  # noqa: E402
 import first_draw  # noqa: E402
 import overhead  # noqa: E402
+import parallel  # noqa: E402
 import peers  # noqa: E402  (imports JAX only when run)
 import plots  # noqa: E402
 
-BENCHMARKS = ("overhead", "first_draw", "accuracy", "diffusion", "peers")
+BENCHMARKS = ("overhead", "first_draw", "accuracy", "diffusion", "peers", "parallel")
 
 
 def _cpuinfo():
@@ -132,7 +135,8 @@ def _images(files):
     return [""] + [f"![{f[:-4]}]({f})" for f in files] if files else []
 
 
-def report(machine, over, first, acc, diff=None, peer=None, images=None, peers_note=None):
+def report(machine, over, first, acc, diff=None, peer=None, images=None, peers_note=None,
+           par=None):
     images = images or {}
     lines = ["# lcsample benchmark report", ""]
     lines += [
@@ -265,9 +269,13 @@ def report(machine, over, first, acc, diff=None, peer=None, images=None, peers_n
     elif peers_note:
         lines += ["", f"## {number}. Against the samplers users would pick instead", "",
                   peers_note]
+    number += 1
+    if par is not None:
+        lines += ["", parallel.report_section(par, number=number)]
     raw = ["`overhead.json`", "`first_draw.json`", "`accuracy.json`"]
     raw += ["`diffusion.json`"] if diff is not None else []
     raw += ["`peers.json`"] if peer is not None else []
+    raw += ["`parallel.json`"] if par is not None else []
     lines += [
         "",
         "Raw numbers, including every repeat and seed: " + ", ".join(raw) + ".",
@@ -297,8 +305,10 @@ def _render(out_dir, machine=None):
         note = ("Not run: " + (f"{', '.join(absent)} not installed (`pip install -e "
                                ".[bench]`)." if absent else "no `peers.json` yet "
                                "(`python benchmarks/run.py --only peers`)."))
+    if data["parallel"] is not None:
+        images["parallel"] = parallel.plots(data["parallel"], out_dir)
     text = report(machine, data["overhead"], data["first_draw"], data["accuracy"],
-                  data["diffusion"], data["peers"], images, note)
+                  data["diffusion"], data["peers"], images, note, data["parallel"])
     (out_dir / "report.md").write_text(text)
     return images
 
@@ -339,6 +349,8 @@ def main(argv=None):
                       lambda: diffusion.run(quick=opts.quick)),
         "peers": ("against BlackJAX and NumPyro (peers):",
                   lambda: peers.run(quick=opts.quick)),
+        "parallel": ("parallel samplers: rounds against d, evaluations, wall time (parallel):",
+                     lambda: parallel.run(quick=opts.quick)),
     }
     written = []
     for name in BENCHMARKS:
@@ -353,7 +365,7 @@ def main(argv=None):
         data = fn()
         data["machine"] = machine
         with open(out_dir / f"{name}.json", "w") as f:
-            json.dump(data, f, indent=1)
+            json.dump(data, f, indent=1, default=parallel.json_default)
         written.append(f"{name}.json")
     if "overhead" not in todo and _load(out_dir, "overhead") is not None:
         machine = None  # the report's machine is that of the overhead run it shows
