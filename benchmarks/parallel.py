@@ -40,10 +40,12 @@ import sys
 import time
 from pathlib import Path
 
-# One OpenBLAS thread (unless set): the 2 cores are shared with other jobs, and two-thread
-# OpenBLAS under that load took 80-250 ms for network calls of 0.2-5 ms (spinning threads).
-# Effective only when this module imports NumPy first (run as a script).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# Run as a script: one OpenBLAS thread (unless set). The 2 cores are shared with other
+# jobs, and two-thread OpenBLAS under that load took 80-250 ms for network calls of
+# 0.2-5 ms (spinning threads). Not when imported (run.py): its other benchmarks and their
+# subprocesses keep the machine's setting.
+if __name__ == "__main__":
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["choice", "positive_float", "positive_int"]
+__all__ = ["choice", "non_negative_float", "positive_float", "positive_int"]
 
 
 def positive_int(value, name, minimum=1):
@@ -22,6 +22,19 @@ def positive_float(value, name):
         raise ValueError(f"{name} must be a positive number, got {value!r}") from None
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+def non_negative_float(value, name):
+    """``value`` as a finite float >= 0 (a tolerance)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return value
 
 

@@ -97,8 +97,10 @@ class _Block:
         self.lp_new = np.full(m, chain.lp)
         self.at_mid = np.full((m, d), np.nan)  # where g_mid / g_new were evaluated
         self.at_new = np.full((m, d), np.nan)
-        # NaN before the first pass: its "movement" is then not finite, never converged
+        # the points of this pass and of the previous one (swapped each pass); NaN before
+        # the first pass, whose "movement" is then not finite: never converged
         self.x_mid, self.x_new = np.full((m, d), np.nan), np.full((m, d), np.nan)
+        self._previous = np.empty((m, d)), np.empty((m, d))
         self.v_new = np.empty((m, d))
         self.scale = np.sqrt(chain.mass.variances())
         self.rounds = 0
@@ -108,12 +110,12 @@ class _Block:
 
     def solve(self):
         """A pass; returns how far the points moved (RMS in mass standard deviations)."""
-        old_mid, old_new = self.x_mid.copy(), self.x_new.copy()
+        (self.x_mid, self.x_new), self._previous = self._previous, (self.x_mid, self.x_new)
         ch = self.chain
         picard_pass(self.z, self.alphas, ch.h, ch.gamma, self.u, self.sigma, self.dense, ch.x,
                     ch.v, self.p0, self.g_mid, self.g_new, self.x_mid, self.x_new, self.v_new)
-        moved = max(np.sqrt(np.mean(((self.x_mid - old_mid) / self.scale) ** 2, axis=1)).max(),
-                    np.sqrt(np.mean(((self.x_new - old_new) / self.scale) ** 2, axis=1)).max())
+        moved = max(np.sqrt(np.mean(((now - before) / self.scale) ** 2, axis=1)).max()
+                    for now, before in zip((self.x_mid, self.x_new), self._previous, strict=True))
         return moved if np.isfinite(moved) else np.inf
 
     def stale(self):

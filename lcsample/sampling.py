@@ -10,7 +10,7 @@ from . import __version__
 from ._chain import Chain, block_lengths, draw_costs
 from ._execution import Monitor, run_tasks
 from ._progress import progress_bar
-from ._validate import choice, positive_float, positive_int
+from ._validate import choice, non_negative_float, positive_float, positive_int
 from .adaptation import TUNING_ROUTES, WarmupOptions, allocate_records, run_warmup, warmup_converged
 from .driver import RMD, ULMC, run_chain
 from .initialization import (
@@ -258,7 +258,8 @@ def sample(
         corrector_steps = positive_int(corrector_steps, "corrector_steps")
     if method != "rmd-tv" and (corrector_steps is not None or corrector_step_size is not None):
         raise ValueError("corrector_steps and corrector_step_size apply to method='rmd-tv' only")
-    advance_parallel = _parallel_options(method, target, parallel, tolerance, max_rounds)
+    advance_parallel, parallel_compile = _parallel_options(method, target, parallel, tolerance,
+                                                           max_rounds)
     dim = target.dim
     adapt_mass, fixed_mass = _inverse_mass(inverse_mass_matrix, dim)
     x_init = _initial_positions(initial_positions, chains, dim)
@@ -292,7 +293,7 @@ def sample(
     advance_batch = target.advance_batch if target.batched else None
     if advance_parallel is not None:
         advance_batch = advance_parallel
-        timing = {"compile": advance_parallel.compile_time}
+        timing = {"compile": parallel_compile}
     else:
         timing = {"compile": 0.0 if target.batched else _compile(target, code,
                                                                  method == "rmd-tv")}
@@ -498,18 +499,16 @@ def _set_corrector(chain_list, history, steps, step_size):
 
 
 def _parallel_options(method, target, parallel, tolerance, max_rounds):
-    """The ``advance_batch`` of ``method="rmd-parallel"`` (None for other methods)."""
+    """``method="rmd-parallel"``'s (advance_batch, compile seconds); (None, 0) otherwise."""
     if method != "rmd-parallel":
         for value, name in ((parallel, "parallel"), (tolerance, "tolerance"),
                             (max_rounds, "max_rounds")):
             if value is not None:
                 raise ValueError(f"{name} applies to method='rmd-parallel' only")
-        return None
+        return None, 0.0
     parallel = PARALLEL_STEPS if parallel is None else positive_int(parallel, "parallel")
-    tolerance = PARALLEL_TOLERANCE if tolerance is None else tolerance
-    if not (isinstance(tolerance, (int, float, np.floating)) and np.isfinite(tolerance)
-            and tolerance >= 0):
-        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    tolerance = (PARALLEL_TOLERANCE if tolerance is None
+                 else non_negative_float(tolerance, "tolerance"))
     if max_rounds is not None:
         max_rounds = positive_int(max_rounds, "max_rounds")
     t0 = time.perf_counter()
@@ -521,9 +520,7 @@ def _parallel_options(method, target, parallel, tolerance, max_rounds):
             evaluate_rows(target.logdensity_and_grad, target.args, X, lp, G)
             return lp, G
         evaluate(np.zeros((1, target.dim)))
-    advance = ParallelAdvance(evaluate, parallel, float(tolerance), max_rounds)
-    advance.compile_time = time.perf_counter() - t0
-    return advance
+    return ParallelAdvance(evaluate, parallel, tolerance, max_rounds), time.perf_counter() - t0
 
 
 def _compile(target, code, corrected):

@@ -129,10 +129,11 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
     tape = _Tape([guess])
     x_end = window(x0, tape, streams)
     points, times = tape.points, tape.times
-    answers = [guess] * len(points)
+    # per query: the score answered in the next pass, and where it was evaluated
+    answers = [guess.copy() for _ in points]
     scored_at = [np.full_like(x0, np.nan) for _ in points]
     if exact_first:
-        scored_at[0] = points[0]
+        scored_at[0][:] = points[0]
     scales = [scale(t) for t in times]
     done = np.zeros(n, dtype=bool)
     residuals = []
@@ -147,12 +148,9 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
         start = 0
         for q, m in enumerate(stale):
             k = int(m.sum())
-            if k:
-                answers[q] = answers[q].copy()
-                answers[q][m] = scores[start:start + k]
-                scored_at[q] = scored_at[q].copy()
-                scored_at[q][m] = points[q][m]
-                start += k
+            answers[q][m] = scores[start:start + k]
+            scored_at[q][m] = points[q][m]
+            start += k
         rounds += 1
         for s in streams:
             s.rewind()

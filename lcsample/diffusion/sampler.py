@@ -28,7 +28,7 @@ import numpy as np
 from numba.core.registry import CPUDispatcher
 
 from .._progress import progress_bar
-from .._validate import positive_float, positive_int
+from .._validate import non_negative_float, positive_float, positive_int
 from . import _compiled
 from ._steps import correct, corrector_settings, predict
 from .parallel import run as parallel_run
@@ -187,7 +187,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     corrector_every = preset["corrector_every"] if corrector_every is _PRESET else corrector_every
     if parallel is not None:
         parallel = positive_int(parallel, "parallel")
-        tolerance = _non_negative(tolerance, "tolerance")
+        tolerance = non_negative_float(tolerance, "tolerance")
         if max_rounds is not None:
             max_rounds = positive_int(max_rounds, "max_rounds")
         if callback is not None:
@@ -267,17 +267,6 @@ def _run_python(oracle, ts, predictor, corrector_args, x, rngs, denoise, callbac
 def _tweedie(oracle, x, t):
     """The clean-sample estimate E[x_0 | x_t = x] = (x + σ_t² s_t(x))/α_t."""
     return (x + sigma2(t) * oracle(x, np.full(x.shape[0], t))) * np.exp(t)
-
-
-def _non_negative(value, name):
-    """``value`` as a finite float ≥ 0."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
-    if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return value
 
 
 def _run_compiled(oracle, ts, predictor, corrector_args, x, rngs, denoise, bar):
