@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import lcsample  # noqa: E402
 from lcsample.metrics import grads_to_accuracy, squared_bias  # noqa: E402
-from lcsample.sampling import AUTO_DENSE_MAX_DIM  # noqa: E402
+from lcsample.mcmc.sampler import AUTO_DENSE_MAX_DIM  # noqa: E402
 
 THRESHOLD = 0.01
 CHAINS = 4

@@ -2,7 +2,7 @@
 
 For each configuration the benchmark times, in the same process and interleaved:
 
-* ``sampler``: :func:`lcsample.driver.run_chain` for ``steps`` steps (``thin`` steps per
+* ``sampler``: :func:`lcsample.kernels.compiled.run_chain` for ``steps`` steps (``thin`` steps per
   stored draw, so storing draws is a negligible part of the time);
 * ``gradient``: a jitted loop that calls the same gradient function, on the same
   ``args``, ``grads_per_step * steps`` times, alternating two input and two output
@@ -31,8 +31,8 @@ import numba
 import numpy as np
 
 import lcsample
-from lcsample.driver import GRADS_PER_STEP, RMD, ULMC, run_chain
-from lcsample.mass import InverseMass
+from lcsample.kernels.compiled import GRADS_PER_STEP, RMD, ULMC, run_chain
+from lcsample.mcmc.warmup.mass import InverseMass
 
 #: Cost floor measured for a plain numba RM-ULMC / ULMC step on a 2-core x86 machine,
 #: /work/shared/reference/architecture.md Appendix A.2: (ns per dimension, ns per step).

@@ -159,7 +159,7 @@ def report(machine, over, first, acc, diff=None, peer=None, images=None, peers_n
         "",
         "## 1. Sampler overhead beyond the gradient evaluations",
         "",
-        "Single chain, `lcsample.driver.run_chain` after a compile call, step "
+        "Single chain, `lcsample.kernels.compiled.run_chain` after a compile call, step "
         f"h = {over['step_size']}, friction γ = {over['friction']}, unit inverse mass. "
         "Baselines timed in the same run, interleaved with the sampler: **gradient**, a "
         "jitted loop making the same number of calls to the same gradient function "

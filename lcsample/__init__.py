@@ -3,10 +3,10 @@
 __version__ = "0.1.0"
 
 from . import datasets, metrics, targets
-from .exact import corrected_variance, stationary_covariance
-from .results import ChainState, SamplingResult
-from .sampling import sample
-from .target import Target
+from .kernels.exact import corrected_variance, stationary_covariance
+from .mcmc.results import ChainState, SamplingResult
+from .mcmc.sampler import sample
+from .targets.base import Target
 
 __all__ = [
     "ChainState",

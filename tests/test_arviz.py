@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import lcsample
-from lcsample._arviz import arrays_by_group
+from lcsample.mcmc.arviz import arrays_by_group
 
 az = pytest.importorskip("arviz")
 ARVIZ_1 = int(az.__version__.split(".")[0]) >= 1

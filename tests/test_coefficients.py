@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 
-from lcsample.coefficients import (
+from lcsample.kernels.coefficients import (
     pair_covariance,
     phi,
     psi,

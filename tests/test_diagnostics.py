@@ -5,14 +5,14 @@ import warnings
 import numpy as np
 import pytest
 
-from lcsample.diagnostics import (
+from lcsample.mcmc.diagnostics import (
     DRIFT_Z_THRESHOLD,
     Diagnostic,
     convergence_checks,
     lp_drift_zscore,
     warn_convergence,
 )
-from lcsample.results import SamplingResult
+from lcsample.mcmc.results import SamplingResult
 
 pytest.importorskip("arviz")
 

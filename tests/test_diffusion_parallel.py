@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lcsample.diffusion as diffusion
-from lcsample.diffusion.parallel import plan_windows
+from lcsample.diffusion.picard import plan_windows
 from lcsample.metrics import mode_weights
 
 MU = np.array([1.0, -2.0, 0.5])

@@ -5,11 +5,11 @@ import pytest
 from helpers import batch_means_se
 
 import lcsample
-from lcsample.coefficients import rmd_coefficients, rmd_noise_covariance, ulmc_coefficients
-from lcsample.driver import RMD, ULMC, run_chain
-from lcsample.exact import stationary_covariance
-from lcsample.integrator import rmd_midpoint, rmd_update, standard_normals, ulmc_update
-from lcsample.mass import InverseMass
+from lcsample.kernels.coefficients import rmd_coefficients, rmd_noise_covariance, ulmc_coefficients
+from lcsample.kernels.compiled import RMD, ULMC, run_chain
+from lcsample.kernels.exact import stationary_covariance
+from lcsample.kernels.step import rmd_midpoint, rmd_update, standard_normals, ulmc_update
+from lcsample.mcmc.warmup.mass import InverseMass
 
 
 @pytest.mark.parametrize("h,gamma,alpha", [(0.8, 2.0, 0.3), (0.05, 1.0, 0.9), (3.0, 10.0, 0.5)])

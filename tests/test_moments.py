@@ -2,7 +2,7 @@
 
 Tolerance = 4.5 Monte Carlo standard errors (batch means) + the documented bias
 allowance: the warmup sets the step so that the stationary variance error along the
-stiffest direction is 1 % (lcsample.warmup.STIFF_VARIANCE_BIAS). Means of a Gaussian are
+stiffest direction is 1 % (lcsample.mcmc.warmup.step_size.STIFF_VARIANCE_BIAS). Means of a Gaussian are
 unbiased; on a non-Gaussian posterior the mean carries an O(h²) bias, allowed at 2 % of a
 posterior standard deviation.
 """
@@ -17,7 +17,7 @@ from scipy.stats import ortho_group
 
 import lcsample
 from lcsample.metrics import grads_to_accuracy
-from lcsample.warmup import STIFF_VARIANCE_BIAS
+from lcsample.mcmc.warmup.step_size import STIFF_VARIANCE_BIAS
 
 Z = 4.5
 

@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import ortho_group
 
 import lcsample
-from lcsample.exact import stationary_covariance
+from lcsample.kernels.exact import stationary_covariance
 
 QUIET = dict(progressbar=False, compute_convergence_checks=False)
 
@@ -81,7 +81,7 @@ def test_default_tolerance_is_accurate_along_the_stiffest_direction():
 
 def test_exact_stationary_law_of_the_blocks_matches_the_oracle():
     # fixed h, γ, unit mass on N(0, diag(1, 1/9)): draws with the default tolerance have
-    # the RM-ULMC stationary variance of lcsample.exact within Monte Carlo error
+    # the RM-ULMC stationary variance of lcsample.kernels.exact within Monte Carlo error
     target = lcsample.targets.Gaussian(np.zeros(2), np.array([1.0, 1.0 / 9.0]))
     h, gamma = 0.25, 2.0
     res = lcsample.sample(target, method="rmd-parallel", draws=20000, tune=0, chains=4, seed=5,

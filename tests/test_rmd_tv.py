@@ -5,7 +5,7 @@ import pytest
 from helpers import batch_means_se
 
 import lcsample
-from lcsample.exact import corrected_variance, stationary_covariance
+from lcsample.kernels.exact import corrected_variance, stationary_covariance
 
 Z = 4.5
 
@@ -13,7 +13,7 @@ Z = 4.5
 def test_corrector_lowers_the_exact_second_moment_error_at_the_default_settings():
     # a spectrum of curvatures, h tuned for 1 % at the stiffest, corrector defaults
     # (16 steps over 0.5/√L): total |Var·m - 1| is smaller with the corrector
-    h = lcsample.warmup.step_size_for_bias(1.0, 2.0, "rmd", 0.01)
+    h = lcsample.mcmc.warmup.step_size.step_size_for_bias(1.0, 2.0, "rmd", 0.01)
     curvatures = np.linspace(0.05, 1.0, 20)
     rm = [abs(stationary_covariance(m, h, 2.0)[0, 0] * m - 1) for m in curvatures]
     tv = [abs(corrected_variance(m, h, 2.0, 16, 0.5 / 16) * m - 1) for m in curvatures]
@@ -29,7 +29,7 @@ def test_corrected_variance_without_corrector_steps_is_the_chain_variance():
 def test_rmd_tv_draws_follow_the_exact_corrected_law():
     # N(0, I_50) at a coarse step (10 % RM variance error) so the corrector's gain is
     # many standard errors wide; all coordinates pooled
-    d, h, gamma, steps, step = 50, lcsample.warmup.step_size_for_bias(1.0, 2.0, "rmd", 0.1), 2.0, 16, 1.0 / 16
+    d, h, gamma, steps, step = 50, lcsample.mcmc.warmup.step_size.step_size_for_bias(1.0, 2.0, "rmd", 0.1), 2.0, 16, 1.0 / 16
     target = lcsample.targets.Gaussian(np.zeros(d), cov=np.ones(d))
     fixed = dict(step_size=h, friction=gamma, inverse_mass_matrix=1.0, tune=200, seed=5,
                  progressbar=False, compute_convergence_checks=False, initial_positions=np.zeros(d))

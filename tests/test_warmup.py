@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lcsample
-from lcsample.adaptation import AUTO_TUNE_RANGE, auto_tune
-from lcsample.exact import stationary_covariance
-from lcsample.initialization import diagonal_curvature, find_mode, hessian, jittered_starts
-from lcsample.mass import InverseMass, Welford
-from lcsample.warmup import (
+from lcsample.mcmc.warmup.loop import AUTO_TUNE_RANGE, auto_tune
+from lcsample.kernels.exact import stationary_covariance
+from lcsample.mcmc.warmup.starts import diagonal_curvature, find_mode, hessian, jittered_starts
+from lcsample.mcmc.warmup.mass import InverseMass, Welford
+from lcsample.mcmc.warmup.step_size import (
     STIFF_VARIANCE_BIAS,
     energy_error,
     energy_target,
@@ -217,7 +217,7 @@ def test_no_positive_curvature_is_reported_and_the_mode_start_avoids_it():
 
 
 def test_warmup_convergence_looks_at_the_retunes_after_windows():
-    from lcsample.adaptation import warmup_converged
+    from lcsample.mcmc.warmup.loop import warmup_converged
 
     start = {"step": 0, "step_size": 0.8}
     # the first window may move h (Laplace start → window variances): not a failure

@@ -8,8 +8,8 @@ with unit inverse mass (algorithms.md §1.2, CCL+23a convention): the same
 import numpy as np
 
 from .._jit import kernel
-from ..coefficients import rmd_coefficients, ulmc_coefficients
-from ..integrator import rmd_midpoint, rmd_update, ulmc_update
+from ..kernels.coefficients import rmd_coefficients, ulmc_coefficients
+from ..kernels.step import rmd_midpoint, rmd_update, ulmc_update
 
 __all__ = ["uld_step", "uld_rm_midpoint", "uld_rm_update"]
 

@@ -31,7 +31,7 @@ from .._progress import progress_bar
 from .._validate import non_negative_float, positive_float, positive_int
 from . import _compiled
 from ._steps import correct, corrector_settings, predict
-from .parallel import run as parallel_run
+from .picard import run as parallel_run
 from .process import check_grid, sigma2, time_grid
 
 __all__ = ["CORRECTORS", "METHODS", "PREDICTORS", "sample"]

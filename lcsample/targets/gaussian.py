@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._jit import kernel
-from ..target import Target
+from .base import Target
 
 __all__ = ["Gaussian"]
 

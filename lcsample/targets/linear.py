@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._jit import kernel
-from ..target import Target
+from .base import Target
 from ._data import design_and_response, positive_scale
 
 __all__ = ["LinearRegression"]

@@ -92,7 +92,7 @@ class SamplingResult:
         coords, dims : dict, optional
             As in ``arviz.from_dict``.
         """
-        from ._arviz import to_arviz
+        from .arviz import to_arviz
 
         return to_arviz(self, var_names=var_names, coords=coords, dims=dims)
 

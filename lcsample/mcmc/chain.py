@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from .driver import GRADS_PER_STEP, run_chain
-from .integrator import fresh_velocity
-from .warmup import extreme_curvatures
+from ..kernels.compiled import GRADS_PER_STEP, run_chain
+from ..kernels.step import fresh_velocity
+from .warmup.step_size import extreme_curvatures
 
 __all__ = ["Chain", "block_lengths", "draw_costs"]
 

@@ -17,7 +17,7 @@ buffer). A fuller tuning is future work; this one makes the built-in targets sam
 
 import numpy as np
 
-from .exact import stationary_covariance
+from ...kernels.exact import stationary_covariance
 
 __all__ = [
     "STIFF_VARIANCE_BIAS",

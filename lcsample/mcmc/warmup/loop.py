@@ -28,10 +28,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._chain import block_lengths, draw_costs
-from ._execution import run_tasks
+from ..chain import block_lengths, draw_costs
+from ..execution import run_tasks
 from .mass import InverseMass, Welford
-from .warmup import energy_error, energy_target, step_size_for_bias, window_schedule
+from .step_size import energy_error, energy_target, step_size_for_bias, window_schedule
 
 __all__ = [
     "TUNING_ROUTES",

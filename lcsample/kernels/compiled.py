@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ._jit import driver, kernel
+from .._jit import driver, kernel
 from .coefficients import rmd_coefficients, ulmc_coefficients
-from .integrator import (
+from .step import (
     correlate,
     fresh_velocity,
     preconditioned,

@@ -10,7 +10,7 @@ the discretization bias of a step size and friction on a curvature m.
 
 import numpy as np
 
-from ._jit import kernel
+from .._jit import kernel
 from .coefficients import pair_covariance, phi, psi
 
 __all__ = ["corrected_variance", "stationary_covariance"]

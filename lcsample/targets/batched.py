@@ -9,9 +9,9 @@ equivalent jitted target, to the round-off of the two gradient implementations.
 
 import numpy as np
 
-from .coefficients import rmd_coefficients, ulmc_coefficients
-from .driver import RMD, copy_into, is_finite_state
-from .integrator import (
+from ..kernels.coefficients import rmd_coefficients, ulmc_coefficients
+from ..kernels.compiled import RMD, copy_into, is_finite_state
+from ..kernels.step import (
     correlate,
     fresh_velocity,
     preconditioned,
@@ -20,7 +20,7 @@ from .integrator import (
     standard_normals,
     ulmc_update,
 )
-from .target import Target
+from .base import Target
 
 __all__ = ["BatchedTarget"]
 

@@ -21,7 +21,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._jit import kernel
+from .._jit import kernel
 
 __all__ = [
     "RMDCoefficients",

@@ -35,7 +35,7 @@ depend on the batch it is drawn in.
 
 import numpy as np
 
-from ..coefficients import pair_covariance
+from ..kernels.coefficients import pair_covariance
 from ._steps import correct, corrector_settings, predict
 
 __all__ = ["plan_windows", "run"]

@@ -6,25 +6,25 @@ import warnings
 
 import numpy as np
 
-from . import __version__
-from ._chain import Chain, block_lengths, draw_costs
-from ._execution import Monitor, run_tasks
-from ._progress import progress_bar
-from ._validate import choice, non_negative_float, positive_float, positive_int
-from .adaptation import TUNING_ROUTES, WarmupOptions, allocate_records, run_warmup, warmup_converged
-from .driver import RMD, ULMC, run_chain
-from .initialization import (
+from .. import __version__
+from .chain import Chain, block_lengths, draw_costs
+from .execution import Monitor, run_tasks
+from .._progress import progress_bar
+from .._validate import choice, non_negative_float, positive_float, positive_int
+from .warmup.loop import TUNING_ROUTES, WarmupOptions, allocate_records, run_warmup, warmup_converged
+from ..kernels.compiled import RMD, ULMC, run_chain
+from .warmup.starts import (
     diagonal_curvature,
     find_mode,
     hessian,
     jittered_starts,
     positive_floor,
 )
-from .mass import InverseMass
-from .parallel import ParallelAdvance, evaluate_rows
+from .warmup.mass import InverseMass
+from .picard import ParallelAdvance, evaluate_rows
 from .results import ChainState, SamplingResult
-from .target import Target
-from .warmup import STIFF_VARIANCE_BIAS
+from ..targets.base import Target
+from .warmup.step_size import STIFF_VARIANCE_BIAS
 
 __all__ = ["sample"]
 

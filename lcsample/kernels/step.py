@@ -27,7 +27,7 @@ the ULMC kernel takes a (d, 2) block. This order is part of the reproducibility 
 
 import numpy as np
 
-from ._jit import kernel
+from .._jit import kernel
 
 __all__ = [
     "correlate",

@@ -24,10 +24,10 @@ small when the block is short against the target's time scale (m·h ≲ 1/√λ_
 
 import numpy as np
 
-from ._jit import driver, kernel
-from .coefficients import rmd_coefficients
-from .driver import copy_into, is_finite_state
-from .integrator import correlate, preconditioned, rmd_midpoint, rmd_update, standard_normals
+from .._jit import driver, kernel
+from ..kernels.coefficients import rmd_coefficients
+from ..kernels.compiled import copy_into, is_finite_state
+from ..kernels.step import correlate, preconditioned, rmd_midpoint, rmd_update, standard_normals
 
 __all__ = ["ParallelAdvance", "evaluate_rows", "picard_pass"]
 
