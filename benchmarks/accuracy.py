@@ -1,6 +1,7 @@
 """Gradient evaluations to reach b² < 0.01, the measure of the peer figures.
 
-The metric is that of ``/work/shared/reference/peer-numbers.md``:
+The metric is that of the peer figures (:data:`PEER_NUMBERS`) and of
+:func:`lcsample.metrics.grads_to_accuracy`:
 
 b²_x(n) = mean_i (Ê_n[x_i] - E[x_i])² / Var[x_i] and b²_x²(n) likewise for x_i², with
 Var[x_i²] ≈ 2σ⁴ + 4μ²σ² (exact for a Gaussian), where Ê_n pools the first n draws of all
@@ -14,7 +15,8 @@ configuration none of whose seeds reached the threshold is run again with 4× th
 once, and marked ``retried``. For Gaussian targets with a known covariance each run also
 reports the variance of the pooled draws along every eigenvector of that covariance,
 relative to its eigenvalue (b² averages over coordinates and can hide a biased stiff
-direction; architecture.md A.3), with Monte-Carlo standard errors from batch means.
+direction, where an unadjusted step's bias is largest: ``docs/theory.md`` §7-8), with
+Monte-Carlo standard errors from batch means.
 
     python benchmarks/accuracy.py [--quick] [--targets NAME ...] [--configs NAME ...]
                                   [--json PATH]
@@ -29,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+from common import REPO, RESULTS, finish, fmt, median_inf, quotient  # noqa: E402
 
 import lcsample  # noqa: E402
-from lcsample.metrics import grads_to_accuracy, squared_bias  # noqa: E402
 from lcsample.mcmc.sampler import AUTO_DENSE_MAX_DIM  # noqa: E402
+from lcsample.metrics import grads_to_accuracy, squared_bias  # noqa: E402
 
 THRESHOLD = 0.01
 CHAINS = 4
@@ -50,8 +52,9 @@ STIFF_BAND = 1.1
 #: (and its retry) at d = 10,000.
 MAX_POSTERIOR_BYTES = 2 * 2**30
 
-#: Measured elsewhere (/work/shared/reference/peer-numbers.md; 2-core x86 CPU, JAX CPU,
-#: 4 chains): gradient evaluations per chain, warmup included, to b² < 0.01. Not run here.
+#: Measured earlier, outside these benchmarks (BlackJAX 1.7.1 / NumPyro 0.22.0 on JAX 0.10.2,
+#: CPU, a 2-core x86 machine, 4 chains): gradient evaluations per chain, warmup included, to
+#: b² < 0.01. Not run here; ``peers.py`` measures them in the same run.
 #: MCLMC entries are (gradients, num_steps passed to its tuner).
 PEER_NUMBERS = {
     "german_credit": {"blackjax_nuts": 11_800, "numpyro_nuts": 11_850,
@@ -86,7 +89,7 @@ class Problem:
 def german_credit():
     """Logistic regression on German credit (d = 25), NUTS reference moments."""
     X, y = lcsample.datasets.load_german_credit()
-    ref = json.loads((HERE.parent / "tests" / "data" / "german_credit_reference.json").read_text())
+    ref = json.loads((REPO / "tests" / "data" / "german_credit_reference.json").read_text())
     return Problem(lcsample.targets.LogisticRegression(X, y), np.array(ref["mean"]),
                    np.array(ref["sd"]))
 
@@ -115,7 +118,7 @@ def linear_regression(d=50, n=200, seed=0):
 
 #: Reference moments of :func:`poisson_regression`, written by ``benchmarks/peers.py``
 #: (a long BlackJAX NUTS run; see ``peers.make_poisson_reference``).
-POISSON_REFERENCE = HERE / "results" / "poisson_reference.json"
+POISSON_REFERENCE = RESULTS / "poisson_reference.json"
 
 
 def poisson_data(d=20, n=500, seed=0):
@@ -242,14 +245,23 @@ def direction_variance_errors(posterior, eigenvalues, eigenvectors=None,
     }
 
 
-def run_once(problem, options, draws, seed):
-    """One ``lcsample.sample`` call and what it measures; returns a JSON-ready dict."""
+def timed_sample(problem, options, draws, seed):
+    """``lcsample.sample`` on ``problem`` (:data:`CHAINS` chains, quiet).
+
+    Returns the result, its wall time and ``result.timing`` as floats; the wall time less
+    the timed phases is the initialization (mode search and curvature at the mode).
+    """
     t0 = time.perf_counter()
     result = lcsample.sample(problem.target, draws=draws, chains=CHAINS, seed=seed,
                              progressbar=False, compute_convergence_checks=False, **options)
     wall = time.perf_counter() - t0
+    return result, wall, {k: float(v) for k, v in result.timing.items()}
+
+
+def run_once(problem, options, draws, seed):
+    """One ``lcsample.sample`` call and what it measures; returns a JSON-ready dict."""
+    result, wall, timing = timed_sample(problem, options, draws, seed)
     b_x, b_x2 = squared_bias(result.posterior, problem.mean, problem.sd)
-    timing = {k: float(v) for k, v in result.timing.items()}
     row = {
         "seed": seed,
         "grads": grads_to_accuracy(result, problem.mean, problem.sd, THRESHOLD, (b_x, b_x2)),
@@ -304,20 +316,11 @@ def measure(problem, target_name, config, base_draws, seeds, log=print):
             "draws_capped": draws == max_draws, "retried": retried, "rows": rows}
 
 
-def median_grads(rows):
-    """Median over seeds, a seed that never reached the threshold counting as +∞.
-
-    Returns None when half or more of the seeds did not reach it.
-    """
-    med = float(np.median([np.inf if r["grads"] is None else r["grads"] for r in rows]))
-    return med if np.isfinite(med) else None
-
-
 def summarize(run):
     """Per-(target, config) medians over seeds."""
     rows = run["rows"]
     out = {
-        "median_grads": median_grads(rows),
+        "median_grads": median_inf([r["grads"] for r in rows]),
         "reached": sum(r["grads"] is not None for r in rows),
         "seeds": len(rows),
         "draws": run["draws"],
@@ -362,9 +365,9 @@ def ratios(summary):
         out[name] = {
             "ulmc_best": best,
             "ulmc_best_config": best_config,
-            "ulmc_best_over_rmd": best / rmd if best and rmd else None,
-            "ulmc_same_accuracy_over_rmd": same / rmd if same and rmd else None,
-            "adaptive_over_rmd": adaptive / rmd if adaptive and rmd else None,
+            "ulmc_best_over_rmd": quotient(best, rmd),
+            "ulmc_same_accuracy_over_rmd": quotient(same, rmd),
+            "adaptive_over_rmd": quotient(adaptive, rmd),
         }
     return out
 
@@ -378,10 +381,6 @@ def _grads_cell(s):
     if s["reached"] < s["seeds"]:
         cell += f" ({s['reached']}/{s['seeds']})"
     return cell + (" ↻" if s["retried"] else "")
-
-
-def _ratio_cell(x):
-    return "—" if x is None else f"{x:.2f}"
 
 
 def _trend(acc):
@@ -408,11 +407,23 @@ def _trend(acc):
 
 def report_section(acc, number=3):
     """The Markdown section of ``report.md`` for the results of :func:`run`."""
-    summary, names = acc["summary"], list(acc["summary"])
+    return (_grads_lines(acc, number) + _ratio_lines(acc) + [""] + _trend(acc)
+            + _tuning_lines(acc) + _direction_lines(acc))
+
+
+def _columns(acc):
+    """The configurations of the first table, with "ulmc best" after the ULMC ones."""
     columns = list(acc["configs"])
     ulmc = [k for k, c in enumerate(columns) if c in ULMC_CONFIGS]
     if ulmc:
         columns.insert(ulmc[-1] + 1, "ulmc best")
+    return columns
+
+
+def _grads_lines(acc, number):
+    """The heading, the protocol and the table of median gradients to b²."""
+    summary = acc["summary"]
+    columns = _columns(acc)
     n_seeds = len(acc["seeds"])
     lines = [
         f"## {number}. Gradient evaluations to b² < {acc['threshold']}",
@@ -439,28 +450,36 @@ def report_section(acc, number=3):
         "| target | d | " + " | ".join(columns) + " |",
         "|---|---:|" + "---:|" * len(columns),
     ]
-    dims = {name: acc["targets"][name]["dim"] for name in names}
-    for name in names:
-        cells = []
-        for config in columns:
-            if config == "ulmc best":
-                r = acc["ratios"][name]
-                cells.append("—" if r["ulmc_best"] is None else
-                             f"{r['ulmc_best']:,.0f} ({r['ulmc_best_config']})")
-            elif config in summary[name]:
-                cells.append(_grads_cell(summary[name][config]))
-            elif f"{name}/{config}" in acc["same_as"]:
-                cells.append(f"= {acc['same_as'][f'{name}/{config}']}")
-            else:
-                cells.append("—")
-        lines.append(f"| {name} | {dims[name]:,} | " + " | ".join(cells) + " |")
-    lines += [
+    for name in summary:
+        cells = [_config_cell(acc, name, config) for config in columns]
+        lines.append(f"| {name} | {acc['targets'][name]['dim']:,} | " + " | ".join(cells)
+                     + " |")
+    return lines
+
+
+def _config_cell(acc, name, config):
+    """One cell of the gradients table: a median, "= rmd" for a configuration not rerun."""
+    if config == "ulmc best":
+        r = acc["ratios"][name]
+        return ("—" if r["ulmc_best"] is None else
+                f"{r['ulmc_best']:,.0f} ({r['ulmc_best_config']})")
+    if config in acc["summary"][name]:
+        return _grads_cell(acc["summary"][name][config])
+    if f"{name}/{config}" in acc["same_as"]:
+        return f"= {acc['same_as'][f'{name}/{config}']}"
+    return "—"
+
+
+def _ratio_lines(acc):
+    """The ratios to ``rmd``, beside the peer figures measured elsewhere."""
+    lines = [
         "",
         "### Ratios, and peer samplers measured elsewhere",
         "",
-        "NUTS and MCLMC columns are **not measured in this run**: they are the figures of "
-        "`peer-numbers.md` (BlackJAX 1.7.1 / NumPyro 0.22.0 on JAX 0.10.2 CPU, a similar "
-        "2-core x86 machine, same metric, 4 chains, warmup included). MCLMC is tuned by "
+        "NUTS and MCLMC columns are **not measured in this run**: they are figures "
+        "measured earlier, outside these benchmarks (BlackJAX 1.7.1 / NumPyro 0.22.0 on "
+        "JAX 0.10.2 CPU, a similar 2-core x86 machine, same metric, 4 chains, warmup "
+        "included); `benchmarks/peers.py` measures them in the same run. MCLMC is tuned by "
         "`mclmc_find_L_and_step_size` with the `num_steps` in brackets; *smallest* is the "
         "smallest budget that still reached the threshold.",
         "",
@@ -475,27 +494,32 @@ def report_section(acc, number=3):
         "| MCLMC | MCLMC, smallest | NUTS (BlackJAX) / rmd |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in names:
-        rmd = summary[name].get("rmd", {}).get("median_grads")
+    for name, per in acc["summary"].items():
+        rmd = per.get("rmd", {}).get("median_grads")
         r = acc["ratios"][name]
-        peer = acc["peer_numbers"].get(name)
-        if peer:
-            peers = [f"{peer['blackjax_nuts']:,}", f"{peer['numpyro_nuts']:,}",
-                     f"{peer['mclmc'][0]:,} ({peer['mclmc'][1]:,} steps)",
-                     f"{peer['mclmc_smallest'][0]:,} ({peer['mclmc_smallest'][1]:,} steps)",
-                     _ratio_cell(peer["blackjax_nuts"] / rmd if rmd else None)]
-        else:
-            peers = ["—"] * 5
-        stiff = [summary[name].get(c, {}).get("stiff_error")
-                 for c in ("rmd", r["ulmc_best_config"])]
+        stiff = [per.get(c, {}).get("stiff_error") for c in ("rmd", r["ulmc_best_config"])]
         stiff_cell = "—" if None in stiff else f"{stiff[0]:+.3f} / {stiff[1]:+.3f}"
-        lines.append(f"| {name} | {dims[name]:,} | "
-                     f"{'—' if rmd is None else f'{rmd:,.0f}'} | "
-                     f"{_ratio_cell(r['ulmc_best_over_rmd'])} | {stiff_cell} | "
-                     f"{_ratio_cell(r['ulmc_same_accuracy_over_rmd'])} | "
-                     f"{_ratio_cell(r['adaptive_over_rmd'])} | " + " | ".join(peers) + " |")
-    lines += [""] + _trend(acc)
-    lines += [
+        lines.append(f"| {name} | {acc['targets'][name]['dim']:,} | {fmt(rmd, ',.0f')} | "
+                     f"{fmt(r['ulmc_best_over_rmd'], '.2f')} | {stiff_cell} | "
+                     f"{fmt(r['ulmc_same_accuracy_over_rmd'], '.2f')} | "
+                     f"{fmt(r['adaptive_over_rmd'], '.2f')} | "
+                     + " | ".join(_peer_cells(acc["peer_numbers"].get(name), rmd)) + " |")
+    return lines
+
+
+def _peer_cells(peer, rmd):
+    """The five peer-figure cells of a target (dashes where there are none)."""
+    if not peer:
+        return ["—"] * 5
+    return [f"{peer['blackjax_nuts']:,}", f"{peer['numpyro_nuts']:,}",
+            f"{peer['mclmc'][0]:,} ({peer['mclmc'][1]:,} steps)",
+            f"{peer['mclmc_smallest'][0]:,} ({peer['mclmc_smallest'][1]:,} steps)",
+            fmt(quotient(peer["blackjax_nuts"], rmd), ".2f")]
+
+
+def _tuning_lines(acc):
+    """Tuned step, friction and warmup length, and the wall time split, per configuration."""
+    lines = [
         "",
         "### Tuned parameters and wall time",
         "",
@@ -512,8 +536,8 @@ def report_section(acc, number=3):
         "| sampling s | unconv. | div. |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in names:
-        for config, s in summary[name].items():
+    for name, per in acc["summary"].items():
+        for config, s in per.items():
             t = s["timing_s"]
             lines.append(
                 f"| {name} | {config} | {s['draws']:,}{' (cap)' if s['draws_capped'] else ''} "
@@ -521,12 +545,18 @@ def report_section(acc, number=3):
                 f"| {s['wall_s']:.2f} | {t['init']:.2f} | {t['compile']:.2f} "
                 f"| {t['warmup']:.2f} | {t['sampling']:.2f} | {s['warmup_unconverged']} "
                 f"| {s['divergent_draws']} |")
-    lines += [
+    return lines
+
+
+def _direction_lines(acc):
+    """The variance errors along the eigen-directions of the Gaussian targets."""
+    lines = [
         "",
         "### Variance along the eigen-directions of the true covariance",
         "",
-        "b² averages over coordinates and can hide a biased stiff direction "
-        "(architecture.md A.3). For the Gaussian targets (exact covariance Σ = QΛQᵀ), at "
+        "b² averages over coordinates and can hide a biased stiff direction (an unadjusted "
+        "step's bias is largest there: `docs/theory.md` §7–8). For the Gaussian targets "
+        "(exact covariance Σ = QΛQᵀ), at "
         "the end of each run: r_k = variance of the pooled draws along q_k / λ_k, with a "
         f"batch-means standard error ({acc['batches_per_chain']} batches per chain). "
         f"*stiff* = mean of r_k − 1 over the directions with λ_k ≤ {acc['stiff_band']} "
@@ -540,8 +570,8 @@ def report_section(acc, number=3):
         "| target | config | stiff r − 1 (directions) | worst \\|r − 1\\| | λ of worst | SE |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for name in names:
-        for config, s in summary[name].items():
+    for name, per in acc["summary"].items():
+        for config, s in per.items():
             if "stiff_error" not in s:
                 continue
             lines.append(
@@ -621,9 +651,7 @@ def main(argv=None):
     parser.add_argument("--json", help="write the results to this file")
     opts = parser.parse_args(argv)
     out = run(quick=opts.quick, targets=opts.targets, configs=opts.configs)
-    print(f"done in {out['elapsed_s']:.0f} s")
-    if opts.json:
-        Path(opts.json).write_text(json.dumps(out, indent=1))
+    finish(out, opts.json)
     return out
 
 

@@ -1,9 +1,10 @@
 """Sample error against score evaluations for the diffusion predictor/corrector combinations.
 
-Issue 4, "Performance": the paper's claim is that the randomized-midpoint predictor with
-a Langevin corrector reaches a given accuracy with fewer score evaluations (NFE) than the
-exponential integrator, the gap growing with d (algorithms.md §6.1, item 3; the protocol
-of ecosystem-diffusion.md (e), item 14). Those are upper bounds; this file measures.
+Issue 4, "Performance": the paper's claim (Gupta, Cai & Chen, 2025, "Faster diffusion
+sampling with randomized midpoints: sequential and parallel"; ``docs/theory.md`` §10) is
+that the randomized-midpoint predictor with a Langevin corrector reaches a given accuracy
+with fewer score evaluations (NFE) than the exponential integrator, the gap growing with
+d. Those are upper bounds; this file measures.
 
 Targets (:mod:`lcsample.diffusion.testbed`, exact scores: the compiled kernels for the
 mixtures, the NumPy score for the Gaussian):
@@ -39,7 +40,6 @@ writes ``benchmarks/results/diffusion.json`` (or PATH) and prints the report sec
 """
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,11 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
 from accuracy import direction_variance_errors  # noqa: E402
+from common import RESULTS, compact, machine_info, quotient, write_json  # noqa: E402
 
 from lcsample.diffusion import (  # noqa: E402
     alpha,
@@ -399,43 +397,43 @@ def run(quick=False, targets=None, combos=None, log=print):
            "floor_repeats": FLOOR_REPEATS[mode], "corrector_steps": CORRECTOR_STEPS,
            "combos": {k: c.options() for k, c in COMBOS.items()}, "targets": {}}
     for name in targets or TARGETS:
-        t0 = time.perf_counter()
-        problem = build(name, quick)
-        floor_s = time.perf_counter() - t0
-        names = combos or combos_for(name, quick)
-        entry = {
-            "family": problem.family, "dim": problem.dim, "n": problem.n,
-            "t_max": problem.t_max, "start_kl": problem.start_kl,
-            "floors": {m: {"mean": f.mean, "sd": f.sd, "values": f.values.tolist()}
-                       for m, f in problem.floors.items()},
-            "thresholds": {level: {m: problem.threshold(m, level) for m in problem.metrics}
-                           for level in LEVELS},
-            "floor_s": floor_s, "runs": {}, "nfe_to_accuracy": {level: {} for level in LEVELS},
-        }
-        floors = ", ".join(f"{m} {f.mean:.3g} ± {f.sd:.2g}" for m, f in problem.floors.items())
-        log(f"  {name}: d = {problem.dim}, n = {problem.n}, t_max = {problem.t_max}, "
-            f"floors {floors}")
-        for combo_name in names:
-            rows = climb(problem, COMBOS[combo_name], rungs)
-            entry["runs"][combo_name] = rows
-            for level in LEVELS:
-                entry["nfe_to_accuracy"][level][combo_name] = nfe_to_accuracy(rows, level)
-            reached = "/".join(_nfe(entry["nfe_to_accuracy"][level][combo_name], rungs)
-                               for level in LEVELS)
-            trail = ", ".join(
-                f"{r['nfe']:.0f}:" + "/".join(f"{v:.3g}" for v in r["metrics"].values())
-                if r["nfe"] is not None else f"{r['steps']} steps: non-finite" for r in rows)
-            log(f"    {combo_name:17s} NFE to loose/tight accuracy {reached}; {trail}; "
-                f"{sum(r['wall_s'] for r in rows):.1f} s")
-        entry["elapsed_s"] = time.perf_counter() - t0
-        out["targets"][name] = entry
+        out["targets"][name] = measure_target(name, quick, combos, rungs, log)
     out["summary"] = summarize(out)
     out["elapsed_s"] = time.perf_counter() - t_start
     return out
 
 
-def _ratio(a, b):
-    return a / b if a is not None and b is not None else None
+def measure_target(name, quick, combos, rungs, log=print):
+    """Noise floors of target ``name``, then every combination's climb up ``rungs``."""
+    t0 = time.perf_counter()
+    problem = build(name, quick)
+    entry = {
+        "family": problem.family, "dim": problem.dim, "n": problem.n,
+        "t_max": problem.t_max, "start_kl": problem.start_kl,
+        "floors": {m: {"mean": f.mean, "sd": f.sd, "values": f.values.tolist()}
+                   for m, f in problem.floors.items()},
+        "thresholds": {level: {m: problem.threshold(m, level) for m in problem.metrics}
+                       for level in LEVELS},
+        "floor_s": time.perf_counter() - t0, "runs": {},
+        "nfe_to_accuracy": {level: {} for level in LEVELS},
+    }
+    floors = ", ".join(f"{m} {f.mean:.3g} ± {f.sd:.2g}" for m, f in problem.floors.items())
+    log(f"  {name}: d = {problem.dim}, n = {problem.n}, t_max = {problem.t_max}, "
+        f"floors {floors}")
+    for combo_name in combos or combos_for(name, quick):
+        rows = climb(problem, COMBOS[combo_name], rungs)
+        entry["runs"][combo_name] = rows
+        for level in LEVELS:
+            entry["nfe_to_accuracy"][level][combo_name] = nfe_to_accuracy(rows, level)
+        reached = "/".join(_nfe(entry["nfe_to_accuracy"][level][combo_name], rungs)
+                           for level in LEVELS)
+        trail = ", ".join(
+            f"{r['nfe']:.0f}:" + "/".join(f"{v:.3g}" for v in r["metrics"].values())
+            if r["nfe"] is not None else f"{r['steps']} steps: non-finite" for r in rows)
+        log(f"    {combo_name:17s} NFE to loose/tight accuracy {reached}; {trail}; "
+            f"{sum(r['wall_s'] for r in rows):.1f} s")
+    entry["elapsed_s"] = time.perf_counter() - t0
+    return entry
 
 
 def summarize(out):
@@ -454,8 +452,8 @@ def _summarize(out, level):
         per_target[name] = {
             "baseline": nfe.get(BASELINE),
             "best_rm_corrected": best_rmc,
-            "ratio_to_best_rm_corrected": _ratio(nfe.get(BASELINE), corrected.get(best_rmc)),
-            "ratio_to": {c: _ratio(nfe.get(BASELINE), nfe.get(c))
+            "ratio_to_best_rm_corrected": quotient(nfe.get(BASELINE), corrected.get(best_rmc)),
+            "ratio_to": {c: quotient(nfe.get(BASELINE), nfe.get(c))
                          for c in ("rm", *RM_CORRECTED) if c in nfe},
             "best": best, "best_nfe": reached.get(best),
         }
@@ -478,15 +476,6 @@ _METRIC_LABELS = {"mode_tv": "mode TV", "sliced_w2": "SW2", "gaussian_w2": "W2",
                   "max_rel_var_error": "max rel. var. error"}
 
 
-def _g(x):
-    """Compact number: 3 significant digits, ∞ for a diverged run."""
-    if x is None:
-        return "—"
-    if not np.isfinite(x):
-        return "∞"
-    return f"{x:.3g}" if abs(x) < 1e4 else f"{x:.1e}"
-
-
 def _nfe(x, rungs):
     return f"{x:.0f}" if x is not None else f"> {max(rungs):.0f}"
 
@@ -497,7 +486,7 @@ def _cells(rows, columns):
     for row in rows:
         nfe = row["nfe"] if row["nfe"] is not None else row["rung"]
         k = int(np.argmin(np.abs(np.log(columns) - np.log(nfe))))
-        text = "/".join(_g(v) for v in row["metrics"].values())
+        text = "/".join(compact(v) for v in row["metrics"].values())
         if row["nfe"] is None:
             text = "non-finite"
         elif abs(row["nfe"] - columns[k]) > 0.2 * columns[k]:
@@ -526,10 +515,18 @@ def _ratio_cell(diff, name, level):
 
 def report_section(diff, number=4):
     """The Markdown section of ``report.md`` for the results of :func:`run`."""
-    rungs = diff["rungs"]
-    names = list(diff["targets"])
-    combos = [c for c in COMBOS if any(c in diff["targets"][n]["runs"] for n in names)]
-    lines = [
+    lines = _intro_lines(diff, number) + _nfe_lines(diff)
+    for level in LEVELS:
+        lines += _claim_lines(diff, level)
+    lines += _floor_lines(diff) + _ladder_lines(diff) + _stiff_lines(diff)
+    total = sum(e["elapsed_s"] for e in diff["targets"].values())
+    lines += ["", f"Run time: {total:.0f} s ({diff['mode']} mode), noise floors included.", ""]
+    return lines
+
+
+def _intro_lines(diff, number):
+    """The heading and the protocol: runs, ladder, metrics, floors, accuracy levels."""
+    return [
         f"## {number}. Diffusion samplers: error against score evaluations",
         "",
         "`lcsample.diffusion.sample` on the analytic targets of `lcsample.diffusion.testbed` "
@@ -541,8 +538,8 @@ def report_section(diff, number=4):
         "schedule of `method=\"gcc\"`), except `rm+uld-rm/4`: 1 step after every 4th "
         "predictor step. Step counts are set so that the NFE per sample (score "
         "evaluations, exact, from `info`) climbs the ladder "
-        f"{', '.join(f'{r:.0f}' for r in rungs)}; a combination stops climbing after two "
-        "consecutive rungs at the tight accuracy.",
+        f"{', '.join(f'{r:.0f}' for r in diff['rungs'])}; a combination stops climbing "
+        "after two consecutive rungs at the tight accuracy.",
         "",
         "Metrics: *mode TV* = ½ Σ|ŵ_k − w_k|, components assigned by `mode_assign`; *SW2* "
         f"= sliced W2 ({diff['n_projections']} directions) against one exact sample set of "
@@ -560,6 +557,19 @@ def report_section(diff, number=4):
         "grid at d = 800 starts at KL ≈ 2 and every sampler misplaces half the mode weight "
         "whatever its NFE.",
         "",
+    ]
+
+
+def _ran(diff, names):
+    """The combinations, in :data:`COMBOS` order, that ran on any of the targets ``names``."""
+    return [c for c in COMBOS if any(c in diff["targets"][n]["runs"] for n in names)]
+
+
+def _nfe_lines(diff):
+    """The table of NFE to each accuracy level, with the exp-euler / RM + corrector ratios."""
+    rungs = diff["rungs"]
+    combos = _ran(diff, diff["targets"])
+    lines = [
         "### NFE per sample to accuracy",
         "",
         "Each cell: loose / tight; the NFE of the first run within that accuracy whose "
@@ -572,41 +582,50 @@ def report_section(diff, number=4):
         + " | ratio, loose | ratio, tight |",
         "|---|---:|---:|---:|" + "---:|" * (len(combos) + 2),
     ]
-    for name in names:
-        entry = diff["targets"][name]
-        cells = []
-        for c in combos:
-            if c not in entry["runs"]:
-                cells.append("")
-                continue
-            parts = []
-            for level in LEVELS:
-                text = _nfe(entry["nfe_to_accuracy"][level][c], rungs)
-                best = diff["summary"][level]["per_target"][name]["best_nfe"]
-                value = entry["nfe_to_accuracy"][level][c]
-                parts.append(f"**{text}**" if value is not None and value == best else text)
-            cells.append(" / ".join(parts))
+    for name, entry in diff["targets"].items():
+        cells = [_nfe_cell(diff, name, c) if c in entry["runs"] else "" for c in combos]
         ratios = [f"{_ratio_cell(diff, name, level)} "
                   f"({diff['summary'][level]['per_target'][name]['best_rm_corrected'] or '—'})"
                   for level in LEVELS]
         lines.append(f"| {name} | {entry['dim']} | {entry['n']:,} | {entry['t_max']:g} | "
                      + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     lines.append("")
+    return lines
+
+
+def _nfe_cell(diff, name, combo):
+    """loose / tight NFE of one combination, bold where it is the cheapest on the target."""
+    parts = []
     for level in LEVELS:
-        lines += _claim_lines(diff, level)
-    lines += [
+        value = diff["targets"][name]["nfe_to_accuracy"][level][combo]
+        text = _nfe(value, diff["rungs"])
+        best = diff["summary"][level]["per_target"][name]["best_nfe"]
+        parts.append(f"**{text}**" if value is not None and value == best else text)
+    return " / ".join(parts)
+
+
+def _floor_lines(diff):
+    """The noise floor of each metric and its two thresholds."""
+    lines = [
         "### Noise floors and thresholds",
         "",
         "| target | metric | floor (mean ± sd) | loose | tight |",
         "|---|---|---:|---:|---:|",
     ]
-    for name in names:
-        entry = diff["targets"][name]
+    for name, entry in diff["targets"].items():
         for m, f in entry["floors"].items():
-            lines.append(f"| {name} | {_METRIC_LABELS[m]} | {_g(f['mean'])} ± {_g(f['sd'])} | "
-                         + " | ".join(_g(entry["thresholds"][level][m]) for level in LEVELS)
+            lines.append(f"| {name} | {_METRIC_LABELS[m]} | {compact(f['mean'])} ± "
+                         f"{compact(f['sd'])} | "
+                         + " | ".join(compact(entry["thresholds"][level][m])
+                                      for level in LEVELS)
                          + " |")
-    lines += [
+    return lines
+
+
+def _ladder_lines(diff):
+    """Every run's metrics against NFE, one table per target."""
+    rungs = diff["rungs"]
+    lines = [
         "",
         "### Error against NFE",
         "",
@@ -617,11 +636,10 @@ def report_section(diff, number=4):
         "Empty: not run (the combination had stopped climbing, or no step count lands near "
         "that NFE).",
     ]
-    for name in names:
-        entry = diff["targets"][name]
+    for name, entry in diff["targets"].items():
         labels = " / ".join(_METRIC_LABELS[m] for m in entry["floors"])
         thresholds = "; ".join(
-            f"{level} " + " / ".join(_g(v) for v in entry["thresholds"][level].values())
+            f"{level} " + " / ".join(compact(v) for v in entry["thresholds"][level].values())
             for level in LEVELS)
         lines += [
             "",
@@ -633,9 +651,6 @@ def report_section(diff, number=4):
         ]
         for c, rows in entry["runs"].items():
             lines.append(f"| {c} | " + " | ".join(_cells(rows, rungs)) + " |")
-    lines += _stiff_lines(diff)
-    total = sum(e["elapsed_s"] for e in diff["targets"].values())
-    lines += ["", f"Run time: {total:.0f} s ({diff['mode']} mode), noise floors included.", ""]
     return lines
 
 
@@ -644,7 +659,7 @@ def _stiff_lines(diff):
     gauss = [n for n, e in diff["targets"].items() if e["family"] == "ill_gaussian"]
     if not gauss:
         return []
-    combos = [c for c in COMBOS if any(c in diff["targets"][n]["runs"] for n in gauss)]
+    combos = _ran(diff, gauss)
     lines = [
         "",
         "Signed variance error r − 1 along the stiffest eigen-directions (λ within 10 % of "
@@ -691,7 +706,7 @@ def _claim_lines(diff, level):
     for family, t in summary["trends"].items():
         if not t["points"]:
             continue
-        points = ", ".join(f"d = {d}: {_g(r)}" for d, r in t["points"])
+        points = ", ".join(f"d = {d}: {compact(r)}" for d, r in t["points"])
         slope = t["slope_log_ratio_per_log_d"]
         trend.append(f"{family} {points}" + (f" (fit ∝ d^{slope:+.2f})" if slope is not None
                                              else ""))
@@ -712,17 +727,14 @@ def main(argv=None):
                         help="fewer samples, 6 rungs, the core combinations")
     parser.add_argument("--targets", nargs="+", choices=list(TARGETS), help="subset of targets")
     parser.add_argument("--combos", nargs="+", choices=list(COMBOS), help="subset of combinations")
-    parser.add_argument("--json", default=str(HERE / "results" / "diffusion.json"),
+    parser.add_argument("--json", default=str(RESULTS / "diffusion.json"),
                         help="write the results here (default benchmarks/results/diffusion.json)")
     opts = parser.parse_args(argv)
-    from run import machine_info  # the driver's machine description (CPU, versions, commit)
-
     machine = machine_info()
     out = run(quick=opts.quick, targets=opts.targets, combos=opts.combos)
     out["machine"] = machine
     print(f"done in {out['elapsed_s']:.0f} s")
-    Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(opts.json).write_text(json.dumps(out, indent=1))
+    write_json(opts.json, out)
     print("\n".join(report_section(out)))
     return out
 

@@ -28,12 +28,11 @@ measures the trade:
 
     python benchmarks/parallel.py [--quick] [--json PATH]
 
-writes ``benchmarks/results/parallel.json`` and ``parallel_*.png`` next to it and prints
-the report section (:func:`report_section`).
+writes ``benchmarks/results/parallel.json`` and ``parallel_*.png`` next to it
+(:func:`plots.parallel_plots`) and prints the report section (:func:`report_section`).
 """
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -49,9 +48,10 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+import plots  # noqa: E402
+from accuracy import direction_variance_errors, german_credit, rotated_gaussian  # noqa: E402
+from common import RESULTS, fmt, machine_info, write_json  # noqa: E402
 
 import lcsample  # noqa: E402
 from lcsample.diffusion import Gaussian  # noqa: E402
@@ -364,8 +364,6 @@ def expensive_score(mode, log=print):
 
 
 def _mcmc_problems():
-    from accuracy import german_credit, rotated_gaussian
-
     return {"rotated_gaussian_100": (rotated_gaussian(100, 1e3), {"inverse_mass_matrix": "diag"},
                                      "d = 100, variances 1 … 1e3 in a random basis, diagonal "
                                      "mass"),
@@ -374,8 +372,6 @@ def _mcmc_problems():
 
 
 def _accuracy(problem, result):
-    from accuracy import direction_variance_errors
-
     b_x, b_x2 = squared_bias(result.posterior, problem.mean, problem.sd)
     out = {"b2_x": float(b_x[-1]), "b2_x2": float(b_x2[-1])}
     if problem.cov_eigenvalues is not None:
@@ -532,137 +528,34 @@ def run(quick=False, log=print):
 
 
 # ---------------------------------------------------------------------------------------
-# Plots
-
-
-def plots(data, out_dir):
-    """PNG plots; returns the file names written (relative to ``out_dir``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir = Path(out_dir)
-    names = []
-    rows = data["dims"]
-    dims = np.array([r["dim"] for r in rows])
-    windows = list(rows[0]["parallel"])
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    ax = axes[0]
-    ax.loglog(dims, [r["sequential"]["rounds"] for r in rows], "o-", color="C0",
-              label="sequential RM: rounds (= 2N)")
-    ax.loglog(dims, [r["sequential"]["steps"] for r in rows], "o--", color="C0", alpha=0.6,
-              label="sequential RM: steps N")
-    for k, w in enumerate(windows):
-        ax.loglog(dims, [r["parallel"][w]["rounds"] for r in rows], "s-", color=f"C{k + 1}",
-                  label=f"parallel, W = {w} windows: rounds")
-    f = data["fits"].get("sequential_steps_loglog")
-    title = f"error ≤ {data['eps']:g}"
-    if f:
-        title += f"; sequential N ∝ d^{f[0]:.2f}"
-    ax.set(xlabel="d", ylabel="sequential score rounds", title=title)
-    ax.legend(fontsize=8)
-    ax = axes[1]
-    ln = np.log(dims)
-    for k, w in enumerate(windows):
-        r = [row["parallel"][w]["rounds"] for row in rows]
-        ax.plot(ln, r, "s", color=f"C{k + 1}", label=f"W = {w}")
-        fl = data["fits"].get(f"parallel_W{w}")
-        if fl:
-            grid = np.linspace(ln.min(), ln.max(), 50)
-            b, a, r2 = fl["vs_ln_d"]
-            ax.plot(grid, a + b * grid, "-", color=f"C{k + 1}", alpha=0.6,
-                    label=f"{a:.1f} + {b:.2f} ln d (R² {r2:.2f})")
-            b, a, r2 = fl["vs_ln2_d"]
-            ax.plot(grid, a + b * grid**2, ":", color=f"C{k + 1}",
-                    label=f"{a:.1f} + {b:.3f} ln² d (R² {r2:.2f})")
-    ax.set_xticks(ln, [str(d) for d in dims])
-    ax.set(xlabel="d (log axis)", ylabel="parallel rounds", ylim=(0, None),
-           title="parallel rounds against ln d")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    names.append(_save(plt, fig, out_dir, "parallel_rounds_vs_d.png"))
-
-    sw = data["tolerance_sweep"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    tols = [r["tolerance"] for r in sw["rows"] if r["tolerance"] > 0]
-    pos = [r for r in sw["rows"] if r["tolerance"] > 0]
-    ax.loglog(tols, [r["rounds"] for r in pos], "s-", color="C1", label="parallel rounds")
-    ax.loglog(tols, [r["nfe_per_sample"] for r in pos], "^-", color="C2",
-              label="parallel NFE / sample")
-    ax.axhline(sw["sequential"]["rounds"], color="C0", ls="--",
-               label="sequential rounds = NFE / sample")
-    exact = next((r for r in sw["rows"] if r["tolerance"] == 0), None)
-    if exact:
-        ax.axhline(exact["rounds"], color="C1", ls=":", label="rounds at tolerance 0")
-    ax.invert_xaxis()
-    ax.set(xlabel="tolerance", ylabel="count",
-           title=f"d = {sw['dim']}, N = {sw['steps']}, W = {sw['windows']}")
-    ax.legend(fontsize=8)
-    names.append(_save(plt, fig, out_dir, "parallel_tolerance.png"))
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, (name, entry) in zip(axes, data["mcmc"].items(), strict=False):
-        labels, rounds, grads = [], [], []
-        for r in entry["rows"]:
-            labels.append(f"{'rmd' if r['parallel'] is None else 'R=' + str(r['parallel'])}\n"
-                          f"{r['target_accuracy']:g}")
-            rounds.append(r["rounds"])
-            grads.append(r["grads"])
-        x = np.arange(len(labels))
-        ax.bar(x - 0.2, rounds, 0.4, color="C6", label="sequential rounds / chain")
-        ax.bar(x + 0.2, grads, 0.4, color="C7", label="gradient evaluations / chain")
-        ax.set_xticks(x, labels, fontsize=8)
-        ax.set(title=name, ylabel="per chain (init excluded)")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    names.append(_save(plt, fig, out_dir, "parallel_mcmc.png"))
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    es = data["expensive_score"]
-    for calls, label, c in ((es["per_call"], "score network", "C3"),
-                            (es["per_call_analytic"], "analytic score", "C0"),
-                            *((v["per_call"], f"logistic {k}", f"C{2 + j}") for j, (k, v)
-                              in enumerate(data["expensive_target"]["variants"].items()))):
-        ax.loglog([c_["rows"] for c_ in calls], [c_["call_s"] * 1e3 for c_ in calls], "o-",
-                  color=c, label=label)
-    ax.set(xlabel="rows in one call", ylabel="ms per call", title="cost of one batched call")
-    ax.legend(fontsize=8)
-    names.append(_save(plt, fig, out_dir, "parallel_batch_cost.png"))
-    return names
-
-
-def _save(plt, fig, out_dir, name):
-    fig.savefig(Path(out_dir) / name, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return name
-
-
-# ---------------------------------------------------------------------------------------
 # Markdown
-
-
-def _g(x, digits=3):
-    if x is None:
-        return "—"
-    return f"{x:.{digits}g}"
 
 
 def report_section(data, number=6):
     """The Markdown section of ``report.md`` for the results of :func:`run` (a string)."""
-    eps = data["eps"]
-    rows = data["dims"]
-    windows = list(rows[0]["parallel"])
-    fits_ = data["fits"]
     L = [f"## {number}. Picard-parallel samplers: sequential rounds, evaluations and wall time",
          "",
          "A *round* is one batched call of the score (or gradient) that must wait for the "
          "previous one; a sequential sampler makes one per evaluation, a Picard-parallel one "
          "evaluates whole windows per round. Numbers from `benchmarks/parallel.py` "
          f"({data['mode']} mode).",
-         "",
-         "### Rounds to a fixed accuracy against d (diffusion)",
+         ""]
+    L += _dims_lines(data) + _sweep_lines(data) + _expensive_score_lines(data)
+    L += _mcmc_lines(data) + _expensive_target_lines(data)
+    L += [f"Run time {data['elapsed_s']:.0f} s ({data['mode']} mode; "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in data["section_s"].items())
+          + f"); load average {data['load_average_start'][0]:.1f} at the start, "
+          f"{data['load_average_end'][0]:.1f} at the end (2 cores shared with other jobs: "
+          "wall times are best-of-k and noisy); OPENBLAS_NUM_THREADS = "
+          f"{data.get('openblas_num_threads')}.", ""]
+    return "\n".join(L)
+
+
+def _dims_lines(data):
+    """Section 1: rounds to the accuracy against d, the fits and what they say."""
+    rows = data["dims"]
+    windows = list(rows[0]["parallel"])
+    L = ["### Rounds to a fixed accuracy against d (diffusion)",
          "",
          "Gaussian data N(0, diag(s²)), s² = logspace(−1, 0, d), exact score and exact "
          "probability-flow map (the diagonal case of `testbed.Gaussian`, checked against it "
@@ -670,7 +563,7 @@ def report_section(data, number=6):
          f"RM predictor, no corrector, {data['grid']} grid t_max = {data['t_max']:g} → "
          f"t_min = {data['t_min']:g}, seed {data['seed']}. Error: the coupled strong error "
          "sqrt(mean_i ‖x_i − flow(x0_i)‖²), total over coordinates, threshold "
-         f"ε = {eps:g}. Sequential: the smallest N on the ladder "
+         f"ε = {data['eps']:g}. Sequential: the smallest N on the ladder "
          f"{', '.join(map(str, data['ladder'][:12]))}, … with error ≤ ε; its rounds are 2N. "
          "Parallel: the same N steps in W windows of R = ⌈N/W⌉ steps, at the loosest "
          f"tolerance of {', '.join(f'{t:g}' for t in data['tolerances'])} whose error is "
@@ -689,79 +582,93 @@ def report_section(data, number=6):
         L.append(f"| {r['dim']} | {r['n']} | {s['steps']} | {s['rounds']} | {s['error']:.3g} | "
                  + " | ".join(cells) + " |")
     L.append("")
-    if fits_:
-        b = fits_["sequential_steps_loglog"]
-        parts = [f"Fits over d = {rows[0]['dim']} … {rows[-1]['dim']}: sequential steps "
-                 f"N ∝ d^{b[0]:.2f} (R² {b[2]:.2f})"]
-        for w in windows:
-            f = fits_[f"parallel_W{w}"]
-            parts.append(
-                f"parallel rounds, W = {w}: ∝ d^{f['loglog'][0]:.2f} in log-log; "
-                f"{f['vs_ln_d'][1]:.1f} + {f['vs_ln_d'][0]:.2f}·ln d (R² {f['vs_ln_d'][2]:.2f}); "
-                f"{f['vs_ln2_d'][1]:.1f} + {f['vs_ln2_d'][0]:.3f}·ln² d "
-                f"(R² {f['vs_ln2_d'][2]:.2f}); NFE ratio ∝ d^{f['nfe_ratio_loglog'][0]:.2f}")
-        L += ["; ".join(parts) + ".", ""]
-    L += [_dims_claim(data), "",
-          "![rounds against d](parallel_rounds_vs_d.png)", ""]
+    if data["fits"]:
+        L += [_fits_line(data["fits"], rows, windows), ""]
+    return L + [_dims_claim(data), "", "![rounds against d](parallel_rounds_vs_d.png)", ""]
 
+
+def _fits_line(fits_, rows, windows):
+    """The log-log and log-d fits of the sequential steps and the parallel rounds."""
+    b = fits_["sequential_steps_loglog"]
+    parts = [f"Fits over d = {rows[0]['dim']} … {rows[-1]['dim']}: sequential steps "
+             f"N ∝ d^{b[0]:.2f} (R² {b[2]:.2f})"]
+    for w in windows:
+        f = fits_[f"parallel_W{w}"]
+        parts.append(
+            f"parallel rounds, W = {w}: ∝ d^{f['loglog'][0]:.2f} in log-log; "
+            f"{f['vs_ln_d'][1]:.1f} + {f['vs_ln_d'][0]:.2f}·ln d (R² {f['vs_ln_d'][2]:.2f}); "
+            f"{f['vs_ln2_d'][1]:.1f} + {f['vs_ln2_d'][0]:.3f}·ln² d "
+            f"(R² {f['vs_ln2_d'][2]:.2f}); NFE ratio ∝ d^{f['nfe_ratio_loglog'][0]:.2f}")
+    return "; ".join(parts) + "."
+
+
+def _sweep_lines(data):
+    """Section 2: rounds, evaluations and error against the tolerance."""
     sw = data["tolerance_sweep"]
-    L += ["### Rounds and evaluations against the tolerance",
-          "",
-          f"d = {sw['dim']}, n = {sw['n']}, N = {sw['steps']} steps, W = {sw['windows']} "
-          f"windows of R = {sw['parallel']}; sequential: {sw['sequential']['rounds']} rounds, "
-          f"NFE/sample {sw['sequential']['nfe_per_sample']:.0f}, error "
-          f"{sw['sequential']['error']:.4g}, {sw['sequential']['wall_s']:.2f} s. "
-          "Max |Δx|: largest coordinate difference from the sequential output (same seed).",
-          "",
-          "| tolerance | rounds | NFE / sample | NFE × | rounds saved × | error "
-          "| max \\|Δx\\| | wall s |",
-          "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    L = ["### Rounds and evaluations against the tolerance",
+         "",
+         f"d = {sw['dim']}, n = {sw['n']}, N = {sw['steps']} steps, W = {sw['windows']} "
+         f"windows of R = {sw['parallel']}; sequential: {sw['sequential']['rounds']} rounds, "
+         f"NFE/sample {sw['sequential']['nfe_per_sample']:.0f}, error "
+         f"{sw['sequential']['error']:.4g}, {sw['sequential']['wall_s']:.2f} s. "
+         "Max |Δx|: largest coordinate difference from the sequential output (same seed).",
+         "",
+         "| tolerance | rounds | NFE / sample | NFE × | rounds saved × | error "
+         "| max \\|Δx\\| | wall s |",
+         "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sw["rows"]:
         L.append(f"| {r['tolerance']:g} | {r['rounds']} | {r['nfe_per_sample']:.0f} | "
                  f"{r['nfe_per_sample'] / sw['sequential']['nfe_per_sample']:.2f} | "
                  f"{sw['sequential']['rounds'] / r['rounds']:.1f} | {r['error']:.4g} | "
                  f"{r['max_diff_to_sequential']:.1e} | {r['wall_s']:.2f} |")
-    L += ["", "![rounds and NFE against tolerance](parallel_tolerance.png)", ""]
+    return L + ["", "![rounds and NFE against tolerance](parallel_tolerance.png)", ""]
 
+
+def _expensive_score_lines(data):
+    """Section 3: wall time with the score-network stand-in, and one call's cost."""
     es = data["expensive_score"]
-    L += ["### Wall time with an expensive score",
-          "",
-          f"Score = exact score + {es['scale']:g} × a random (untrained) NumPy MLP of (x, t): "
-          f"{es['layers']} tanh layers of width {es['width']}, float32, on d = {es['dim']} "
-          "Gaussian data: a stand-in with the cost profile of a small score network, not a "
-          f"trained model. N = {es['steps']} RM steps, W = {es['windows']} windows "
-          f"(R = {es['parallel']}), tolerance {es['tolerance']:g}; best of "
-          f"{TIMING_REPEATS} runs each, the same seed for both. 'analytic': the same runs "
-          "with the cheap exact score alone.",
-          "",
-          "| score | samples | seq. s | par. s | speed-up | seq. rounds | par. rounds | "
-          "NFE × | max \\|Δx\\| |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    L = ["### Wall time with an expensive score",
+         "",
+         f"Score = exact score + {es['scale']:g} × a random (untrained) NumPy MLP of (x, t): "
+         f"{es['layers']} tanh layers of width {es['width']}, float32, on d = {es['dim']} "
+         "Gaussian data: a stand-in with the cost profile of a small score network, not a "
+         f"trained model. N = {es['steps']} RM steps, W = {es['windows']} windows "
+         f"(R = {es['parallel']}), tolerance {es['tolerance']:g}; best of "
+         f"{TIMING_REPEATS} runs each, the same seed for both. 'analytic': the same runs "
+         "with the cheap exact score alone.",
+         "",
+         "| score | samples | seq. s | par. s | speed-up | seq. rounds | par. rounds | "
+         "NFE × | max \\|Δx\\| |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in es["runs"]:
         L.append(f"| {r['score']} | {r['samples']} | {r['sequential_s']:.3f} | "
                  f"{r['parallel_s']:.3f} | {r['speedup']:.2f} | {r['sequential_rounds']} | "
                  f"{r['parallel_rounds']} | {r['parallel_nfe'] / r['sequential_nfe']:.2f} | "
                  f"{r['max_diff_to_sequential']:.1e} |")
-    L += ["", "One call against its rows (best of 7; ms):", "",
-          "| rows | " + " | ".join(str(c["rows"]) for c in es["per_call"]) + " |",
-          "|---|" + "---:|" * len(es["per_call"]),
-          "| network | " + " | ".join(f"{c['call_s'] * 1e3:.2f}" for c in es["per_call"]) + " |",
-          "| analytic | " + " | ".join(f"{c['call_s'] * 1e3:.3f}"
-                                       for c in es["per_call_analytic"]) + " |",
-          "", _wall_claim(data), "",
-          "![cost of one call](parallel_batch_cost.png)", ""]
+    return L + [
+        "", "One call against its rows (best of 7; ms):", "",
+        "| rows | " + " | ".join(str(c["rows"]) for c in es["per_call"]) + " |",
+        "|---|" + "---:|" * len(es["per_call"]),
+        "| network | " + " | ".join(f"{c['call_s'] * 1e3:.2f}" for c in es["per_call"]) + " |",
+        "| analytic | " + " | ".join(f"{c['call_s'] * 1e3:.3f}"
+                                     for c in es["per_call_analytic"]) + " |",
+        "", _wall_claim(data), "",
+        "![cost of one call](parallel_batch_cost.png)", ""]
 
-    L += ["### MCMC: `rmd-parallel` against `rmd`",
-          "",
-          f"{MCMC_CHAINS} chains, {next(iter(data['mcmc'].values()))['draws']} draws, seed 1, "
-          f"tolerance {MCMC_TOLERANCE:g}, the default tuning at each `target_accuracy`. "
-          "Rounds and gradients per chain, warmup included, the mode search (the same in "
-          "both, `init_grad_evals`) excluded; for `rmd` rounds = gradients. b²: "
-          "`metrics.squared_bias` of the pooled draws at the end (x / x²), against exact "
-          "(Gaussian) or NUTS reference (German credit) moments; stiff: relative variance "
-          "error along the stiffest eigen-directions (± batch-means se); max |Δ|/sd: largest "
-          "difference from the `rmd` draw of the same seed, in posterior sd.",
-          ""]
+
+def _mcmc_lines(data):
+    """Section 4a: ``rmd-parallel`` against ``rmd``, one table per target."""
+    L = ["### MCMC: `rmd-parallel` against `rmd`",
+         "",
+         f"{MCMC_CHAINS} chains, {next(iter(data['mcmc'].values()))['draws']} draws, seed 1, "
+         f"tolerance {MCMC_TOLERANCE:g}, the default tuning at each `target_accuracy`. "
+         "Rounds and gradients per chain, warmup included, the mode search (the same in "
+         "both, `init_grad_evals`) excluded; for `rmd` rounds = gradients. b²: "
+         "`metrics.squared_bias` of the pooled draws at the end (x / x²), against exact "
+         "(Gaussian) or NUTS reference (German credit) moments; stiff: relative variance "
+         "error along the stiffest eigen-directions (± batch-means se); max |Δ|/sd: largest "
+         "difference from the `rmd` draw of the same seed, in posterior sd.",
+         ""]
     for name, entry in data["mcmc"].items():
         has_stiff = "stiff_var_error" in entry["rows"][0]
         L += [f"**{name}** ({entry['label']})", "",
@@ -769,33 +676,40 @@ def report_section(data, number=6):
               + ("stiff var. error | " if has_stiff else "") + "max \\|Δ\\|/sd | wall s |",
               "|---:|---|---:|---:|---:|---:|---:|---|" + ("---:|" if has_stiff else "")
               + "---:|---:|"]
-        for r in entry["rows"]:
-            par = r["parallel"] is not None
-            L.append(
-                f"| {r['target_accuracy']:g} | {r['method']} | {r['parallel'] or '—'} | "
-                f"{r['rounds']:.0f} | {r['grads']:.0f} | "
-                f"{_g(r.get('rounds_ratio'), 2) if par else '1'} | "
-                f"{_g(r.get('grads_ratio'), 3) if par else '1'} | "
-                f"{r['b2_x']:.1e} / {r['b2_x2']:.1e} | "
-                + (f"{r['stiff_var_error']:+.3f} ± {r['stiff_var_se']:.3f} | " if has_stiff else "")
-                + (f"{r['max_draw_diff_sd']:.1e}" if par else "—") + f" | {r['wall_s']:.1f} |")
+        L += [_mcmc_row(r, has_stiff) for r in entry["rows"]]
         L.append("")
-    L += ["![MCMC rounds and gradients](parallel_mcmc.png)", ""]
+    return L + ["![MCMC rounds and gradients](parallel_mcmc.png)", ""]
+
+
+def _mcmc_row(r, has_stiff):
+    """One row of an MCMC table (ratios and draw differences only for rmd-parallel)."""
+    par = r["parallel"] is not None
+    return (f"| {r['target_accuracy']:g} | {r['method']} | {r['parallel'] or '—'} | "
+            f"{r['rounds']:.0f} | {r['grads']:.0f} | "
+            f"{fmt(r.get('rounds_ratio'), '.2g') if par else '1'} | "
+            f"{fmt(r.get('grads_ratio'), '.3g') if par else '1'} | "
+            f"{r['b2_x']:.1e} / {r['b2_x2']:.1e} | "
+            + (f"{r['stiff_var_error']:+.3f} ± {r['stiff_var_se']:.3f} | " if has_stiff else "")
+            + (f"{r['max_draw_diff_sd']:.1e}" if par else "—") + f" | {r['wall_s']:.1f} |")
+
+
+def _expensive_target_lines(data):
+    """Section 4b: wall time of rmd and rmd-parallel on the costly batched targets."""
     et = data["expensive_target"]
-    L += ["**Expensive batched targets.** NumPy logistic regression on synthetic data, "
-          f"d = {et['dim']}, through `Target.from_batch` (all chains' rows in one call); "
-          f"`rmd` vs `rmd-parallel` (R = {et['parallel']}, tolerance {MCMC_TOLERANCE:g}), "
-          f"tune {et['tune']}, {et['draws']} draws, diagonal mass; wall time of warmup + "
-          "sampling (mode search and setup excluded, the same in both). *compute*: "
-          f"{et['variants']['compute']['n_data']:,} data points, a call's cost grows with its "
-          f"rows; *latency*: {et['variants']['latency']['n_data']:,} points plus a fixed "
-          f"{et['variants']['latency']['latency_s'] * 1e3:g} ms wait per call (a stand-in "
-          "for an accelerator launch or a remote round trip, where a batch costs about one "
-          "row).",
-          "",
-          "| target | chains | rmd s | rmd rounds | parallel s | parallel rounds | "
-          "parallel grads | speed-up | max \\|Δ\\|/sd |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    L = ["**Expensive batched targets.** NumPy logistic regression on synthetic data, "
+         f"d = {et['dim']}, through `Target.from_batch` (all chains' rows in one call); "
+         f"`rmd` vs `rmd-parallel` (R = {et['parallel']}, tolerance {MCMC_TOLERANCE:g}), "
+         f"tune {et['tune']}, {et['draws']} draws, diagonal mass; wall time of warmup + "
+         "sampling (mode search and setup excluded, the same in both). *compute*: "
+         f"{et['variants']['compute']['n_data']:,} data points, a call's cost grows with its "
+         f"rows; *latency*: {et['variants']['latency']['n_data']:,} points plus a fixed "
+         f"{et['variants']['latency']['latency_s'] * 1e3:g} ms wait per call (a stand-in "
+         "for an accelerator launch or a remote round trip, where a batch costs about one "
+         "row).",
+         "",
+         "| target | chains | rmd s | rmd rounds | parallel s | parallel rounds | "
+         "parallel grads | speed-up | max \\|Δ\\|/sd |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, v in et["variants"].items():
         for r in v["runs"]:
             L.append(f"| {name} | {r['chains']} | {r['sequential_s']:.1f} | "
@@ -806,14 +720,7 @@ def report_section(data, number=6):
     for name, v in et["variants"].items():
         L.append(f"One call of the *{name}* target (ms): " + ", ".join(
             f"{c['rows']} rows {c['call_s'] * 1e3:.1f}" for c in v["per_call"]) + ".")
-    L += ["", _mcmc_wall_claim(data), ""]
-    L += [f"Run time {data['elapsed_s']:.0f} s ({data['mode']} mode; "
-          + ", ".join(f"{k} {v:.0f} s" for k, v in data["section_s"].items())
-          + f"); load average {data['load_average_start'][0]:.1f} at the start, "
-          f"{data['load_average_end'][0]:.1f} at the end (2 cores shared with other jobs: "
-          "wall times are best-of-k and noisy); OPENBLAS_NUM_THREADS = "
-          f"{data.get('openblas_num_threads')}.", ""]
-    return "\n".join(L)
+    return L + ["", _mcmc_wall_claim(data), ""]
 
 
 def _dims_claim(data):
@@ -914,37 +821,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="d = 16, 256, 1024, fewer samples, W = 8 only, shorter MCMC runs")
-    parser.add_argument("--json", default=str(HERE / "results" / "parallel.json"),
+    parser.add_argument("--json", default=str(RESULTS / "parallel.json"),
                         help="write the results here (default benchmarks/results/parallel.json); "
                              "the PNGs go next to it")
     opts = parser.parse_args(argv)
-    from run import machine_info
-
     machine = machine_info()
     out = run(quick=opts.quick)
     out["machine"] = machine
     path = Path(opts.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, default=json_default))
+    write_json(path, out)
     try:
-        out["plots"] = plots(out, path.parent)
+        out["plots"] = plots.parallel_plots(out, path.parent)
     except ImportError:
         out["plots"] = []
-    path.write_text(json.dumps(out, indent=1, default=json_default))
+    write_json(path, out)
     print(f"done in {out['elapsed_s']:.0f} s")
     print(report_section(out))
     return out
-
-
-def json_default(value):
-    """NumPy scalars and arrays as JSON (``json.dumps(..., default=json_default)``)."""
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,13 @@ Nothing is measured here; ``run.py --report-only`` redraws every plot from the J
 """
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+from common import RESULTS, load_json  # noqa: E402
 
 #: One colour and marker per sampler, stable across plots.
 STYLE = {
@@ -139,12 +142,12 @@ def peers_scaling(peers, out_dir):
                for n in names if "median_grads" in peers["summary"][n].get(sampler, {})]
         color, marker, ls = STYLE.get(sampler, ("k", "o", "-"))
         label = peers.get("labels", {}).get(sampler, sampler)
-        for ax, key in zip(axes, ("median_grads", "median_time_to_accuracy_s")):
+        for ax, key in zip(axes, ("median_grads", "median_time_to_accuracy_s"), strict=True):
             xy = [(d, s[key]) for d, s in pts if s[key] is not None]
             if xy:
-                ax.plot(*zip(*xy), ls, marker=marker, color=color, label=label)
+                ax.plot(*zip(*xy, strict=True), ls, marker=marker, color=color, label=label)
     for ax, ylabel in zip(axes, ("gradient evaluations per chain to b² < 0.01",
-                                 "seconds to b² < 0.01 (compile excluded)")):
+                                 "seconds to b² < 0.01 (compile excluded)"), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("d")
@@ -222,7 +225,8 @@ def diffusion_plots(diff, out_dir):
                                  if r["metrics"].get(metric) is not None)
                     if pts:
                         ls = "-" if combo.startswith("rm") else "--"
-                        ax.plot(*zip(*pts), ls, marker=".", color=colors[combo], lw=1.2,
+                        ax.plot(*zip(*pts, strict=True), ls, marker=".", color=colors[combo],
+                                lw=1.2,
                                 label=combo)
                 floor = t["floors"][metric]["mean"]
                 ax.axhline(floor, color="k", lw=0.8, label="noise floor")
@@ -247,7 +251,118 @@ def diffusion_plots(diff, out_dir):
     return written
 
 
-def all_plots(out_dir, peers=None, diff=None, over=None, log=print):
+def parallel_plots(par, out_dir):
+    """The figures of ``parallel.py``: rounds against d and tolerance, MCMC, call cost."""
+    return [_parallel_rounds(par, out_dir), _parallel_tolerance(par, out_dir),
+            _parallel_mcmc(par, out_dir), _parallel_batch_cost(par, out_dir)]
+
+
+def _parallel_rounds(par, out_dir):
+    """Rounds to the accuracy against d: log-log, and against ln d with the fits."""
+    fig, axes = _plt().subplots(1, 2, figsize=(11, 4.2))
+    _rounds_loglog(axes[0], par)
+    _rounds_vs_ln_d(axes[1], par)
+    fig.tight_layout()
+    return _save(fig, out_dir, "parallel_rounds_vs_d.png")
+
+
+def _rounds_loglog(ax, par):
+    rows = par["dims"]
+    dims = np.array([r["dim"] for r in rows])
+    ax.loglog(dims, [r["sequential"]["rounds"] for r in rows], "o-", color="C0",
+              label="sequential RM: rounds (= 2N)")
+    ax.loglog(dims, [r["sequential"]["steps"] for r in rows], "o--", color="C0", alpha=0.6,
+              label="sequential RM: steps N")
+    for k, w in enumerate(rows[0]["parallel"]):
+        ax.loglog(dims, [r["parallel"][w]["rounds"] for r in rows], "s-", color=f"C{k + 1}",
+                  label=f"parallel, W = {w} windows: rounds")
+    f = par["fits"].get("sequential_steps_loglog")
+    title = f"error ≤ {par['eps']:g}"
+    if f:
+        title += f"; sequential N ∝ d^{f[0]:.2f}"
+    ax.set(xlabel="d", ylabel="sequential score rounds", title=title)
+    ax.legend(fontsize=8)
+
+
+def _rounds_vs_ln_d(ax, par):
+    rows = par["dims"]
+    dims = np.array([r["dim"] for r in rows])
+    ln = np.log(dims)
+    for k, w in enumerate(rows[0]["parallel"]):
+        r = [row["parallel"][w]["rounds"] for row in rows]
+        ax.plot(ln, r, "s", color=f"C{k + 1}", label=f"W = {w}")
+        fl = par["fits"].get(f"parallel_W{w}")
+        if fl:
+            grid = np.linspace(ln.min(), ln.max(), 50)
+            b, a, r2 = fl["vs_ln_d"]
+            ax.plot(grid, a + b * grid, "-", color=f"C{k + 1}", alpha=0.6,
+                    label=f"{a:.1f} + {b:.2f} ln d (R² {r2:.2f})")
+            b, a, r2 = fl["vs_ln2_d"]
+            ax.plot(grid, a + b * grid**2, ":", color=f"C{k + 1}",
+                    label=f"{a:.1f} + {b:.3f} ln² d (R² {r2:.2f})")
+    ax.set_xticks(ln, [str(d) for d in dims])
+    ax.set(xlabel="d (log axis)", ylabel="parallel rounds", ylim=(0, None),
+           title="parallel rounds against ln d")
+    ax.legend(fontsize=7)
+
+
+def _parallel_tolerance(par, out_dir):
+    """Parallel rounds and NFE per sample against the Picard tolerance."""
+    sw = par["tolerance_sweep"]
+    fig, ax = _plt().subplots(figsize=(6, 4))
+    pos = [r for r in sw["rows"] if r["tolerance"] > 0]
+    tols = [r["tolerance"] for r in pos]
+    ax.loglog(tols, [r["rounds"] for r in pos], "s-", color="C1", label="parallel rounds")
+    ax.loglog(tols, [r["nfe_per_sample"] for r in pos], "^-", color="C2",
+              label="parallel NFE / sample")
+    ax.axhline(sw["sequential"]["rounds"], color="C0", ls="--",
+               label="sequential rounds = NFE / sample")
+    exact = next((r for r in sw["rows"] if r["tolerance"] == 0), None)
+    if exact:
+        ax.axhline(exact["rounds"], color="C1", ls=":", label="rounds at tolerance 0")
+    ax.invert_xaxis()
+    ax.set(xlabel="tolerance", ylabel="count",
+           title=f"d = {sw['dim']}, N = {sw['steps']}, W = {sw['windows']}")
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "parallel_tolerance.png")
+
+
+def _parallel_mcmc(par, out_dir):
+    """Rounds and gradients per chain of rmd and rmd-parallel, one panel per target."""
+    fig, axes = _plt().subplots(1, 2, figsize=(11, 4.2))
+    for ax, (name, entry) in zip(axes, par["mcmc"].items(), strict=False):
+        labels, rounds, grads = [], [], []
+        for r in entry["rows"]:
+            labels.append(f"{'rmd' if r['parallel'] is None else 'R=' + str(r['parallel'])}\n"
+                          f"{r['target_accuracy']:g}")
+            rounds.append(r["rounds"])
+            grads.append(r["grads"])
+        x = np.arange(len(labels))
+        ax.bar(x - 0.2, rounds, 0.4, color="C6", label="sequential rounds / chain")
+        ax.bar(x + 0.2, grads, 0.4, color="C7", label="gradient evaluations / chain")
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.set(title=name, ylabel="per chain (init excluded)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out_dir, "parallel_mcmc.png")
+
+
+def _parallel_batch_cost(par, out_dir):
+    """Time of one batched call against its rows, for every expensive score and target."""
+    fig, ax = _plt().subplots(figsize=(6, 4))
+    es = par["expensive_score"]
+    for calls, label, c in ((es["per_call"], "score network", "C3"),
+                            (es["per_call_analytic"], "analytic score", "C0"),
+                            *((v["per_call"], f"logistic {k}", f"C{2 + j}") for j, (k, v)
+                              in enumerate(par["expensive_target"]["variants"].items()))):
+        ax.loglog([c_["rows"] for c_ in calls], [c_["call_s"] * 1e3 for c_ in calls], "o-",
+                  color=c, label=label)
+    ax.set(xlabel="rows in one call", ylabel="ms per call", title="cost of one batched call")
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "parallel_batch_cost.png")
+
+
+def all_plots(out_dir, peers=None, diff=None, over=None, par=None, log=print):
     """Every plot whose JSON is given; returns {kind: [file names]}."""
     if not available():
         log("matplotlib is not installed: no plots (pip install -e .[bench])")
@@ -260,20 +375,18 @@ def all_plots(out_dir, peers=None, diff=None, over=None, log=print):
         written["diffusion"] = diffusion_plots(diff, out_dir)
     if over is not None:
         written["overhead"] = overhead_plot(over, out_dir)
+    if par is not None:
+        written["parallel"] = parallel_plots(par, out_dir)
     return written
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     opts = parser.parse_args(argv)
     out = Path(opts.out)
-
-    def load(name):
-        p = out / f"{name}.json"
-        return json.loads(p.read_text()) if p.exists() else None
-
-    written = all_plots(out, load("peers"), load("diffusion"), load("overhead"))
+    written = all_plots(out, *(load_json(out, name)
+                               for name in ("peers", "diffusion", "overhead", "parallel")))
     for files in written.values():
         for f in files:
             print(out / f)

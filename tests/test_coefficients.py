@@ -10,9 +10,9 @@ from lcsample.kernels.coefficients import (
     pair_covariance,
     phi,
     psi,
-    rmd_coefficients,
+    noise_mixing,
     rmd_noise_covariance,
-    ulmc_coefficients,
+    step_coefficients,
 )
 
 
@@ -38,7 +38,10 @@ def quadrature_covariance(h, g, alpha):
 
 
 def paper_covariance(h, g, alpha):
-    """The closed form of algorithms.md §2.2, literally (cancels for small γh)."""
+    """A closed form of the covariance (docs/theory.md §3), expanded term by term.
+
+    Written without the stable e1/e2/e3 helpers of §4, so it cancels for small γh.
+    """
     a = alpha * h
     E = np.exp
     va = lambda t: (2 * g * t - 3 + 4 * E(-g * t) - E(-2 * g * t)) / (2 * g**3)  # noqa: E731
@@ -71,8 +74,8 @@ def test_covariance_matches_paper_closed_form(h, gamma, alpha):
 
 
 def test_small_step_limits():
-    # §2.2: Var W1 ≈ a³/3, Var W2 ≈ h³/3, Var W3 ≈ h, Cov12 ≈ a²(3h-a)/6, Cov13 ≈ a²/2,
-    # Cov23 ≈ h²/2 as γh → 0
+    # docs/theory.md §3: Var W1 ≈ a³/3, Var W2 ≈ h³/3, Var W3 ≈ h, Cov12 ≈ a²(3h-a)/6,
+    # Cov13 ≈ a²/2, Cov23 ≈ h²/2 as γh → 0
     h, a, g = 1e-3, 0.4e-3, 1e-5
     c = rmd_noise_covariance(h, g, a / h)
     expected = [[a**3 / 3, a**2 * (3 * h - a) / 6, a**2 / 2],
@@ -94,20 +97,25 @@ def test_pair_covariance_matches_quadrature(gh):
 def test_coefficient_tuple_matches_definitions():
     h, g, alpha = 0.37, 1.7, 0.41
     a, b = alpha * h, h - alpha * h
-    c = rmd_coefficients(h, g, alpha)
+    c = step_coefficients(h, g, alpha)
     np.testing.assert_allclose(
         [c.phi_a, c.psi_a, c.phi_h, c.h_phi_b, c.exp_h, c.h_exp_b, c.phi_b, c.exp_b],
         [phi_ref(a, g), (a - phi_ref(a, g)) / g, phi_ref(h, g), h * phi_ref(b, g),
          np.exp(-g * h), h * np.exp(-g * b), phi_ref(b, g), np.exp(-g * b)],
         rtol=1e-13,
     )
-    u = ulmc_coefficients(h, g)
-    np.testing.assert_allclose([u.phi_h, u.psi_h, u.exp_h],
+    # the exponential-Euler step reads the α = 1 coefficients: φ(h), ψ(h) and the pair
+    # over the whole step
+    u = step_coefficients(h, g, 1.0)
+    np.testing.assert_allclose([u.phi_a, u.psi_a, u.exp_h],
                                [phi_ref(h, g), (h - phi_ref(h, g)) / g, np.exp(-g * h)], rtol=1e-13)
     # the Cholesky factors reproduce the pair covariance
     var_i, cov, var_a = pair_covariance(h, g)
-    np.testing.assert_allclose([u.l11**2, u.l11 * u.l21, u.l21**2 + u.l22**2],
+    np.testing.assert_allclose([u.l11_a**2, u.l11_a * u.l21_a, u.l21_a**2 + u.l22_a**2],
                                [var_i, cov, var_a], rtol=1e-12)
+    # the noise map: W1 = A1, W2 = A1 + φ(h-a)·I1 + A2, W3 = e^{-γ(h-a)}·I1 + I2
+    np.testing.assert_array_equal(noise_mixing(c), [[0, 1, 0, 0], [c.phi_b, 1, 0, 1],
+                                                    [c.exp_b, 0, 1, 0]])
 
 
 positive = st.floats(1e-6, 20.0)

@@ -8,6 +8,16 @@ import pytest
 from lcsample.mcmc.diagnostics import (
     DRIFT_Z_THRESHOLD,
     Diagnostic,
+    _check_coverage,
+    _check_divergences,
+    _check_ess,
+    _check_lp_drift,
+    _check_rhat,
+    _check_rhat_ess_possible,
+    _check_warmup_converged,
+    _coordinate_subset,
+    _finite_chains,
+    _left_out_note,
     convergence_checks,
     lp_drift_zscore,
     warn_convergence,
@@ -269,3 +279,160 @@ def test_large_dimension_checks_an_evenly_spaced_subset_and_maps_names_back():
     assert coverage and "100 of 3000" in coverage[0].message and coverage[0].level == "info"
     rhat = [d for d in found if d.kind == "rhat"]
     assert rhat and rhat[0].variables[0] == 2999
+
+
+# --- the check functions one by one, on constructed arrays ------------------------------
+
+
+def test_check_rhat_flags_the_shifted_coordinates_worst_first():
+    draws = np.random.default_rng(10).standard_normal((4, 500, 4))
+    draws[2, :, 0] += 1.0
+    draws[2, :, 2] += 4.0  # further from the others: larger R-hat, listed first
+    draws[:, :, 3] = 0.5  # constant: R-hat is 0/0, flagged as the worst
+    columns = np.array([7, 11, 13, 17])
+    found = _check_rhat(draws, (0, 1, 2, 3), 4, 1.01, columns, var_name="y")
+    assert len(found) == 1
+    item = found[0]
+    assert (item.kind, item.level, item.chains) == ("rhat", "warn", (0, 1, 2, 3))
+    # run indices (columns), not positions in draws; coordinate 1 (iid) is not flagged
+    assert item.variables == (17, 13, 7)
+    assert np.isnan(item.values[0]) and item.values[1] > item.values[2] > 1.05
+    assert "for 3 of 4 coordinates" in item.message and "y[13] = " in item.message
+    assert "left out" not in item.message
+
+
+def test_check_rhat_passes_iid_chains():
+    draws = np.random.default_rng(11).standard_normal((4, 1000, 3))
+    assert _check_rhat(draws, (0, 1, 2, 3), 4, 1.01, np.arange(3)) == []
+
+
+def test_check_rhat_names_left_out_chains():
+    draws = np.random.default_rng(12).standard_normal((3, 500, 2))
+    draws[0, :, 1] += 3.0
+    (item,) = _check_rhat(draws, (0, 1, 3), 4, 1.01, np.arange(2))
+    assert item.variables == (1,) and item.chains == (0, 1, 3)
+    assert "(computed on chains 0, 1, 3; left out chain(s) 2 with non-finite draws)" \
+        in item.message
+
+
+def test_check_rhat_needs_two_chains():
+    draws = np.random.default_rng(13).standard_normal((1, 100, 2))
+    (item,) = _check_rhat(draws, (0,), 1, 1.01, np.arange(2))
+    assert item.level == "info" and item.chains == (0,)
+    assert item.message.startswith("Only one chain was sampled: R-hat needs")
+    (item,) = _check_rhat(draws, (2,), 3, 1.01, np.arange(2))
+    assert item.message.startswith("Only one chain (chain 2) has finite draws")
+
+
+def test_check_ess_flags_only_the_autocorrelated_coordinate():
+    chains, n, phi = 4, 1000, 0.95
+    draws = np.empty((chains, n, 2))
+    draws[:, :, 0] = np.random.default_rng(14).standard_normal((chains, n))
+    draws[:, :, 1] = ar1(np.random.default_rng(15), phi, (chains, n))
+    (item,) = _check_ess(draws, (0, 1, 2, 3), 4, 100, np.array([3, 8]))
+    assert (item.kind, item.variables, item.chains) == ("ess", (8,), (0, 1, 2, 3))
+    # AR(1): tau = (1 + phi) / (1 - phi) = 39, total ESS = 4000 / 39 = 103 (26 per chain);
+    # the estimate's relative sd is ~0.2 for one coordinate (Sokal 1997)
+    expected = chains * n * (1 - phi) / (1 + phi)
+    assert 0.5 * expected < item.values[0] < 1.5 * expected
+    assert "total over 4 chain(s)" in item.message and "x[8] = " in item.message
+
+
+def test_check_ess_threshold_is_per_chain_used():
+    # two iid chains of 1000 draws: total bulk ESS ~ 2000, ~1000 per chain used
+    draws = np.random.default_rng(16).standard_normal((2, 1000, 3))
+    assert _check_ess(draws, (0, 2), 3, 700, np.arange(3)) == []
+    (item,) = _check_ess(draws, (0, 2), 3, 1400, np.arange(3))
+    assert sorted(item.variables) == [0, 1, 2] and item.chains == (0, 2)
+    assert list(item.values) == sorted(item.values)  # smallest first
+    assert all(1400 < v < 2800 for v in item.values)
+    assert "left out chain(s) 1" in item.message
+
+
+def test_check_divergences_counts_draws_and_names_chains():
+    diverging = np.zeros((4, 50), dtype=bool)
+    assert _check_divergences(diverging) == []
+    diverging[1, 5:10] = True
+    diverging[3, 0] = True
+    (item,) = _check_divergences(diverging)
+    assert (item.kind, item.values, item.chains) == ("divergences", (6,), (1, 3))
+    assert item.message.startswith("6 draw(s) after warmup were flagged diverging, in 2 of "
+                                   "4 chain(s) (chains: 1, 3).")
+
+
+def test_check_warmup_converged_reads_attrs():
+    assert _check_warmup_converged({}) == []
+    assert _check_warmup_converged({"warmup_converged": True, "warmup_note": "x"}) == []
+    (item,) = _check_warmup_converged({"warmup_converged": False, "warmup_note": "  slow \n"})
+    assert item == Diagnostic("warmup", "Warmup reported that it did not converge: slow")
+    (item,) = _check_warmup_converged({"warmup_converged": False, "warmup_note": None})
+    assert item.message == "Warmup reported that it did not converge."
+
+
+def test_check_lp_drift_flags_a_step_on_the_usable_chains():
+    lp = np.random.default_rng(17).standard_normal((4, 1000))
+    assert _check_lp_drift(lp, (0, 1, 2, 3)) == []  # stationary
+    lp[:, :100] -= 1.0  # z = 1 / sqrt((1/100 + 1/500) / 4) = 18 > DRIFT_Z_THRESHOLD
+    lp[2, 700] = np.nan  # chain 2's lp is not finite: left out
+    (item,) = _check_lp_drift(lp, (0, 1, 2))  # chain 3 has non-finite draws: not passed
+    used = [0, 1]
+    z = lp_drift_zscore(lp[used])
+    assert (item.kind, item.chains, item.values) == ("warmup", (0, 1), (z,))
+    assert 8 < z < 30
+    early, late = lp[used, :100].mean(), lp[used, 500:].mean()
+    assert item.message.startswith(f"The log density rose from {early:.4g} (mean of the "
+                                   f"first 10 % of the draws) to {late:.4g}")
+    assert f"z = {z:.1f} over chain(s) 0, 1:" in item.message
+    assert _check_lp_drift(-lp, (0, 1))[0].message.startswith("The log density fell")
+    assert _check_lp_drift(lp, ()) == [] and _check_lp_drift(lp, (2,)) == []
+
+
+def test_check_coverage_and_rhat_ess_possible_info_items():
+    assert _check_coverage(5, 5) == []
+    (item,) = _check_coverage(100, 3000)
+    assert (item.kind, item.level) == ("coverage", "info")
+    assert item.message.startswith("R-hat and ESS computed on 100 of 3000 coordinates")
+    assert _check_rhat_ess_possible(4, (0,)) == []
+    (item,) = _check_rhat_ess_possible(3, (0, 1))
+    assert item == Diagnostic("rhat", "R-hat and ESS not computed: fewer than 4 draws.",
+                              level="info")
+    (item,) = _check_rhat_ess_possible(10, ())
+    assert item.message == "R-hat and ESS not computed: no chain has all draws finite."
+
+
+def test_coordinate_subset_finite_chains_and_left_out_note():
+    assert _coordinate_subset(10, 4).tolist() == [0, 3, 6, 9]
+    assert _coordinate_subset(10, None).tolist() == list(range(10))
+    assert _coordinate_subset(10, 10).tolist() == list(range(10))
+    subset = _coordinate_subset(3000, 100)
+    assert subset.size == 100 and subset[0] == 0 and subset[-1] == 2999
+    assert np.all(np.diff(subset) > 0)
+    posterior = np.zeros((4, 3, 2))
+    posterior[1, 2, 0] = np.nan
+    posterior[3, 0, 1] = np.inf
+    assert _finite_chains(posterior) == (0, 2)
+    assert _left_out_note((0, 2), 4) == (" (computed on chains 0, 2; left out chain(s) 1, 3 "
+                                         "with non-finite draws)")
+    assert _left_out_note((0, 1), 2) == ""
+
+
+def test_convergence_checks_concatenates_the_checks_in_order():
+    rng = np.random.default_rng(18)
+    draws = rng.standard_normal((4, 400, 30))
+    draws[1, :, 0] += 3.0
+    lp = rng.standard_normal((4, 400))
+    lp[:, :40] -= 2.0
+    diverging = np.zeros((4, 400), dtype=bool)
+    diverging[2, 7] = True
+    attrs = {"warmup_converged": False, "warmup_note": "n"}
+    found = convergence_checks(make_result(draws, lp=lp, diverging=diverging, attrs=attrs),
+                               max_coordinates=10)
+    columns = _coordinate_subset(30, 10)
+    chains = (0, 1, 2, 3)
+    expected = (_check_coverage(10, 30)
+                + _check_rhat(draws[:, :, columns], chains, 4, 1.01, columns)
+                + _check_ess(draws[:, :, columns], chains, 4, 100, columns)
+                + _check_divergences(diverging) + _check_warmup_converged(attrs)
+                + _check_lp_drift(lp, chains))
+    assert kinds(found) == ["coverage", "rhat", "ess", "divergences", "warmup", "warmup"]
+    assert repr(found) == repr(expected)

@@ -60,7 +60,7 @@ def test_jitted_score_parallel_matches_the_compiled_sequential_loop():
 
 
 def test_one_point_one_round_is_paper_algorithm_1():
-    # algorithms.md §4.2: R = 1, K = 1 with the exponential-integrator initialisation is
+    # docs/theory.md §11: R = 1, K = 1 with the exponential-integrator initialisation is
     # exactly one step of Algorithm 1
     ts = np.array([1.0, 0.8])
     x0 = np.random.default_rng(0).standard_normal((50, 3))

@@ -1,11 +1,12 @@
-"""lcsample.diffusion.sample against the exact Gaussian flow map and laws (algorithms.md §8.1)."""
+"""lcsample.diffusion.sample against the exact Gaussian flow map and laws (docs/theory.md §10)."""
 
 import numba
 import numpy as np
 import pytest
 
 import lcsample.diffusion as diffusion
-from lcsample.diffusion._steps import correct as _correct
+from lcsample.diffusion.corrector import Streams
+from lcsample.diffusion.corrector import correct as _correct
 from lcsample.diffusion.sampler import _streams
 
 MU = np.array([1.0, -2.0, 0.5])
@@ -36,7 +37,7 @@ def exact(n, t, seed):
 
 @pytest.mark.parametrize("predictor,order", [("rm", 1.5), ("exp-euler", 1.0), ("heun", 2.0)])
 def test_coupled_error_against_the_exact_flow_has_the_predicted_order(predictor, order):
-    # algorithms.md §3.1: RMS error h^{3/2} for the randomized midpoint, h for the
+    # docs/theory.md §10: RMS error h^{3/2} for the randomized midpoint, h for the
     # exponential integrator; Heun is second order
     T, delta, n = 2.0, 0.5, 2000
     x0 = exact(n, T, seed=0)
@@ -54,10 +55,10 @@ def test_coupled_error_against_the_exact_flow_has_the_predicted_order(predictor,
 def test_corrector_keeps_the_law_and_pulls_a_perturbed_start_back(corrector):
     t, n = 0.3, 40_000
     m, v = marginal(t)
-    rngs = _streams(3, 0, n)
+    rngs = Streams(_streams(3, 0, n))
     steps, h = (8, 0.05) if corrector == "uld" else (4, 0.125)
     oracle = diffusion.sampler._Oracle(score, 3, (), 0)
-    kept = _correct(corrector, oracle, exact(n, t, seed=4), t, steps, h, 2.0, rngs)
+    kept, _ = _correct(corrector, oracle, exact(n, t, seed=4), t, steps, h, 2.0, rngs)
     # one Langevin run from the exact law: Var changes only by the step's bias, O(h) for
     # exponential Euler (≤ 2 % here), O(h³) for the midpoint; 4.5 standard errors
     se_var = v * np.sqrt(2.0 / n)
@@ -67,7 +68,7 @@ def test_corrector_keeps_the_law_and_pulls_a_perturbed_start_back(corrector):
     # from variance 4v, a short run (duration 0.4-0.5) moves every coordinate's variance
     # toward v, by many standard errors, without overshooting
     start = m + 2.0 * (exact(n, t, seed=5) - m)
-    pulled = _correct(corrector, oracle, start, t, steps, h, 2.0, rngs)
+    pulled, _ = _correct(corrector, oracle, start, t, steps, h, 2.0, rngs)
     assert np.all(pulled.var(axis=0) < start.var(axis=0) - 4.5 * 4 * se_var)
     assert np.all(pulled.var(axis=0) > v)
 
@@ -80,8 +81,9 @@ def test_full_sampler_recovers_the_gaussian_law():
     assert np.all(np.abs(x.mean(axis=0) - m) < 4.5 * np.sqrt(v / len(x)) + 0.01 * np.sqrt(v))
     assert np.all(np.abs(x.var(axis=0) / v - 1) < 4.5 * np.sqrt(2 / len(x)) + 0.03)
     # counts: 20 rm steps (2 each) + 20 corrector runs of 4 midpoint steps (2 each)
-    assert info["nfe_per_sample"] == 20 * 2 + 20 * 8
-    assert info["rounds"] == 20 * 2 + 20 * 8
+    # + 1: the last corrector run's end is scored, as every run's end (the next step reuses it)
+    assert info["nfe_per_sample"] == 20 * 2 + 20 * 8 + 1
+    assert info["rounds"] == 20 * 2 + 20 * 8 + 1
 
 
 @pytest.mark.parametrize("predictor,corrector", [("rm", "uld-rm"), ("ddpm", "uld"), ("heun", None)])
@@ -158,12 +160,14 @@ def test_two_mode_mixture_weights_are_recovered_with_a_corrector():
     w = np.bincount(mixture.mode_assign(x), minlength=2) / n
     se = np.sqrt(mixture.weights * (1 - mixture.weights) / n)
     assert np.all(np.abs(w - mixture.weights) < 4.5 * se)
-    assert info["nfe_per_sample"] == 10 * 2 + 10 * 4
+    # a corrector run of 4 steps scores its start and each step's end; the next predictor
+    # step starts from the last of these scores, so only the final run's end is extra
+    assert info["nfe_per_sample"] == 10 * 2 + 10 * 4 + 1
 
 
 @pytest.mark.parametrize("predictor", ["rm", "exp-euler", "ddpm", "heun"])
-def test_compiled_loop_for_a_jitted_score_equals_the_python_loop(predictor):
-    # same streams, same order of draws, same arithmetic up to round-off
+def test_jitted_score_gives_the_python_score_samples(predictor):
+    # the same loop calls either; only the two score implementations round differently
     mixture = diffusion.grid_mixture(8)
     for corrector in (None, "uld", "uld-rm"):
         kwargs = dict(dim=8, num_samples=40, predictor=predictor, corrector=corrector, steps=5,
@@ -181,7 +185,7 @@ def _score_nan_beyond(x, t, out, limit):
             out[i, j] = -x[i, j] if abs(x[i, j]) < limit else np.nan
 
 
-def test_compiled_loop_reports_a_non_finite_score_with_time_and_sample():
+def test_jitted_score_non_finite_is_reported_with_time_and_sample():
     x0 = np.zeros((3, 2))
     x0[1, 0] = 5.0  # sample 1 (global 11) is outside the score's domain from the start
     with pytest.raises(ValueError, match=r"non-finite values at t = 5 for sample 11"):
@@ -197,7 +201,7 @@ def test_ill_conditioned_gaussian_moments_are_recovered():
     mean, cov = target.marginal(1e-3)
     evals, evecs = np.linalg.eigh(cov)
     y = (x - mean) @ evecs
-    # every eigen-direction, the stiffest included (architecture.md A.3): mean within
+    # every eigen-direction, the stiffest included (docs/theory.md §8): mean within
     # 4.5 SE, variance within 4.5 SE + 5 % discretization allowance
     assert np.all(np.abs(y.mean(axis=0)) < 4.5 * np.sqrt(evals / n))
     assert np.all(np.abs(y.var(axis=0) / evals - 1) < 4.5 * np.sqrt(2 / n) + 0.05)
@@ -208,7 +212,7 @@ def test_gcc_method_is_rm_with_a_uld_corrector_and_explicit_arguments_override_i
     a, info = diffusion.sample(score, method="gcc", **kwargs)
     b, _ = diffusion.sample(score, predictor="rm", corrector="uld", corrector_steps=2, **kwargs)
     np.testing.assert_array_equal(a, b)
-    assert info["nfe_per_sample"] == 5 * 2 + 5 * 2
+    assert info["nfe_per_sample"] == 5 * 2 + 5 * 2 + 1  # + the last corrector run's end
     c, _ = diffusion.sample(score, method="gcc", corrector=None, **kwargs)
     d, _ = diffusion.sample(score, **kwargs)
     np.testing.assert_array_equal(c, d)
@@ -216,8 +220,8 @@ def test_gcc_method_is_rm_with_a_uld_corrector_and_explicit_arguments_override_i
         diffusion.sample(score, method="ddim", **kwargs)
 
 
-def test_compiled_stretches_keep_the_corrector_windows():
-    # 45 steps run as 15 compiled stretches of 3: windows of 2 must straddle them
+def test_jitted_score_with_corrector_windows_gives_the_python_score_samples():
+    # a corrector after every 2nd step: the same samples and counts from either score
     mixture = diffusion.grid_mixture(8)
     kwargs = dict(dim=8, num_samples=10, predictor="rm", corrector="uld", corrector_every=2,
                   steps=45, seed=8)

@@ -31,7 +31,7 @@ def check_moments(draws, mean, cov, mean_allowance):
         assert abs(x.mean() - mean[i]) < Z * se + mean_allowance * np.sqrt(cov[i, i]), i
         sq = (x - mean[i]) ** 2
         assert abs(sq.mean() / cov[i, i] - 1) < Z * batch_means_se(sq) / cov[i, i] + STIFF_VARIANCE_BIAS, i
-    # architecture.md A.3: the bias hides in the stiffest direction, so look there too
+    # the bias hides in the stiffest direction (docs/theory.md §8), so look there too
     evals, evecs = np.linalg.eigh(cov)
     y = (draws - mean) @ evecs[:, 0]
     assert abs((y**2).mean() / evals[0] - 1) < Z * batch_means_se(y**2) / evals[0] + STIFF_VARIANCE_BIAS
@@ -50,7 +50,8 @@ def test_correlated_gaussian_default_settings():
 
 
 def _rotated_gaussian():
-    # peer-numbers.md's target: variances logspace(0, 3), Q = ortho_group(100, random_state=0)
+    # the benchmarks' rotated Gaussian: variances logspace(0, 3),
+    # Q = ortho_group(100, random_state=0)
     q = ortho_group.rvs(100, random_state=0)
     cov = (q * np.logspace(0, 3, 100)) @ q.T
     cov = 0.5 * (cov + cov.T)
@@ -73,8 +74,8 @@ def _german_credit():
 
 # Gradient evaluations per chain (mode search, warmup and draws) allowed to reach
 # b² < 0.01 for x and x² with default settings. Measured medians are about half of these
-# (benchmarks/results/report.md); NUTS needs 11,800 on German credit and 108,600 on the
-# rotated Gaussian (peer-numbers.md).
+# (benchmarks/results/report.md); NUTS needs about 12,000 on German credit and 108,000 on
+# the rotated Gaussian (same report, section 5).
 BUDGETS = {
     "linear_regression_50": (_linear_regression, 1_000),
     "rotated_gaussian_100": (_rotated_gaussian, 1_500),

@@ -57,7 +57,7 @@ def test_exact_picard_blocks_give_the_sequential_draws(kwargs):
 def test_default_tolerance_is_accurate_along_the_stiffest_direction():
     # the default blocks stop at a 1e-3 (in posterior sd) residual; the draws must still
     # have the exact stationary law of RM-ULMC at the tuned (h, γ) within Monte Carlo
-    # error, stiffest direction included (architecture.md A.3)
+    # error, stiffest direction included (docs/theory.md §8, "Where the bias shows")
     jitted, _, q, variances = _rotated(d=8, kappa=100.0)
     res = lcsample.sample(jitted, method="rmd-parallel", draws=6000, chains=4, seed=2,
                           inverse_mass_matrix=np.diag(jitted.cov).copy(), **QUIET)

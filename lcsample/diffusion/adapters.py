@@ -1,7 +1,8 @@
 """Scores from the parameterizations diffusion models are trained in.
 
 Every sampler in :mod:`lcsample.diffusion` takes the score ∇log p_t in OU time
-(α_t = e^{-t}, σ_t² = 1 - e^{-2t}). With x = α_t x₀ + σ_t ε (ecosystem-diffusion.md d.1):
+(α_t = e^{-t}, σ_t² = 1 - e^{-2t}). With x = α_t x₀ + σ_t ε, Tweedie's formula gives
+(docs/theory.md §10):
 
 * ε-prediction: score = -ε̂/σ_t;
 * x₀-prediction ("sample"): score = (α_t x̂₀ - x)/σ_t²;

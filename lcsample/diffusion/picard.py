@@ -2,10 +2,10 @@
 
 The grid is cut into windows of at most ``parallel`` predictor steps, ending where a
 corrector runs; each corrector run is a window of its own (one block of Anari, Chewi &
-Vuong's parallel ULMC, algorithms.md §4.3). A window is solved by Picard iteration:
+Vuong's parallel ULMC, docs/theory.md §11). A window is solved by Picard iteration:
 
-1. **Pass 0.** The window's sequential code (:func:`lcsample.diffusion._steps.predict`,
-   :func:`~lcsample.diffusion._steps.correct`) runs with every score call answered by a
+1. **Pass 0.** The window's sequential code (:func:`lcsample.diffusion.predictors.predict`,
+   :func:`lcsample.diffusion.corrector.correct`) runs with every score call answered by a
    guess: the score of the window's start state for the first window (the exponential-
    integrator initialisation of §4.2), the last score evaluated before it for the others.
    The pass records where scores were asked (the anchors and the randomized midpoints of
@@ -24,7 +24,7 @@ Vuong's parallel ULMC, algorithms.md §4.3). A window is solved by Picard iterat
 
 So the converged output is the sequential sampler's output for the same arguments and
 seed (to ``tolerance``; with ``tolerance=0`` to round-off), which the tests check. The
-difference from algorithms.md §4.2 is deliberate: §4.2 drops each step's anchor score and
+difference from the paper's parallel algorithm (§4.2) is deliberate: it drops each step's anchor score and
 reuses the previous midpoint's, which halves the rows per round but has a different fixed
 point; here the fixed point is paper Algorithm 1 itself (R = 1 and one round give exactly
 Algorithm 1 on the first window).
@@ -36,40 +36,10 @@ depend on the batch it is drawn in.
 import numpy as np
 
 from ..kernels.coefficients import pair_covariance
-from ._steps import correct, corrector_settings, predict
+from .corrector import correct, corrector_settings
+from .predictors import predict
 
 __all__ = ["plan_windows", "run"]
-
-
-class _Replay:
-    """A sample's generator that records the draws of a window's first pass and replays them."""
-
-    __slots__ = ("rng", "draws", "pos", "replaying")
-
-    def __init__(self, rng):
-        self.rng = rng
-        self.new_window()
-
-    def new_window(self):
-        self.draws, self.pos, self.replaying = [], 0, False
-
-    def rewind(self):
-        self.pos, self.replaying = 0, True
-
-    def _draw(self, make):
-        if self.replaying:
-            value = self.draws[self.pos]
-            self.pos += 1
-            return value
-        value = make()
-        self.draws.append(value)
-        return value
-
-    def random(self):
-        return self._draw(self.rng.random)
-
-    def standard_normal(self, size=None):
-        return self._draw(lambda: self.rng.standard_normal(size))
 
 
 class _Tape:
@@ -124,8 +94,7 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
     exact score of the first query (it is then never re-evaluated).
     """
     n = x0.shape[0]
-    for s in streams:
-        s.new_window()
+    window_start = streams.save()  # every pass replays the window's draws from here
     tape = _Tape([guess])
     x_end = window(x0, tape, streams)
     points, times = tape.points, tape.times
@@ -152,8 +121,7 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
             scored_at[q][m] = points[q][m]
             start += k
         rounds += 1
-        for s in streams:
-            s.rewind()
+        streams.restore(window_start)
         tape = _Tape(answers)
         x_end = window(x0, tape, streams)
         moved = np.zeros(n)
@@ -171,11 +139,10 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
 def run(oracle, ts, predictor, corrector_args, x, rngs, parallel, tolerance, max_rounds, bar):
     """The sampling loop in Picard windows; returns (x, list of window reports).
 
-    Arguments as :func:`lcsample.diffusion.sampler._run_python`, plus ``parallel`` (steps
+    Arguments as :func:`lcsample.diffusion.sampler._run_sequential`, plus ``parallel`` (steps
     per window), ``tolerance`` and ``max_rounds`` (per window).
     """
     corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
-    streams = [_Replay(rng) for rng in rngs]
     n = x.shape[0]
     guess = oracle(x, np.full(n, ts[0]))
     reports = []
@@ -201,13 +168,13 @@ def run(oracle, ts, predictor, corrector_args, x, rngs, parallel, tolerance, max
             noise = np.sqrt(2.0 * gamma * pair_covariance(h, gamma)[2])
 
             def window(x0, tape, rngs, t=t, h=h, gamma=gamma):
-                return correct(corrector, tape, x0, t, n_corr, h, gamma, rngs)
+                return correct(corrector, tape, x0, t, n_corr, h, gamma, rngs)[0]
 
             def scale(t, noise=noise):
                 return np.full(t.shape, noise)
 
             level = (t, t)
-        x, report, guess = _solve(window, x, oracle, streams, guess, scale, tolerance,
+        x, report, guess = _solve(window, x, oracle, rngs, guess, scale, tolerance,
                                   max_rounds, exact_first=w == 0)
         reports.append({"kind": spec[0], "steps": spec[1:], "t": level, **report})
         if spec[0] == "predict":

@@ -1,11 +1,12 @@
 """The forward Ornstein–Uhlenbeck process of the paper and the time grids of the reverse run.
 
-Forward process (algorithms.md §1.1): dX_t = -X_t dt + √2 dB_t, so
-X_t = α_t X_0 + σ_t Z with α_t = e^{-t} and σ_t² = 1 - e^{-2t}; its stationary law is
-N(0, I). In DDPM notation ᾱ = α_t², so t = -½ log ᾱ; in the variance-exploding
-(k-diffusion) notation σ_VE = σ_t/α_t = √(e^{2t} - 1), so t = ½ log(1 + σ_VE²).
-Sampling runs from a large t (noise) down to a small end time δ > 0, where the score of
-a data distribution without density is singular.
+Forward process (docs/theory.md §10; the setting of Gupta, Cai & Chen 2025 and of Chen,
+Chewi, Lee, Li, Lu & Salim 2023): dX_t = -X_t dt + √2 dB_t, so X_t = α_t X_0 + σ_t Z with
+α_t = e^{-t} and σ_t² = 1 - e^{-2t}; its stationary law is N(0, I). In DDPM notation
+ᾱ = α_t², so t = -½ log ᾱ; in the variance-exploding (k-diffusion) notation
+σ_VE = σ_t/α_t = √(e^{2t} - 1), so t = ½ log(1 + σ_VE²). Sampling runs from a large t
+(noise) down to a small end time δ > 0, where the score of a data distribution without
+density is singular.
 """
 
 import numpy as np
@@ -60,10 +61,11 @@ def time_grid(steps, kind="uniform", t_max=5.0, t_min=1e-3, rho=7.0):
     kind : {"uniform", "logsnr", "karras", "windows"}
         ``"uniform"`` in t; ``"logsnr"`` uniform in log-SNR λ = log(α_t²/σ_t²)
         (DPM-Solver's choice); ``"karras"`` uniform in σ_VE^{1/ρ} (EDM, ρ = 7), mapped to
-        OU time; ``"windows"``: the theory's schedule (algorithms.md §8, U5, after
-        CCL+23a): uniform steps down to t = 1, then geometrically shrinking ones (uniform
-        in log t) to ``t_min``, the steps split between the two parts in proportion to
-        their lengths in these units (t_max - 1 and log(1/t_min)).
+        OU time; ``"windows"``: the shape of schedule the analyses use (Chen, Chewi, Lee,
+        Li, Lu & Salim 2023; docs/theory.md §10): uniform steps down to t = 1, then
+        geometrically shrinking ones (uniform in log t) to ``t_min``, the steps split
+        between the two parts in proportion to their lengths in these units (t_max - 1
+        and log(1/t_min)).
     t_max : float
         Start (noise level), > t_min.
     t_min : float

@@ -23,22 +23,19 @@ same whether drawn alone (``first_sample=i``), in a batch of any size, or in chu
 
 import time
 
-import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
 from .._progress import progress_bar
 from .._validate import non_negative_float, positive_float, positive_int
-from . import _compiled
-from ._steps import correct, corrector_settings, predict
+from .corrector import CORRECTORS, Streams, correct, corrector_settings
 from .picard import run as parallel_run
+from .predictors import predict, tweedie
 from .process import check_grid, sigma2, time_grid
 
 __all__ = ["CORRECTORS", "METHODS", "PREDICTORS", "sample"]
 
 PREDICTORS = {"rm": 2, "exp-euler": 1, "ddpm": 1, "heun": 2}  # score evaluations per step
-CORRECTORS = (None, "uld", "uld-rm")
-_STRETCHES = 20  # compiled runs per sampling run: progress-bar updates
 _PRESET = object()  # an argument left to the method's preset
 #: Named combinations; None holds the defaults of every argument a method may set.
 #: "gcc" (corrector after every step, 2 steps) was the best of six window/length choices
@@ -174,10 +171,9 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
 
     Notes
     -----
-    A numba-jitted score without a callback runs the whole loop compiled
-    (:mod:`lcsample.diffusion._compiled`, built once per process and score, ~7 s);
-    otherwise the loop is Python with vectorized NumPy steps. Both give the same samples
-    to round-off (tested to 1e-10).
+    Whatever the score, the loop is the same: one batched score call per round (a jitted
+    score is called from Python on the whole batch), the predictor steps in vectorized
+    NumPy and the corrector on the compiled step kernels.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
@@ -199,8 +195,8 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     first_sample = positive_int(first_sample, "first_sample", minimum=0)
     if predictor not in PREDICTORS:
         raise ValueError(f"predictor must be one of {list(PREDICTORS)}, got {predictor!r}")
-    if corrector not in CORRECTORS:
-        raise ValueError(f"corrector must be one of {list(CORRECTORS)}, got {corrector!r}")
+    if corrector is not None and corrector not in CORRECTORS:
+        raise ValueError(f"corrector must be one of {[None, *CORRECTORS]}, got {corrector!r}")
     ts = check_grid(ts) if ts is not None else time_grid(steps, grid, t_max, t_min)
     if corrector_every == "end":
         corrector_every = len(ts) - 1
@@ -211,7 +207,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     if not isinstance(score_args, tuple):
         raise ValueError(f"score_args must be a tuple, got {type(score_args).__name__}")
     oracle = _Oracle(score, dim, score_args, first_sample)
-    rngs = _streams(seed, first_sample, n)
+    rngs = Streams(_streams(seed, first_sample, n))
     if x_init is None:
         x = np.array([rng.standard_normal(dim) for rng in rngs])
     else:
@@ -227,17 +223,14 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
             x, windows = parallel_run(oracle, ts, predictor, corrector_args, x, rngs, parallel,
                                       tolerance, max_rounds, bar)
             if denoise:
-                x = _tweedie(oracle, x, ts[-1])
+                x = tweedie(oracle, x, ts[-1])
             interrupted = False
             extra = {"parallel": parallel, "tolerance": tolerance, "windows": windows,
                      "window_rounds": np.array([w["rounds"] for w in windows]),
                      "converged": all(w["converged"] for w in windows)}
-        elif oracle.jitted and callback is None:
-            x, interrupted = _run_compiled(oracle, ts, predictor, corrector_args, x, rngs,
-                                           denoise, bar)
         else:
-            x, interrupted = _run_python(oracle, ts, predictor, corrector_args, x, rngs,
-                                         denoise, callback, bar)
+            x, interrupted = _run_sequential(oracle, ts, predictor, corrector_args, x, rngs,
+                                             denoise, callback, bar)
     info = {"method": method, "nfe": oracle.nfe, "nfe_per_sample": oracle.nfe / n,
             "rounds": oracle.rounds,
             "ts": ts, "time": time.perf_counter() - t0, "interrupted": interrupted,
@@ -245,52 +238,23 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     return x, info
 
 
-def _run_python(oracle, ts, predictor, corrector_args, x, rngs, denoise, callback, bar):
-    """The sampling loop in Python: one batched score call per round, NumPy arithmetic."""
+def _run_sequential(oracle, ts, predictor, corrector_args, x, streams, denoise, callback, bar):
+    """The sampling loop: one batched score call per round, the steps vectorized."""
     corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
     n = x.shape[0]
+    s = None  # the scores at x, when a corrector run ended there
     for i in range(len(ts) - 1):
         t, t_next = ts[i], ts[i + 1]
-        s = oracle(x, np.full(n, t))
+        if s is None:
+            s = oracle(x, np.full(n, t))
         if callback is not None and callback(i, t, x, (x + sigma2(t) * s) * np.exp(t)) is False:
             return x, True
-        x = predict(predictor, oracle, x, s, t, t_next, rngs)
+        x = predict(predictor, oracle, x, s, t, t_next, streams)
+        s = None
         if corrector is not None and (i + 1) % every == 0:
-            x = correct(corrector, oracle, x, t_next, n_corr,
-                        *corrector_settings(t_next, h_fixed, gamma_fixed), rngs)
+            x, s = correct(corrector, oracle, x, t_next, n_corr,
+                           *corrector_settings(t_next, h_fixed, gamma_fixed), streams)
         bar.update(1)
     if denoise:
-        x = _tweedie(oracle, x, ts[-1])
-    return x, False
-
-
-def _tweedie(oracle, x, t):
-    """The clean-sample estimate E[x_0 | x_t = x] = (x + σ_t² s_t(x))/α_t."""
-    return (x + sigma2(t) * oracle(x, np.full(x.shape[0], t))) * np.exp(t)
-
-
-def _run_compiled(oracle, ts, predictor, corrector_args, x, rngs, denoise, bar):
-    """The same loop compiled (:mod:`lcsample.diffusion._compiled`) for a jitted score.
-
-    The grid is run in about 20 stretches, between which the progress bar moves.
-    """
-    corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
-    counts = np.zeros(2, dtype=np.int64)
-    status = np.array([-1.0, np.nan])
-    x = np.ascontiguousarray(x)
-    gens = numba.typed.List(rngs)
-    steps = len(ts) - 1
-    size = max(1, -(-steps // _STRETCHES))
-    for a in range(0, steps, size):
-        b = min(a + size, steps)
-        ok = _compiled.run(oracle.score, oracle.args, ts[a:b + 1], a,
-                           _compiled.PREDICTOR_CODES[predictor],
-                           _compiled.CORRECTOR_CODES[corrector], every, n_corr, h_fixed or 0.0,
-                           gamma_fixed or 0.0, x, gens, denoise and b == steps, counts, status)
-        if not ok:
-            raise ValueError(f"score returned non-finite values at t = {status[1]:.6g} for "
-                             f"sample {oracle.first_sample + int(status[0])}")
-        bar.update(b - a)
-    oracle.nfe += int(counts[0])
-    oracle.rounds += int(counts[1])
+        x = tweedie(oracle, x, ts[-1], s)
     return x, False

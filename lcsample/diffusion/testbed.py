@@ -3,9 +3,9 @@
 Data p_0 = Σ_k w_k N(μ_k, Σ_k) stays a Gaussian mixture under the forward OU process of
 :mod:`.process`: p_t = Σ_k w_k N(α_t μ_k, C_k(t)) with C_k(t) = α_t² Σ_k + σ_t² I. The
 score, the Tweedie denoiser, the density and exact samples of every p_t are therefore
-available in closed form (ecosystem-diffusion.md, section d.1). For Gaussian data the
-probability-flow ODE is linear and its flow map is exact as well (algorithms.md §8.1), which
-gives strong-error tests a coupled reference.
+available in closed form (docs/theory.md §10). For Gaussian data the probability-flow ODE
+is linear and its flow map is exact as well, which gives strong-error tests a coupled
+reference.
 
 A full covariance is stored by its eigendecomposition Σ_k = U_k diag(λ_k) U_kᵀ. C_k(t)
 shares the eigenvectors U_k and has eigenvalues α_t² λ_k + σ_t², so one decomposition serves
@@ -408,8 +408,8 @@ class GaussianMixture:
     def mode_assign(self, x):
         """The component each point belongs to: argmax_k log N(x; μ_k, Σ_k).
 
-        The weights are left out on purpose (ecosystem-diffusion.md d.3, item 6, as in the
-        sde_sampler forks and Beyond ELBOs): a light mode keeps its points, so the
+        The weights are left out on purpose (docs/theory.md §10; as in the benchmark suite
+        of Blessing et al. 2024, "Beyond ELBOs"): a light mode keeps its points, so the
         recovered weights count_k / n measure the sampler, not the assignment rule.
 
         Parameters
@@ -489,7 +489,7 @@ class Gaussian(GaussianMixture):
 
     Every quantity is linear in x. In each eigen-direction of Σ = U diag(λ) Uᵀ the
     variance of p_t is v_t = α_t² λ + σ_t², and the probability-flow ODE moves
-    x_t - α_t m by the factor sqrt(v_t / v_s) (ecosystem-diffusion.md d.1).
+    x_t - α_t m by the factor sqrt(v_t / v_s) (docs/theory.md §10).
 
     Parameters
     ----------
@@ -556,11 +556,13 @@ class Gaussian(GaussianMixture):
 
 
 # ---------------------------------------------------------------------------------------
-# Presets (ecosystem-diffusion.md d.2).
+# Presets: targets with known answers (docs/theory.md §10).
 
 
 def grid_mixture(d):
     """The 25-mode grid mixture of the posterior-sampling benchmarks (MCGdiff, TMPD).
+
+    From Cardoso et al. (2024) and Boys et al. (2024); references in docs/theory.md.
 
     Means (8i, 8j, 8i, 8j, …) for i, j ∈ {-2, …, 2}, the pair (i, j) repeated d/2 times,
     i major (``torch.cartesian_prod(arange(-2, 3) * 8).repeat(1, d // 2)``); unit

@@ -24,14 +24,13 @@ import numpy as np
 from .._jit import kernel
 
 __all__ = [
-    "RMDCoefficients",
-    "ULMCCoefficients",
+    "StepCoefficients",
+    "noise_mixing",
+    "pair_covariance",
     "phi",
     "psi",
-    "pair_covariance",
-    "rmd_coefficients",
     "rmd_noise_covariance",
-    "ulmc_coefficients",
+    "step_coefficients",
 ]
 
 # Below this x the series of e2/e3 is used; 30 terms bring the truncation error under
@@ -126,8 +125,8 @@ def _pair_factor(s, gamma):
     return l11, l21, l22
 
 
-RMDCoefficients = namedtuple(
-    "RMDCoefficients",
+StepCoefficients = namedtuple(
+    "StepCoefficients",
     [
         "phi_a",  # φ(a): v → x_mid
         "psi_a",  # ψ(a): ∇log π(x) → x_mid
@@ -142,28 +141,27 @@ RMDCoefficients = namedtuple(
     ],
 )
 
-ULMCCoefficients = namedtuple(
-    "ULMCCoefficients",
-    ["phi_h", "psi_h", "exp_h", "l11", "l21", "l22"],
-)
-
 
 @kernel
-def rmd_coefficients(h, gamma, alpha):
-    """Coefficients of one randomized-midpoint step with midpoint a = αh.
+def step_coefficients(h, gamma, alpha):
+    """Coefficients of one step of length h with midpoint a = αh.
+
+    The randomized-midpoint step uses all of them. The exponential-Euler step is the
+    first half of the same step with α = 1: it reads φ(h) = ``phi_a``, ψ(h) = ``psi_a``,
+    ``exp_h`` and the (I, A) pair over the whole step (``l11_a``, ``l21_a``, ``l22_a``).
 
     Parameters
     ----------
     h : float
         Step size, > 0.
     gamma : float
-        Friction γ, > 0.
+        Friction γ, ≥ 0.
     alpha : float
         Midpoint fraction α in [0, 1].
 
     Returns
     -------
-    RMDCoefficients
+    StepCoefficients
     """
     a = alpha * h
     b = h - a
@@ -171,7 +169,7 @@ def rmd_coefficients(h, gamma, alpha):
     l11_b, l21_b, l22_b = _pair_factor(b, gamma)
     phi_b = phi(b, gamma)
     exp_b = np.exp(-gamma * b)
-    return RMDCoefficients(
+    return StepCoefficients(
         phi(a, gamma),
         psi(a, gamma),
         phi(h, gamma),
@@ -186,39 +184,43 @@ def rmd_coefficients(h, gamma, alpha):
 
 
 @kernel
-def ulmc_coefficients(h, gamma):
-    """Coefficients of one exponential-Euler ULMC step (gradient frozen over the step).
+def noise_mixing(c):
+    """The map from the two Brownian pairs of a step to its three Brownian integrals.
+
+    (W1, W2, W3) = N·(I1, A1, I2, A2), with (I1, A1) the pair on [0, a] and (I2, A2) the
+    pair on [a, h]: W1 = A1, W2 = A1 + φ(h-a)·I1 + A2, W3 = e^{-γ(h-a)}·I1 + I2. Only
+    decaying exponentials appear, so the map is stable for large γh. The step kernels
+    (:func:`lcsample.kernels.step.propose`) apply it written out per coordinate.
+
+    Parameters
+    ----------
+    c : StepCoefficients
 
     Returns
     -------
-    ULMCCoefficients
+    ndarray, shape (3, 4)
     """
-    l11, l21, l22 = _pair_factor(h, gamma)
-    return ULMCCoefficients(phi(h, gamma), psi(h, gamma), np.exp(-gamma * h), l11, l21, l22)
+    n = np.zeros((3, 4))
+    n[0, 1] = 1.0
+    n[1, 0], n[1, 1], n[1, 3] = c.phi_b, 1.0, 1.0
+    n[2, 0], n[2, 2] = c.exp_b, 1.0
+    return n
 
 
 def rmd_noise_covariance(h, gamma, alpha):
     """Exact 3×3 covariance of (W1, W2, W3) per coordinate for one RM-ULMC step.
 
     W1 = ∫_0^a φ(a-s) dB_s, W2 = ∫_0^h φ(h-s) dB_s, W3 = ∫_0^h e^{-γ(h-s)} dB_s with
-    a = αh. Assembled from the two independent pairs on [0, a] and [a, h] (the same
-    linear map the integrator uses), so it is as stable as :func:`pair_covariance`.
+    a = αh, assembled by :func:`noise_mixing` from the two independent pairs on [0, a]
+    and [a, h], so it is as stable as :func:`pair_covariance`.
 
     Returns
     -------
     ndarray, shape (3, 3)
     """
     a = alpha * h
-    b = h - a
     vi1, c1, va1 = pair_covariance(a, gamma)
-    vi2, c2, va2 = pair_covariance(b, gamma)
+    vi2, c2, va2 = pair_covariance(h - a, gamma)
     pairs = np.array([[vi1, c1, 0, 0], [c1, va1, 0, 0], [0, 0, vi2, c2], [0, 0, c2, va2]])
-    # rows: W1 = A1; W2 = A1 + φ(h-a)·I1 + A2; W3 = e^{-γ(h-a)}·I1 + I2
-    m = np.array(
-        [
-            [0.0, 1.0, 0.0, 0.0],
-            [phi(b, gamma), 1.0, 0.0, 1.0],
-            [np.exp(-gamma * b), 0.0, 1.0, 0.0],
-        ]
-    )
-    return m @ pairs @ m.T
+    n = noise_mixing(step_coefficients(h, gamma, alpha))
+    return n @ pairs @ n.T

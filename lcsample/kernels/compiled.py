@@ -1,174 +1,156 @@
-"""The compiled loop that advances one chain: kernels plus the user's oracle calls."""
+"""The compiled loops for a jitted target: one chain's steps, and the target over rows.
+
+:func:`advance_steps` is the step of :mod:`lcsample.kernels.step` with its gradients
+from the user's compiled function; :func:`run_chain` stores draws (and runs the
+``rmd-tv`` corrector between them) around it. These functions take the user's function
+as an argument, so numba compiles them once per process and target (they are not cached
+on disk); they stay thin and leave the arithmetic to the cached step kernels.
+"""
 
 import numpy as np
 
 from .._jit import driver, kernel
-from .coefficients import rmd_coefficients, ulmc_coefficients
+from .coefficients import step_coefficients
 from .step import (
-    correlate,
+    GRADS_PER_STEP,
+    NORMALS_PER_COORDINATE,
+    RMD,
+    ULMC,
+    accept,
+    complete,
+    draw_noise,
     fresh_velocity,
-    preconditioned,
-    rmd_midpoint,
-    rmd_update,
-    standard_normals,
-    ulmc_update,
+    precondition,
+    propose,
 )
 
-__all__ = [
-    "GRADS_PER_STEP",
-    "RMD",
-    "ULMC",
-    "copy_into",
-    "corrected_draw",
-    "is_finite_state",
-    "run_chain",
-]
-
-#: Method codes understood by :func:`run_chain`.
-RMD = 0
-ULMC = 1
-#: Gradient evaluations per step of each method.
-GRADS_PER_STEP = {RMD: 2, ULMC: 1}
+__all__ = ["advance_steps", "corrected_draw", "evaluate_rows", "run_chain", "step_scratch"]
 
 
 @kernel
-def copy_into(src, out):
-    """``out[:] = src`` for 1-D arrays.
-
-    An explicit loop: numba's slice assignment adds ~2 s to the compile time of every
-    driver that uses it.
-    """
-    for i in range(src.shape[0]):
-        out[i] = src[i]
-
-
-@kernel
-def is_finite_state(lp, x, g):
-    """Whether a new state is usable: finite log density, position and gradient."""
-    # one sum per vector catches any NaN or ±inf in it
-    return np.isfinite(lp) and np.isfinite(np.sum(x)) and np.isfinite(np.sum(g))
+def step_scratch(d, method):
+    """Work arrays of one step: (raw, z, x_mid, g_mid, p_mid, w2, w3, x_new, v_new, g_new)."""
+    k = NORMALS_PER_COORDINATE[method]
+    return (np.empty((d, k)), np.empty((d, k)), np.empty(d), np.empty(d), np.empty(d),
+            np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d))
 
 
 @driver
-def run_chain(logdensity_and_grad, args, method, h, gamma, precond, corrector, thin,
-              x, v, g, lp, rng, draws_out, lp_out):
+def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, g, p, lp, rng,
+                  scratch):
+    """Advance one chain ``n_steps`` steps in place; stop at the first non-finite state.
+
+    Parameters
+    ----------
+    fn : numba dispatcher
+        ``fn(x, grad_out, *args) -> log π(x)``.
+    args : tuple
+    method : int
+        :data:`~lcsample.kernels.step.RMD` or :data:`~lcsample.kernels.step.ULMC`.
+    c : StepCoefficients
+        The exponential-Euler step's (constant); the randomized midpoint makes its own.
+    h, gamma : float
+    n_steps : int
+    precond : tuple (u, chol, dense)
+        Inverse mass (see :mod:`lcsample.kernels.step`).
+    sigma : ndarray, shape (d,)
+        √(2γu).
+    x, v, g, p : ndarray, shape (d,)
+        The state, updated in place (``p`` is ``g`` for a diagonal mass).
+    lp : float
+    rng : numpy.random.Generator
+    scratch : tuple
+        From :func:`step_scratch`.
+
+    Returns
+    -------
+    steps_done : int
+        ``n_steps``, or the index of the step that went non-finite.
+    lp : float
+        log π at the returned state.
+    """
+    u, chol, dense = precond
+    raw, z, x_mid, g_mid, p_mid, w2, w3, x_new, v_new, g_new = scratch
+    for s in range(n_steps):
+        alpha = draw_noise(rng, method, chol, raw, z)
+        if method == RMD:
+            c = step_coefficients(h, gamma, alpha)
+        propose(method, c, z, u, sigma, x, v, p, x_mid, w2, w3, x_new, v_new)
+        if method == RMD:
+            fn(x_mid, g_mid, *args)
+            complete(c, u, dense, x, v, g_mid, p_mid, w2, w3, x_new, v_new)
+        lp_new = fn(x_new, g_new, *args)
+        if not accept(lp_new, x_new, v_new, g_new, dense, x, v, g, p):
+            return s, lp
+        lp = lp_new
+    return n_steps, lp
+
+
+@driver
+def run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng, draws_out,
+              lp_out):
     """Advance one chain by ``draws_out.shape[0]`` draws of ``thin`` steps each.
 
     Parameters
     ----------
-    logdensity_and_grad : numba dispatcher
-        ``(x, grad_out, *args) -> float``.
-    args : tuple
-    method : int
-        :data:`RMD` or :data:`ULMC`.
-    h, gamma : float
-        Step size and friction.
-    precond : tuple (u, chol, dense)
-        Inverse mass. Diagonal: ``u`` shape (d,), ``chol`` and ``dense`` shape (0, 0).
-        Dense U = LLᵀ: ``u`` ones, ``chol`` = L and ``dense`` = U, shape (d, d).
+    fn, args, method, h, gamma, precond, rng
+        As in :func:`advance_steps`.
     corrector : tuple (int, float) or None
-        (steps, step size) of the exponential-Euler ULMC run, from a fresh velocity, that
-        each stored draw is taken after (the paper's log-concave TV algorithm,
-        :func:`corrected_draw`); the chain itself continues from its uncorrected state.
-        None: no corrector.
+        (steps, step size) of the exponential-Euler run, from a fresh velocity, that each
+        stored draw is taken after (``method="rmd-tv"``, :func:`corrected_draw`); the
+        chain continues from its uncorrected state. None: no corrector.
     thin : int
     x, v, g : ndarray, shape (d,)
-        State: position, velocity and ∇log π(x). Updated in place to the last finite state.
+        State; updated in place to the last finite state.
     lp : float
-        log π(x).
-    rng : numpy.random.Generator
     draws_out : ndarray, shape (n, d)
-        Output positions, one row per draw.
     lp_out : ndarray, shape (n,)
-        Output log densities.
 
     Returns
     -------
     n_done : int
-        Draws written. Less than n when the chain diverged.
+        Draws written; fewer than n when the chain diverged.
     lp : float
         log π at the returned state.
     grads_in_failed_draw : int
         Gradient evaluations spent on the draw that diverged (0 if none did).
     """
     u, chol, dense = precond
-    is_dense = chol.shape[0] > 0
     d = x.shape[0]
     sigma = np.sqrt(2.0 * gamma * u)
-    x_mid, g_mid, p_mid = np.empty(d), np.empty(d), np.empty(d)
-    w2, w3 = np.empty(d), np.empty(d)
-    # Double buffering: a step writes the new state into the spare arrays and they swap,
-    # so a step that goes non-finite leaves the last finite state untouched. p is the
-    # preconditioned gradient U·g (the same array as g for a diagonal mass).
-    xa, va, ga = x.copy(), v.copy(), g.copy()
-    xb, vb, gb = np.empty(d), np.empty(d), np.empty(d)
-    pa = preconditioned(dense, ga, np.empty(d))
-    pb = preconditioned(dense, gb, np.empty(d))
-    c_ulmc = ulmc_coefficients(h, gamma)
-    z = np.empty((d, 4 if method == RMD else 2))
-    zc = np.empty_like(z)
-    per_step = 2 if method == RMD else 1
+    p = precondition(dense, g, np.empty(d))
+    scratch = step_scratch(d, method)
+    c = step_coefficients(h, gamma, 1.0)
+    per_step = GRADS_PER_STEP[method]
     for k in range(draws_out.shape[0]):
-        for s in range(thin):
-            # per step: α (RMD), the normal block, L·z for a dense mass. Kernel calls are
-            # spelled out: a helper kernel taking ~10 arrays costs ~170 ns per call in
-            # reference counting (measured at d = 10), as much as the rest of the step.
-            if method == RMD:
-                c = rmd_coefficients(h, gamma, rng.random())
-            standard_normals(rng, z)
-            if is_dense:
-                correlate(chol, z, zc)
-            if method == RMD:
-                rmd_midpoint(zc if is_dense else z, xa, va, pa, u, sigma, c, x_mid, w2, w3)
-                logdensity_and_grad(x_mid, g_mid, *args)
-                if is_dense:
-                    preconditioned(dense, g_mid, p_mid)
-                rmd_update(xa, va, p_mid if is_dense else g_mid, u, c, w2, w3, xb, vb)
-            else:
-                ulmc_update(zc if is_dense else z, xa, va, pa, u, sigma, c_ulmc, xb, vb)
-            lp_new = logdensity_and_grad(xb, gb, *args)
-            if not (np.isfinite(lp_new) and np.isfinite(np.sum(xb)) and np.isfinite(np.sum(gb))):
-                copy_into(xa, x)
-                copy_into(va, v)
-                copy_into(ga, g)
-                return k, lp, (s + 1) * per_step
-            if is_dense:
-                preconditioned(dense, gb, pb)
-            lp = lp_new
-            xa, xb = xb, xa
-            va, vb = vb, va
-            ga, gb = gb, ga
-            pa, pb = pb, pa
+        done, lp = advance_steps(fn, args, method, c, h, gamma, thin, precond, sigma, x, v, g, p,
+                                 lp, rng, scratch)
+        if done < thin:
+            return k, lp, (done + 1) * per_step
         # ``corrector is None`` is settled when numba compiles (the argument's type), so
         # runs without a corrector do not compile its code
         if corrector is None:
-            copy_into(xa, draws_out[k])
+            for i in range(d):  # a loop: slice assignment costs numba ~2 s more to compile
+                draws_out[k, i] = x[i]
             lp_out[k] = lp
         else:
-            failed, lp_out[k] = corrected_draw(logdensity_and_grad, args, corrector, gamma,
-                                               precond, sigma, rng, xa, ga, lp, draws_out[k])
+            failed, lp_out[k] = corrected_draw(fn, args, corrector, gamma, precond, sigma, rng, x,
+                                               g, lp, draws_out[k])
             if failed:
-                copy_into(xa, x)
-                copy_into(va, v)
-                copy_into(ga, g)
                 return k, lp, thin * per_step + failed
-    copy_into(xa, x)
-    copy_into(va, v)
-    copy_into(ga, g)
     return draws_out.shape[0], lp, 0
 
 
 @driver
-def corrected_draw(logdensity_and_grad, args, corrector, gamma, precond, sigma, rng, x, g, lp,
-                   draw_out):
+def corrected_draw(fn, args, corrector, gamma, precond, sigma, rng, x, g, lp, draw_out):
     """The corrector of ``method="rmd-tv"``: a short ULMC run from (x, fresh velocity).
 
     Parameters
     ----------
     corrector : tuple (int, float)
         Steps and step size.
-    gamma, precond, sigma, rng, logdensity_and_grad, args
-        As in :func:`run_chain` (σ = √(2γu)).
+    fn, args, gamma, precond, sigma, rng
+        As in :func:`advance_steps`.
     x, g : ndarray, shape (d,)
         The chain's position and ∇log π there (not modified).
     lp : float
@@ -185,27 +167,21 @@ def corrected_draw(logdensity_and_grad, args, corrector, gamma, precond, sigma, 
     n_corr, h_corr = corrector
     u, chol, dense = precond
     d = x.shape[0]
-    c_corr = ulmc_coefficients(h_corr, gamma)
-    z2, z2c = np.empty((d, 2)), np.empty((d, 2))
     xc, vc, gc = x.copy(), np.empty(d), g.copy()
-    xd, vd, gd = np.empty(d), np.empty(d), np.empty(d)
-    pc = preconditioned(dense, gc, np.empty(d))
-    pd = preconditioned(dense, gd, np.empty(d))
+    pc = precondition(dense, gc, np.empty(d))
     fresh_velocity(rng, u, chol, np.empty((d, 1)), np.empty((d, 1)), vc)
-    for j in range(n_corr):
-        standard_normals(rng, z2)
-        if chol.shape[0] > 0:
-            correlate(chol, z2, z2c)
-            ulmc_update(z2c, xc, vc, pc, u, sigma, c_corr, xd, vd)
-        else:
-            ulmc_update(z2, xc, vc, pc, u, sigma, c_corr, xd, vd)
-        lp = logdensity_and_grad(xd, gd, *args)
-        if not is_finite_state(lp, xd, gd):
-            return j + 1, lp
-        preconditioned(dense, gd, pd)
-        xc, xd = xd, xc
-        vc, vd = vd, vc
-        gc, gd = gd, gc
-        pc, pd = pd, pc
-    copy_into(xc, draw_out)
+    done, lp = advance_steps(fn, args, ULMC, step_coefficients(h_corr, gamma, 1.0), h_corr, gamma,
+                             n_corr, precond, sigma, xc, vc, gc, pc, lp, rng,
+                             step_scratch(d, ULMC))
+    if done < n_corr:
+        return done + 1, lp
+    for i in range(d):
+        draw_out[i] = xc[i]
     return 0, lp
+
+
+@driver
+def evaluate_rows(fn, args, X, lp, G):
+    """``lp[i] = fn(X[i], G[i], *args)`` for every row: a jitted target on a batch."""
+    for i in range(X.shape[0]):
+        lp[i] = fn(X[i], G[i], *args)

@@ -11,7 +11,7 @@ the discretization bias of a step size and friction on a curvature m.
 import numpy as np
 
 from .._jit import kernel
-from .coefficients import pair_covariance, phi, psi
+from .coefficients import noise_mixing, pair_covariance, step_coefficients
 
 __all__ = ["corrected_variance", "stationary_covariance"]
 
@@ -20,52 +20,54 @@ _ALPHAS, _WEIGHTS = 0.5 * (_NODES + 1.0), 0.5 * _WEIGHTS
 
 
 @kernel
+def _pair_block(a, b, gamma):
+    """Covariance (4×4) of (I1, A1, I2, A2): the Brownian pairs on [0, a] and [a, a + b]."""
+    P = np.zeros((4, 4))
+    P[0, 0], P[0, 1], P[1, 1] = pair_covariance(a, gamma)
+    P[2, 2], P[2, 3], P[3, 3] = pair_covariance(b, gamma)
+    P[1, 0], P[3, 2] = P[0, 1], P[2, 3]
+    return P
+
+
+@kernel
 def _rmd_averaged_maps(m, h, gamma, u, alphas, weights):
-    """E_α[M ⊗ M] (4×4) and E_α[B Cov(W) Bᵀ] (2×2) of the RM step on curvature m."""
+    """E_α[M ⊗ M] (4×4) and E_α[B Cov(W) Bᵀ] (2×2) of the RM step on curvature m.
+
+    With g = -m·x, x_mid = (1 - u·m·ψ(a))x + φ(a)v + σW1 and the update of
+    :func:`lcsample.kernels.step.complete`, the step's noise is σ(W2 - u·m·hφ(h-a)·W1,
+    W3 - u·m·he^{-γ(h-a)}·W1), with W from :func:`noise_mixing`.
+    """
     MM = np.zeros((4, 4))
     Q = np.zeros((2, 2))
     sigma2 = 2.0 * gamma * u
     M = np.empty((2, 2))
     B = np.empty((2, 4))
-    P = np.zeros((4, 4))
     for k in range(alphas.shape[0]):
-        a = alphas[k] * h
-        b = h - a
-        c = 1.0 - u * m * psi(a, gamma)
-        phi_b = phi(b, gamma)
-        exp_b = np.exp(-gamma * b)
-        hb, eb = h * phi_b, h * exp_b
-        M[0, 0] = 1.0 - u * hb * m * c
-        M[0, 1] = phi(h, gamma) - u * hb * m * phi(a, gamma)
-        M[1, 0] = -u * eb * m * c
-        M[1, 1] = np.exp(-gamma * h) - u * eb * m * phi(a, gamma)
+        c = step_coefficients(h, gamma, alphas[k])
+        shrink = 1.0 - u * m * c.psi_a
+        M[0, 0] = 1.0 - u * c.h_phi_b * m * shrink
+        M[0, 1] = c.phi_h - u * c.h_phi_b * m * c.phi_a
+        M[1, 0] = -u * c.h_exp_b * m * shrink
+        M[1, 1] = c.exp_h - u * c.h_exp_b * m * c.phi_a
         for i in range(2):
             for j in range(2):
                 for p in range(2):
                     for q in range(2):
                         MM[2 * i + p, 2 * j + q] += weights[k] * M[i, j] * M[p, q]
-        # (x', v') noise = σ·B·(I1, A1, I2, A2): W1 = A1 enters through x_mid,
-        # W2 = A1 + φ(h-a) I1 + A2, W3 = e^{-γ(h-a)} I1 + I2.
-        B[0, 0] = phi_b
-        B[0, 1] = 1.0 - u * hb * m
-        B[0, 2] = 0.0
-        B[0, 3] = 1.0
-        B[1, 0] = exp_b
-        B[1, 1] = -u * eb * m
-        B[1, 2] = 1.0
-        B[1, 3] = 0.0
-        P[0, 0], P[0, 1], P[1, 1] = pair_covariance(a, gamma)
-        P[2, 2], P[2, 3], P[3, 3] = pair_covariance(b, gamma)
-        P[1, 0], P[3, 2] = P[0, 1], P[2, 3]
-        Q += weights[k] * sigma2 * (B @ P @ B.T)
+        mix = noise_mixing(c)
+        B[0] = mix[1] - u * m * c.h_phi_b * mix[0]
+        B[1] = mix[2] - u * m * c.h_exp_b * mix[0]
+        a = alphas[k] * h
+        Q += weights[k] * sigma2 * (B @ _pair_block(a, h - a, gamma) @ B.T)
     return MM, Q
 
 
 def _ulmc_maps(m, h, gamma, u):
-    ph = phi(h, gamma)
-    M = np.array([[1.0 - u * m * psi(h, gamma), ph], [-u * m * ph, np.exp(-gamma * h)]])
+    """M (2×2) and the noise covariance Q (2×2) of the exponential-Euler step (α = 1)."""
+    c = step_coefficients(h, gamma, 1.0)
+    M = np.array([[1.0 - u * m * c.psi_a, c.phi_a], [-u * m * c.phi_a, c.exp_h]])
     var_i, cov_ia, var_a = pair_covariance(h, gamma)
-    # (x, v) noise is σ·(A, I)
+    # (x, v) noise is σ·(A, I) of the pair over the whole step
     Q = 2.0 * gamma * u * np.array([[var_a, cov_ia], [cov_ia, var_i]])
     return M, Q
 

@@ -1,28 +1,33 @@
-"""Function-free kernels of the RM-ULMC and exponential-Euler ULMC steps.
+"""The one step of underdamped Langevin Monte Carlo, from state to state, for every sampler.
 
-The underdamped Langevin dynamics, with inverse mass u (per coordinate) and friction γ, is
+The underdamped Langevin dynamics, with inverse mass U and friction γ, is
 
-    dx = v dt,   dv = -γ v dt + u ⊙ ∇log π(x) dt + √(2γu) dB.
+    dx = v dt,   dv = -γ v dt + U ∇log π(x) dt + √(2γU) dB.
 
-One randomized-midpoint step (Shen & Lee 2019) is split around its single oracle call:
-:func:`rmd_midpoint` draws α's noise and returns the midpoint x_mid, the caller evaluates
-g_mid = ∇log π(x_mid), and :func:`rmd_update` finishes the step. The MCMC driver calls them
-with ∇log π; they take no function, so a score at a fixed noise level (the diffusion
-corrector, a later issue) can drive them the same way.
+Every loop of the package — the compiled chain (:mod:`lcsample.kernels.compiled`), the
+lockstep rows of batched targets and of the diffusion corrector
+(:func:`lcsample.kernels.rows.advance_rows`) and the Picard blocks
+(:mod:`lcsample.mcmc.picard`) — makes a step out of these kernels and decides only where
+the gradients come from:
+
+1. :func:`draw_noise` — the random-number contract: per step, α ~ U(0, 1) (randomized
+   midpoint only), then one (d, k) block of standard normals in C order (k = 4 for the
+   randomized midpoint, 2 for exponential Euler), multiplied by L for a dense U = LLᵀ.
+2. :func:`propose` — with the step's coefficients (:func:`~lcsample.kernels.coefficients.
+   step_coefficients`): the randomized midpoint x_mid where the gradient is needed next,
+   or, for exponential Euler, the whole step.
+3. :func:`complete` — the randomized-midpoint update from the gradient at x_mid.
+4. :func:`accept` — the commit: the new state replaces the old one only if its log
+   density, position and gradient are finite, so a chain that diverges keeps its last
+   finite state.
 
 Symbols (per chain): ``x``, ``v``, ``g`` position, velocity and ∇log π(x), shape (d,);
-``u`` inverse mass, shape (d,); ``sigma`` = √(2γu), shape (d,); ``c`` the step's
-coefficients from :mod:`lcsample.coefficients`.
-
-A dense inverse mass U = LLᵀ needs no other kernels. The step is linear in (v, U·g, noise)
-and each Brownian integral is the same linear combination of the normals in every
-coordinate, so the dense step is the diagonal one with u = 1, g replaced by U·g
-(:func:`preconditioned`) and the normal block's columns multiplied by L
-(:func:`correlate`).
-
-Random numbers: per step the RM kernel takes four standard normals per coordinate, drawn
-after α as one (d, 4) block in C order (z1..z4 for coordinate 0, then coordinate 1, ...);
-the ULMC kernel takes a (d, 2) block. This order is part of the reproducibility contract.
+``p`` the preconditioned gradient U·g (the array ``g`` itself for a diagonal U); ``u``
+the diagonal inverse mass (ones for a dense one); ``chol``, ``dense`` the dense factor L
+and matrix U, or (0, 0) arrays for a diagonal mass; ``sigma`` = √(2γu). A dense mass needs
+no other arithmetic: the step is linear in (v, U·g, noise) and each Brownian integral is
+the same combination of the normals in every coordinate, so the dense step is the
+diagonal one with u = 1, g replaced by U·g and the normals multiplied by L.
 """
 
 import numpy as np
@@ -30,14 +35,26 @@ import numpy as np
 from .._jit import kernel
 
 __all__ = [
+    "GRADS_PER_STEP",
+    "NORMALS_PER_COORDINATE",
+    "RMD",
+    "ULMC",
+    "accept",
+    "complete",
     "correlate",
+    "draw_noise",
     "fresh_velocity",
-    "preconditioned",
-    "rmd_midpoint",
-    "rmd_update",
+    "precondition",
+    "propose",
     "standard_normals",
-    "ulmc_update",
 ]
+
+#: Integrator codes: the Shen–Lee randomized midpoint and exponential Euler.
+RMD = 0
+ULMC = 1
+#: Gradient evaluations per step, and normals drawn per coordinate, of each integrator.
+GRADS_PER_STEP = (2, 1)
+NORMALS_PER_COORDINATE = (4, 2)
 
 
 @kernel
@@ -71,7 +88,7 @@ def correlate(chol, z, out):
 
 
 @kernel
-def preconditioned(dense, g, out):
+def precondition(dense, g, out):
     """U·g for a dense inverse mass U; ``g`` itself for a diagonal one.
 
     Parameters
@@ -95,97 +112,140 @@ def preconditioned(dense, g, out):
 
 
 @kernel
-def fresh_velocity(rng, u, chol, z, zc, out):
+def draw_noise(rng, method, chol, raw, z):
+    """Draw one step's randomness in the contract's order: α, then the normal block.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    method : int
+        :data:`RMD` or :data:`ULMC`.
+    chol : ndarray, shape (d, d) or (0, 0)
+    raw, z : ndarray, shape (d, k)
+        k = :data:`NORMALS_PER_COORDINATE` [method]. ``z`` receives the normals (times L
+        for a dense mass, with ``raw`` as scratch).
+
+    Returns
+    -------
+    alpha : float
+        The midpoint fraction; 1.0 for exponential Euler, which draws none.
+    """
+    alpha = rng.random() if method == RMD else 1.0
+    if chol.shape[0] == 0:
+        standard_normals(rng, z)
+    else:
+        standard_normals(rng, raw)
+        correlate(chol, raw, z)
+    return alpha
+
+
+@kernel
+def fresh_velocity(rng, u, chol, raw, raw_l, out):
     """Draw v ~ N(0, U), the velocity's stationary law, into ``out``.
 
     Parameters
     ----------
     rng : numpy.random.Generator
     u : ndarray, shape (d,)
-        Diagonal inverse mass (ones when ``chol`` is given).
     chol : ndarray, shape (d, d) or (0, 0)
-        Cholesky factor of a dense inverse mass, or empty.
-    z, zc : ndarray, shape (d, 1)
-        Scratch buffers.
+    raw, raw_l : ndarray, shape (d, 1)
+        Scratch.
     out : ndarray, shape (d,)
     """
-    standard_normals(rng, z)
+    standard_normals(rng, raw)
     if chol.shape[0] == 0:
         for i in range(out.shape[0]):
-            out[i] = np.sqrt(u[i]) * z[i, 0]
+            out[i] = np.sqrt(u[i]) * raw[i, 0]
     else:
-        correlate(chol, z, zc)
+        correlate(chol, raw, raw_l)
         for i in range(out.shape[0]):
-            out[i] = zc[i, 0]
+            out[i] = raw_l[i, 0]
 
 
 @kernel
-def rmd_midpoint(z, x, v, g, u, sigma, c, x_mid, w2_out, w3_out):
-    """Draw the step's Brownian integrals and compute the randomized midpoint.
+def propose(method, c, z, u, sigma, x, v, p, x_mid, w2, w3, x_new, v_new):
+    """The step up to its next gradient: the midpoint (RMD) or the whole step (ULMC).
 
-    (W1, W2, W3) are built from independent pairs (I1, A1) on [0, a] and (I2, A2) on
-    [a, h]: W1 = A1, W2 = A1 + φ(h-a)·I1 + A2, W3 = e^{-γ(h-a)}·I1 + I2. Only decaying
-    exponentials appear, so this is stable for large γh.
+    Randomized midpoint, a = αh: x_mid = x + φ(a)·v + u·ψ(a)·p + σ·W1, and σ·W2, σ·W3
+    into ``w2``, ``w3`` for :func:`complete`, the integrals built from the pairs on
+    [0, a] and [a, h] as :func:`~lcsample.kernels.coefficients.noise_mixing` says.
+    Exponential Euler (gradient frozen at x): x' = x + φ(h)·v + u·ψ(h)·p + σA,
+    v' = e^{-γh}·v + u·φ(h)·p + σI, from the coefficients at α = 1.
 
     Parameters
     ----------
-    z : ndarray, shape (d, 4)
-        Standard normals (from :func:`standard_normals`).
-    x, v, g, u, sigma : ndarray, shape (d,)
-    c : RMDCoefficients
-    x_mid : ndarray, shape (d,)
-        Output: x + φ(a)·v + u·ψ(a)·g + σ·W1.
-    w2_out, w3_out : ndarray, shape (d,)
-        Output: σ·W2 and σ·W3, consumed by :func:`rmd_update`.
+    method : int
+    c : StepCoefficients
+    z : ndarray, shape (d, k)
+        The step's normals from :func:`draw_noise`.
+    u, sigma, x, v, p : ndarray, shape (d,)
+    x_mid, w2, w3, x_new, v_new : ndarray, shape (d,)
+        Outputs (RMD writes the first three, ULMC the last two).
     """
     for i in range(x.shape[0]):
-        i1 = c.l11_a * z[i, 0]
+        s = sigma[i]
         a1 = c.l21_a * z[i, 0] + c.l22_a * z[i, 1]
-        i2 = c.l11_b * z[i, 2]
-        a2 = c.l21_b * z[i, 2] + c.l22_b * z[i, 3]
-        s = sigma[i]
-        w2_out[i] = s * (a1 + c.phi_b * i1 + a2)
-        w3_out[i] = s * (c.exp_b * i1 + i2)
-        x_mid[i] = x[i] + c.phi_a * v[i] + u[i] * c.psi_a * g[i] + s * a1
+        if method == RMD:
+            i1 = c.l11_a * z[i, 0]
+            i2 = c.l11_b * z[i, 2]
+            a2 = c.l21_b * z[i, 2] + c.l22_b * z[i, 3]
+            w2[i] = s * (a1 + c.phi_b * i1 + a2)
+            w3[i] = s * (c.exp_b * i1 + i2)
+            x_mid[i] = x[i] + c.phi_a * v[i] + u[i] * c.psi_a * p[i] + s * a1
+        else:
+            up = u[i] * p[i]
+            x_new[i] = x[i] + c.phi_a * v[i] + c.psi_a * up + s * a1
+            v_new[i] = c.exp_h * v[i] + c.phi_a * up + s * c.l11_a * z[i, 0]
 
 
 @kernel
-def rmd_update(x, v, g_mid, u, c, w2, w3, x_out, v_out):
-    """Finish an RM-ULMC step from the gradient at the midpoint.
+def complete(c, u, dense, x, v, g_mid, p_mid, w2, w3, x_new, v_new):
+    """Finish a randomized-midpoint step from the gradient at its midpoint.
 
-    x' = x + φ(h)·v + u·h·φ(h-a)·g_mid + σW2,  v' = e^{-γh}·v + u·h·e^{-γ(h-a)}·g_mid + σW3.
+    x' = x + φ(h)·v + u·hφ(h-a)·U g_mid + σW2,  v' = e^{-γh}·v + u·he^{-γ(h-a)}·U g_mid + σW3.
 
     Parameters
     ----------
-    x, v, g_mid, u, w2, w3 : ndarray, shape (d,)
-    c : RMDCoefficients
-    x_out, v_out : ndarray, shape (d,)
+    c : StepCoefficients
+    u, x, v, g_mid, w2, w3 : ndarray, shape (d,)
+    dense : ndarray, shape (d, d) or (0, 0)
+    p_mid : ndarray, shape (d,)
+        Scratch for U·g_mid (dense mass).
+    x_new, v_new : ndarray, shape (d,)
         Output; may not alias ``x`` or ``v``.
     """
+    pm = precondition(dense, g_mid, p_mid)
     for i in range(x.shape[0]):
-        ug = u[i] * g_mid[i]
-        x_out[i] = x[i] + c.phi_h * v[i] + c.h_phi_b * ug + w2[i]
-        v_out[i] = c.exp_h * v[i] + c.h_exp_b * ug + w3[i]
+        ug = u[i] * pm[i]
+        x_new[i] = x[i] + c.phi_h * v[i] + c.h_phi_b * ug + w2[i]
+        v_new[i] = c.exp_h * v[i] + c.h_exp_b * ug + w3[i]
 
 
 @kernel
-def ulmc_update(z, x, v, g, u, sigma, c, x_out, v_out):
-    """One exponential-Euler ULMC step (gradient frozen at x over the step).
+def accept(lp_new, x_new, v_new, g_new, dense, x, v, g, p):
+    """Commit the new state into (x, v, g, p) if it is finite; report whether it was.
 
-    x' = x + φ(h)·v + u·ψ(h)·g + σA,  v' = e^{-γh}·v + u·φ(h)·g + σI,
-    with (I, A) the Brownian pair over the step.
+    A non-finite log density, position or gradient leaves the state untouched: the chain
+    keeps its last finite state and the caller stops it.
 
     Parameters
     ----------
-    z : ndarray, shape (d, 2)
-        Standard normals (from :func:`standard_normals`).
-    x, v, g, u, sigma : ndarray, shape (d,)
-    c : ULMCCoefficients
-    x_out, v_out : ndarray, shape (d,)
-        Output; may not alias ``x`` or ``v``.
+    lp_new : float
+    x_new, v_new, g_new : ndarray, shape (d,)
+    dense : ndarray, shape (d, d) or (0, 0)
+    x, v, g, p : ndarray, shape (d,)
+        The state, updated in place; ``p`` is ``g`` itself for a diagonal mass.
+
+    Returns
+    -------
+    bool
     """
+    # one sum per vector catches any NaN or ±inf in it
+    if not (np.isfinite(lp_new) and np.isfinite(np.sum(x_new)) and np.isfinite(np.sum(g_new))):
+        return False
     for i in range(x.shape[0]):
-        s = sigma[i]
-        ug = u[i] * g[i]
-        x_out[i] = x[i] + c.phi_h * v[i] + c.psi_h * ug + s * (c.l21 * z[i, 0] + c.l22 * z[i, 1])
-        v_out[i] = c.exp_h * v[i] + c.phi_h * ug + s * c.l11 * z[i, 0]
+        x[i] = x_new[i]
+        v[i] = v_new[i]
+        g[i] = g_new[i]
+    precondition(dense, g, p)
+    return True

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from ..kernels.compiled import GRADS_PER_STEP, run_chain
+from ..kernels.compiled import run_chain
+from ..kernels.step import GRADS_PER_STEP
 from ..kernels.step import fresh_velocity
 from .warmup.step_size import extreme_curvatures
 

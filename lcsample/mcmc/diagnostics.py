@@ -16,6 +16,22 @@
 R-hat and ESS come from ArviZ (``arviz.rhat`` / ``arviz.ess``, both ArviZ lines), so the
 numbers agree with ``arviz.summary``. :func:`warn_convergence` turns the list into one
 ``RuntimeWarning``.
+
+Each check is a private function with one job, each returning a list of
+:class:`Diagnostic`; :func:`convergence_checks` prepares the arrays, then calls, in this
+order, ``_check_rhat_ess_possible`` (too few draws or finite chains), ``_check_coverage``
+(coordinate subset), ``_check_rhat``, ``_check_ess``, ``_check_divergences``,
+``_check_warmup_converged`` and ``_check_lp_drift``, and concatenates their items. The
+user guide is ``docs/quickstart.md`` (section "Convergence checks"); ``docs/chains.md``
+covers the two ArviZ lines.
+
+References
+----------
+Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. and Bürkner, P.-C. (2021).
+Rank-normalization, folding, and localization: an improved R-hat for assessing convergence
+of MCMC. Bayesian Analysis 16(2), 667-718. (Rank-normalized split R-hat and bulk ESS.)
+Geweke, J. (1992). Evaluating the accuracy of sampling-based approaches to the calculation
+of posterior moments. In Bayesian Statistics 4, 169-193. (The lp drift z-score.)
 """
 
 import warnings
@@ -83,45 +99,39 @@ class Diagnostic(NamedTuple):
     level: str = "warn"
 
 
-def _arviz_rhat_ess(draws):
-    """Rank-normalized split R-hat and bulk ESS per coordinate from ArviZ.
+def _arviz_statistic(draws, statistic):
+    """Rank-normalized split R-hat or bulk ESS per coordinate, computed by ArviZ.
 
     Parameters
     ----------
     draws : ndarray, shape (chains, draws, d)
-        Finite draws; ``chains >= 1``, ``draws >= 4``.
+        Finite draws; ``draws >= 4``, and ``chains >= 2`` for ``"rhat"``.
+    statistic : {"rhat", "ess"}
+        ``"rhat"``: ``arviz.rhat(method="rank")``; ``"ess"``: ``arviz.ess(method="bulk")``
+        (Vehtari et al. 2021).
 
     Returns
     -------
-    rhat : ndarray, shape (d,)
-        NaN everywhere when ``chains == 1``.
-    ess : ndarray, shape (d,)
-        Bulk ESS summed over chains.
+    ndarray, shape (d,)
+        The statistic per coordinate; the ESS is summed over chains. NaN where it is
+        undefined (R-hat of a constant coordinate).
     """
     import arviz as az
 
-    n_chains = draws.shape[0]
+    method = {"rhat": "rank", "ess": "bulk"}[statistic]
+    function = getattr(az, statistic)
     # ArviZ divides by the within-chain variance: a constant coordinate gives NaN (reported
-    # as a problem below), not a numpy warning
+    # as a problem by the caller), not a numpy warning
     with np.errstate(divide="ignore", invalid="ignore"):
         if int(az.__version__.split(".")[0]) >= 1:
             # ArviZ 1.x (arviz_stats): arrays are accepted directly, with the sample axes
             # named; the remaining axes are looped over inside arviz_stats
-            ess = np.asarray(az.ess(draws, method="bulk", chain_axis=0, draw_axis=1))
-            if n_chains >= 2:
-                rhat = np.asarray(az.rhat(draws, method="rank", chain_axis=0, draw_axis=1))
-            else:
-                rhat = np.full(draws.shape[2], np.nan)
+            values = function(draws, method=method, chain_axis=0, draw_axis=1)
         else:
             # ArviZ 0.x: numpy input must be 2-D (chain, draw); a Dataset with a trailing
             # dimension is handled in one call
-            dataset = az.convert_to_dataset({"v": draws})
-            ess = az.ess(dataset, method="bulk")["v"].values
-            if n_chains >= 2:
-                rhat = az.rhat(dataset, method="rank")["v"].values
-            else:
-                rhat = np.full(draws.shape[2], np.nan)
-    return np.asarray(rhat, dtype=float).reshape(-1), np.asarray(ess, dtype=float).reshape(-1)
+            values = function(az.convert_to_dataset({"v": draws}), method=method)["v"].values
+    return np.asarray(values, dtype=float).reshape(-1)
 
 
 def lp_drift_zscore(lp, first=0.1, last=0.5, n_batches=10):
@@ -175,15 +185,328 @@ def lp_drift_zscore(lp, first=0.1, last=0.5, n_batches=10):
     return float((late_mean - early).mean() / se)
 
 
-def _names(result, indices, values, fmt):
+def _names(var_name, indices, values, fmt):
+    """Name the first few coordinates with their values, for a message.
+
+    Parameters
+    ----------
+    var_name : str
+        Variable name, as in ``SamplingResult.var_name``.
+    indices : ndarray of int, shape (k,)
+        Coordinate indices, worst first.
+    values : ndarray of float, shape (k,)
+        The statistic of each coordinate.
+    fmt : str
+        Format specification of the values.
+
+    Returns
+    -------
+    str
+        ``"x[3] = 1.234, x[0] = 1.020"``, ending in ``" and 2 more"`` beyond ``_N_NAMED``.
+    """
     pairs = zip(indices[:_N_NAMED], values[:_N_NAMED], strict=True)
-    shown = ", ".join(f"{result.var_name}[{i}] = {v:{fmt}}" for i, v in pairs)
+    shown = ", ".join(f"{var_name}[{i}] = {v:{fmt}}" for i, v in pairs)
     more = len(indices) - _N_NAMED
     return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _chain_list(chains):
+    """``"0, 2, 3"`` for chains ``(0, 2, 3)``."""
     return ", ".join(str(c) for c in chains)
+
+
+def _left_out_note(chains, n_chains):
+    """Message suffix naming the chains a statistic was not computed on.
+
+    Parameters
+    ----------
+    chains : tuple of int
+        Chains the statistic was computed on (those with all draws finite).
+    n_chains : int
+        Chains in the run.
+
+    Returns
+    -------
+    str
+        Empty when ``chains`` holds every chain.
+    """
+    if len(chains) == n_chains:
+        return ""
+    left_out = _chain_list(c for c in range(n_chains) if c not in chains)
+    return (f" (computed on chains {_chain_list(chains)}; left out chain(s) {left_out} "
+            "with non-finite draws)")
+
+
+def _finite_chains(posterior):
+    """Chains whose draws are all finite.
+
+    Parameters
+    ----------
+    posterior : ndarray, shape (chains, draws, d)
+
+    Returns
+    -------
+    tuple of int
+        Their indices, in increasing order.
+    """
+    finite = np.isfinite(posterior).all(axis=(1, 2))
+    return tuple(int(c) for c in np.flatnonzero(finite))
+
+
+def _coordinate_subset(dim, max_coordinates):
+    """Coordinates R-hat and ESS are computed on: all, or an evenly spaced subset.
+
+    Parameters
+    ----------
+    dim : int
+        Number of coordinates.
+    max_coordinates : int or None
+        Keep at most this many (first and last included); None for all of them.
+
+    Returns
+    -------
+    ndarray of int, shape (k,)
+        Increasing coordinate indices, ``k = min(dim, max_coordinates)``.
+    """
+    if max_coordinates is None or dim <= max_coordinates:
+        return np.arange(dim)
+    return np.unique(np.linspace(0, dim - 1, int(max_coordinates)).round().astype(int))
+
+
+def _check_rhat_ess_possible(n_draws, chains):
+    """``"info"`` item when R-hat and ESS cannot be computed at all.
+
+    Parameters
+    ----------
+    n_draws : int
+        Draws per chain.
+    chains : tuple of int
+        Chains with all draws finite.
+
+    Returns
+    -------
+    list of Diagnostic
+        One ``"rhat"`` info item when ``n_draws < 4`` or ``chains`` is empty, else empty.
+    """
+    if n_draws >= 4 and chains:
+        return []
+    reason = "fewer than 4 draws" if n_draws < 4 else "no chain has all draws finite"
+    return [Diagnostic("rhat", f"R-hat and ESS not computed: {reason}.", level="info")]
+
+
+def _check_coverage(n_checked, dim):
+    """``"coverage"`` info item when R-hat and ESS are computed on a subset of coordinates.
+
+    Parameters
+    ----------
+    n_checked : int
+        Coordinates checked (the size of :func:`_coordinate_subset`'s answer).
+    dim : int
+        Coordinates in the run.
+
+    Returns
+    -------
+    list of Diagnostic
+        Empty when ``n_checked == dim``.
+    """
+    if n_checked >= dim:
+        return []
+    return [Diagnostic(
+        "coverage",
+        f"R-hat and ESS computed on {n_checked} of {dim} coordinates (evenly "
+        "spaced); result.diagnostics(max_coordinates=None) checks all of them.",
+        level="info",
+    )]
+
+
+def _check_rhat(draws, chains, n_chains, threshold, columns, var_name="x"):
+    """Flag coordinates whose rank-normalized split R-hat exceeds ``threshold``.
+
+    R-hat is ArviZ's rank-normalized split R-hat (Vehtari et al. 2021); an undefined value
+    (NaN, from a constant coordinate) is flagged.
+
+    Parameters
+    ----------
+    draws : ndarray, shape (len(chains), draws, k)
+        Finite draws of the checked chains and coordinates; ``draws >= 4``.
+    chains : tuple of int
+        Run indices of the chains in ``draws``.
+    n_chains : int
+        Chains in the run (those missing from ``chains`` are named as left out).
+    threshold : float
+        Flag R-hat above this.
+    columns : ndarray of int, shape (k,)
+        Run index of each coordinate in ``draws``.
+    var_name : str
+        Variable name used in the message.
+
+    Returns
+    -------
+    list of Diagnostic
+        One ``"rhat"`` item (worst coordinates first) when some coordinate is flagged, an
+        ``"info"`` item when fewer than two chains are given, else empty.
+    """
+    if len(chains) < 2:
+        note = ("Only one chain was sampled" if n_chains == 1
+                else f"Only one chain (chain {chains[0]}) has finite draws")
+        return [Diagnostic(
+            "rhat",
+            f"{note}: R-hat needs at least two chains, so convergence between chains "
+            "cannot be checked. Run more chains.",
+            chains=chains, level="info",
+        )]
+    rhat = _arviz_statistic(draws, "rhat")
+    bad = np.flatnonzero(~(rhat <= threshold))  # NaN counts as bad
+    if not bad.size:
+        return []
+    order = bad[np.argsort(-np.nan_to_num(rhat[bad], nan=np.inf), kind="stable")]
+    return [Diagnostic(
+        "rhat",
+        f"The rank-normalized split R-hat is larger than {threshold} for "
+        f"{order.size} of {rhat.size} coordinates; worst: "
+        f"{_names(var_name, columns[order], rhat[order], '.3f')}"
+        f"{_left_out_note(chains, n_chains)}. The chains "
+        "have not mixed: run longer or check for multimodality.",
+        variables=tuple(int(i) for i in columns[order]),
+        values=tuple(float(v) for v in rhat[order]),
+        chains=chains,
+    )]
+
+
+def _check_ess(draws, chains, n_chains, min_per_chain, columns, var_name="x"):
+    """Flag coordinates whose bulk ESS per chain is below ``min_per_chain``.
+
+    The ESS is ArviZ's bulk (rank-normalized) effective sample size summed over the chains
+    (Vehtari et al. 2021); an undefined value (NaN) is flagged.
+
+    Parameters
+    ----------
+    draws : ndarray, shape (len(chains), draws, k)
+        Finite draws of the checked chains and coordinates; ``draws >= 4``.
+    chains : tuple of int
+        Run indices of the chains in ``draws`` (at least one).
+    n_chains : int
+        Chains in the run (those missing from ``chains`` are named as left out).
+    min_per_chain : float
+        Flag coordinates whose total ESS divided by ``len(chains)`` is below this.
+    columns : ndarray of int, shape (k,)
+        Run index of each coordinate in ``draws``.
+    var_name : str
+        Variable name used in the message.
+
+    Returns
+    -------
+    list of Diagnostic
+        One ``"ess"`` item (smallest ESS first, values are the totals over the chains) when
+        some coordinate is flagged, else empty.
+    """
+    ess = _arviz_statistic(draws, "ess")
+    bad = np.flatnonzero(~(ess / len(chains) >= min_per_chain))
+    if not bad.size:
+        return []
+    order = bad[np.argsort(np.nan_to_num(ess[bad], nan=-np.inf), kind="stable")]
+    return [Diagnostic(
+        "ess",
+        f"The bulk effective sample size per chain is smaller than {min_per_chain:g} "
+        f"for {order.size} of {ess.size} coordinates; worst (total over "
+        f"{len(chains)} chain(s)): {_names(var_name, columns[order], ess[order], '.1f')}"
+        f"{_left_out_note(chains, n_chains)}. "
+        "Estimates of means and quantiles are unreliable: run more draws.",
+        variables=tuple(int(i) for i in columns[order]),
+        values=tuple(float(v) for v in ess[order]),
+        chains=chains,
+    )]
+
+
+def _check_divergences(diverging):
+    """Count the draws flagged diverging during sampling.
+
+    Parameters
+    ----------
+    diverging : ndarray of bool, shape (chains, draws)
+
+    Returns
+    -------
+    list of Diagnostic
+        One ``"divergences"`` item with ``values == (n_flagged,)`` and the chains that have
+        flagged draws, or empty when none is flagged.
+    """
+    n_chains = diverging.shape[0]
+    n_flagged = int(diverging.sum())
+    if not n_flagged:
+        return []
+    hit = tuple(int(c) for c in np.flatnonzero(diverging.any(axis=1)))
+    return [Diagnostic(
+        "divergences",
+        f"{n_flagged} draw(s) after warmup were flagged diverging, in {len(hit)} of "
+        f"{n_chains} chain(s) (chains: {_chain_list(hit)}). A chain that reaches a "
+        "non-finite state is stopped and its remaining draws are NaN. Try a smaller "
+        "step_size or check the target's log density.",
+        values=(n_flagged,),
+        chains=hit,
+    )]
+
+
+def _check_warmup_converged(attrs):
+    """Report a warmup that said it did not converge.
+
+    Parameters
+    ----------
+    attrs : mapping
+        ``SamplingResult.attrs``; reads ``"warmup_converged"`` (missing counts as True)
+        and ``"warmup_note"``.
+
+    Returns
+    -------
+    list of Diagnostic
+        One ``"warmup"`` item quoting the note, or empty.
+    """
+    if attrs.get("warmup_converged", True):
+        return []
+    note = str(attrs.get("warmup_note", "") or "").strip()
+    return [Diagnostic(
+        "warmup",
+        f"Warmup reported that it did not converge: {note}" if note
+        else "Warmup reported that it did not converge.",
+    )]
+
+
+def _check_lp_drift(lp, chains):
+    """Flag a log density that still drifts between the start and the end of the draws.
+
+    Parameters
+    ----------
+    lp : ndarray, shape (n_chains, draws)
+        Log density of every draw of the run.
+    chains : tuple of int
+        Chains to consider (those with finite draws); of these, the ones whose ``lp`` is
+        all finite are used.
+
+    Returns
+    -------
+    list of Diagnostic
+        One ``"warmup"`` item with ``values == (z,)`` when ``|z|`` from
+        :func:`lp_drift_zscore` exceeds ``DRIFT_Z_THRESHOLD``, else empty.
+    """
+    used = [c for c in chains if np.isfinite(lp[c]).all()]
+    if not used:
+        return []
+    z = lp_drift_zscore(lp[used])
+    if not abs(z) > DRIFT_Z_THRESHOLD:
+        return []
+    n_draws = lp.shape[1]
+    early = lp[used, : int(0.1 * n_draws)].mean()
+    late = lp[used, n_draws - int(0.5 * n_draws):].mean()
+    direction = "rose" if z > 0 else "fell"
+    return [Diagnostic(
+        "warmup",
+        f"The log density {direction} from {early:.4g} (mean of the first 10 % of "
+        f"the draws) to {late:.4g} (mean of the last 50 %), z = {z:.1f} over chain(s) "
+        f"{_chain_list(used)}: the chains were still moving towards the typical set "
+        "when sampling started. Increase tune.",
+        values=(z,),
+        chains=tuple(used),
+    )]
 
 
 def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_coordinates=1000):
@@ -238,113 +561,21 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_c
         raise ValueError(
             f"result.posterior must have shape (chains, draws, d), got {posterior.shape}")
     n_chains, n_draws, dim = posterior.shape
-    if max_coordinates is None or dim <= max_coordinates:
-        columns = np.arange(dim)
-    else:
-        columns = np.unique(np.linspace(0, dim - 1, int(max_coordinates)).round().astype(int))
+    columns = _coordinate_subset(dim, max_coordinates)
     stats = result.sample_stats
     lp = np.asarray(stats.get("lp", np.full((n_chains, n_draws), np.nan)), dtype=float)
     diverging = np.asarray(stats.get("diverging", np.zeros((n_chains, n_draws))), dtype=bool)
+    used = _finite_chains(posterior)
 
-    finite = np.isfinite(posterior).all(axis=(1, 2))
-    used = tuple(int(c) for c in np.flatnonzero(finite))
-    if len(used) < n_chains:
-        left_out = _chain_list(np.flatnonzero(~finite))
-        where = (f" (computed on chains {_chain_list(used)}; left out chain(s) {left_out} "
-                 "with non-finite draws)")
-    else:
-        where = ""
-    found = []
-
-    # R-hat and ESS
-    if n_draws < 4 or not used:
-        reason = "fewer than 4 draws" if n_draws < 4 else "no chain has all draws finite"
-        found.append(Diagnostic("rhat", f"R-hat and ESS not computed: {reason}.", level="info"))
-    else:
-        if columns.size < dim:
-            found.append(Diagnostic(
-                "coverage",
-                f"R-hat and ESS computed on {columns.size} of {dim} coordinates (evenly "
-                "spaced); result.diagnostics(max_coordinates=None) checks all of them.",
-                level="info",
-            ))
-        rhat, ess = _arviz_rhat_ess(posterior[list(used)][:, :, columns])
-        if len(used) < 2:
-            note = ("Only one chain was sampled" if n_chains == 1
-                    else f"Only one chain (chain {used[0]}) has finite draws")
-            found.append(Diagnostic(
-                "rhat",
-                f"{note}: R-hat needs at least two chains, so convergence between chains "
-                "cannot be checked. Run more chains.",
-                chains=used, level="info",
-            ))
-        else:
-            bad = np.flatnonzero(~(rhat <= rhat_threshold))  # NaN counts as bad
-            if bad.size:
-                order = bad[np.argsort(-np.nan_to_num(rhat[bad], nan=np.inf), kind="stable")]
-                found.append(Diagnostic(
-                    "rhat",
-                    f"The rank-normalized split R-hat is larger than {rhat_threshold} for "
-                    f"{order.size} of {rhat.size} coordinates; worst: "
-                    f"{_names(result, columns[order], rhat[order], '.3f')}{where}. The chains "
-                    "have not mixed: run longer or check for multimodality.",
-                    variables=tuple(int(i) for i in columns[order]),
-                    values=tuple(float(v) for v in rhat[order]),
-                    chains=used,
-                ))
-        per_chain = ess / len(used)
-        bad = np.flatnonzero(~(per_chain >= min_ess_per_chain))
-        if bad.size:
-            order = bad[np.argsort(np.nan_to_num(ess[bad], nan=-np.inf), kind="stable")]
-            found.append(Diagnostic(
-                "ess",
-                f"The bulk effective sample size per chain is smaller than {min_ess_per_chain:g} "
-                f"for {order.size} of {ess.size} coordinates; worst (total over "
-                f"{len(used)} chain(s)): {_names(result, columns[order], ess[order], '.1f')}{where}. "
-                "Estimates of means and quantiles are unreliable: run more draws.",
-                variables=tuple(int(i) for i in columns[order]),
-                values=tuple(float(v) for v in ess[order]),
-                chains=used,
-            ))
-
-    # divergences during sampling
-    n_flagged = int(diverging.sum())
-    if n_flagged:
-        hit = tuple(int(c) for c in np.flatnonzero(diverging.any(axis=1)))
-        found.append(Diagnostic(
-            "divergences",
-            f"{n_flagged} draw(s) after warmup were flagged diverging, in {len(hit)} of "
-            f"{n_chains} chain(s) (chains: {_chain_list(hit)}). A chain that reaches a "
-            "non-finite state is stopped and its remaining draws are NaN. Try a smaller "
-            "step_size or check the target's log density.",
-            values=(n_flagged,),
-            chains=hit,
-        ))
-
-    # warmup
-    if not result.attrs.get("warmup_converged", True):
-        note = str(result.attrs.get("warmup_note", "") or "").strip()
-        found.append(Diagnostic(
-            "warmup",
-            f"Warmup reported that it did not converge: {note}" if note
-            else "Warmup reported that it did not converge.",
-        ))
-    lp_used = tuple(c for c in used if np.isfinite(lp[c]).all())
-    if lp_used:
-        z = lp_drift_zscore(lp[list(lp_used)])
-        if abs(z) > DRIFT_Z_THRESHOLD:
-            early = lp[list(lp_used), : int(0.1 * n_draws)].mean()
-            late = lp[list(lp_used), n_draws - int(0.5 * n_draws):].mean()
-            direction = "rose" if z > 0 else "fell"
-            found.append(Diagnostic(
-                "warmup",
-                f"The log density {direction} from {early:.4g} (mean of the first 10 % of "
-                f"the draws) to {late:.4g} (mean of the last 50 %), z = {z:.1f} over chain(s) "
-                f"{_chain_list(lp_used)}: the chains were still moving towards the typical set "
-                "when sampling started. Increase tune.",
-                values=(z,),
-                chains=lp_used,
-            ))
+    found = _check_rhat_ess_possible(n_draws, used)
+    if not found:
+        draws = posterior[list(used)][:, :, columns]
+        found += _check_coverage(columns.size, dim)
+        found += _check_rhat(draws, used, n_chains, rhat_threshold, columns, result.var_name)
+        found += _check_ess(draws, used, n_chains, min_ess_per_chain, columns, result.var_name)
+    found += _check_divergences(diverging)
+    found += _check_warmup_converged(result.attrs)
+    found += _check_lp_drift(lp, used)
     return found
 
 

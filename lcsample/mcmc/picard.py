@@ -24,23 +24,26 @@ small when the block is short against the target's time scale (m·h ≲ 1/√λ_
 
 import numpy as np
 
-from .._jit import driver, kernel
-from ..kernels.coefficients import rmd_coefficients
-from ..kernels.compiled import copy_into, is_finite_state
-from ..kernels.step import correlate, preconditioned, rmd_midpoint, rmd_update, standard_normals
+from .._jit import kernel
+from ..kernels.coefficients import step_coefficients
+from ..kernels.step import RMD, accept, complete, draw_noise, precondition, propose
 
-__all__ = ["ParallelAdvance", "evaluate_rows", "picard_pass"]
+__all__ = ["ParallelAdvance", "picard_pass"]
 
 
 @kernel
-def picard_pass(z, alphas, h, gamma, u, sigma, dense, x0, v0, p0, g_mid, g_new,
-                x_mid, x_new, v_new):
+def picard_pass(z, alphas, h, gamma, u, sigma, dense, x0, v0, p0, g_mid, g_new, x_mid, x_new,
+                v_new):
     """One pass over a block of RM-ULMC steps with frozen gradients.
+
+    Each step is :func:`~lcsample.kernels.step.propose` and
+    :func:`~lcsample.kernels.step.complete`, as in the sequential chain, with the
+    gradients read from ``g_mid`` and ``g_new`` instead of evaluated.
 
     Parameters
     ----------
     z : ndarray, shape (m, d, 4)
-        Each step's normal block (already multiplied by L for a dense mass).
+        Each step's normals (from :func:`~lcsample.kernels.step.draw_noise`).
     alphas : ndarray, shape (m,)
         Each step's midpoint fraction.
     h, gamma : float
@@ -59,19 +62,11 @@ def picard_pass(z, alphas, h, gamma, u, sigma, dense, x0, v0, p0, g_mid, g_new,
     p_mid_buf, p_buf = np.empty(d), np.empty(d)
     xa, va, pa = x0, v0, p0
     for k in range(alphas.shape[0]):
-        c = rmd_coefficients(h, gamma, alphas[k])
-        rmd_midpoint(z[k], xa, va, pa, u, sigma, c, x_mid[k], w2, w3)
-        p_mid = preconditioned(dense, g_mid[k], p_mid_buf)
-        rmd_update(xa, va, p_mid, u, c, w2, w3, x_new[k], v_new[k])
-        pa = preconditioned(dense, g_new[k], p_buf)
+        c = step_coefficients(h, gamma, alphas[k])
+        propose(RMD, c, z[k], u, sigma, xa, va, pa, x_mid[k], w2, w3, x_new[k], v_new[k])
+        complete(c, u, dense, xa, va, g_mid[k], p_mid_buf, w2, w3, x_new[k], v_new[k])
+        pa = precondition(dense, g_new[k], p_buf)
         xa, va = x_new[k], v_new[k]
-
-
-@driver
-def evaluate_rows(fn, args, X, lp, G):
-    """``lp[i] = fn(X[i], G[i], *args)`` for every row: a jitted target on a batch."""
-    for i in range(X.shape[0]):
-        lp[i] = fn(X[i], G[i], *args)
 
 
 class _Block:
@@ -84,14 +79,9 @@ class _Block:
         self.alphas = np.empty(m)
         self.z = np.empty((m, d, 4))
         raw = np.empty((d, 4))
-        for k in range(m):  # the sequential driver's order: α, then the step's normals
-            self.alphas[k] = chain.rng.random()
-            if chol.shape[0] == 0:
-                standard_normals(chain.rng, self.z[k])
-            else:
-                standard_normals(chain.rng, raw)
-                correlate(chol, raw, self.z[k])
-        self.p0 = preconditioned(self.dense, chain.g, np.empty(d)).copy()
+        for k in range(m):  # the sequential chain's draws, in its order
+            self.alphas[k] = draw_noise(chain.rng, RMD, chol, raw, self.z[k])
+        self.p0 = precondition(self.dense, chain.g, np.empty(d)).copy()
         self.g_mid = np.tile(chain.g, (m, 1))
         self.g_new = np.tile(chain.g, (m, 1))
         self.lp_new = np.full(m, chain.lp)
@@ -123,12 +113,24 @@ class _Block:
         return (np.flatnonzero(~(self.x_mid == self.at_mid).all(axis=1)),
                 np.flatnonzero(~(self.x_new == self.at_new).all(axis=1)))
 
-    def first_bad_step(self):
-        """The first step whose state is not finite (m if none)."""
+    def commit(self):
+        """Move the chain along the block's steps up to the first non-finite one.
+
+        Returns
+        -------
+        int
+            Steps committed: m, or the index of the first non-finite step.
+        """
+        ch = self.chain
+        p = precondition(self.dense, ch.g, np.empty_like(ch.g))
+        lp = ch.lp
         for k in range(self.alphas.shape[0]):
-            if not (is_finite_state(self.lp_new[k], self.x_new[k], self.g_new[k])
-                    and np.isfinite(self.g_mid[k]).all()):
+            if not accept(self.lp_new[k], self.x_new[k], self.v_new[k], self.g_new[k], self.dense,
+                          ch.x, ch.v, ch.g, p):
+                ch.lp = lp
                 return k
+            lp = float(self.lp_new[k])
+        ch.lp = lp
         return self.alphas.shape[0]
 
 
@@ -172,8 +174,8 @@ class ParallelAdvance:
                 chains[i].n_rounds += b.rounds
                 chains[i].picard_blocks += 1
                 chains[i].picard_unconverged += not b.done
-                bad = b.first_bad_step()
-                self._commit(b, bad, requests[i], done_steps[i], thin)
+                bad = b.commit()
+                self._store(b, bad, requests[i], done_steps[i], thin)
                 done_steps[i] += bad
                 if bad < len(b.alphas):
                     failed[i] = done_steps[i]
@@ -212,15 +214,11 @@ class ParallelAdvance:
                 b.done = b.solve() <= self.tolerance
 
     @staticmethod
-    def _commit(b, n_ok, request, done_steps, thin):
-        """Store the block's draws and move the chain to its last finite state."""
+    def _store(b, n_ok, request, done_steps, thin):
+        """Store the draws (every ``thin``-th step) among the block's first ``n_ok`` steps."""
         draws_out, lp_out = request[0], request[1]
         for k in range(n_ok):
             step = done_steps + k + 1
             if step % thin == 0:
-                copy_into(b.x_new[k], draws_out[step // thin - 1])
+                draws_out[step // thin - 1] = b.x_new[k]
                 lp_out[step // thin - 1] = b.lp_new[k]
-        if n_ok:
-            ch = b.chain
-            ch.x, ch.v = b.x_new[n_ok - 1].copy(), b.v_new[n_ok - 1].copy()
-            ch.g, ch.lp = b.g_new[n_ok - 1].copy(), float(b.lp_new[n_ok - 1])

@@ -111,14 +111,14 @@ class SamplingResult:
 
         Returns
         -------
-        list of lcsample.diagnostics.Diagnostic
+        list of lcsample.mcmc.diagnostics.Diagnostic
             One item per problem (kinds ``"rhat"``, ``"ess"``, ``"divergences"``,
             ``"warmup"``); empty when none was found. Pass it to
-            :func:`lcsample.diagnostics.warn_convergence` to get one warning.
+            :func:`lcsample.mcmc.diagnostics.warn_convergence` to get one warning.
 
         See Also
         --------
-        lcsample.diagnostics.convergence_checks
+        lcsample.mcmc.diagnostics.convergence_checks
         """
         from .diagnostics import convergence_checks
 

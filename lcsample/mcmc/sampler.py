@@ -12,7 +12,8 @@ from .execution import Monitor, run_tasks
 from .._progress import progress_bar
 from .._validate import choice, non_negative_float, positive_float, positive_int
 from .warmup.loop import TUNING_ROUTES, WarmupOptions, allocate_records, run_warmup, warmup_converged
-from ..kernels.compiled import RMD, ULMC, run_chain
+from ..kernels.compiled import evaluate_rows, run_chain
+from ..kernels.step import RMD, ULMC
 from .warmup.starts import (
     diagonal_curvature,
     find_mode,
@@ -21,7 +22,8 @@ from .warmup.starts import (
     positive_floor,
 )
 from .warmup.mass import InverseMass
-from .picard import ParallelAdvance, evaluate_rows
+from .lockstep import LockstepAdvance
+from .picard import ParallelAdvance
 from .results import ChainState, SamplingResult
 from ..targets.base import Target
 from .warmup.step_size import STIFF_VARIANCE_BIAS
@@ -290,7 +292,7 @@ def sample(
         chain_list = [_new_chain(target, code, rngs[c], starts[c], step_size, friction, mass, c,
                                  x_init is not None) for c in range(chains)]
 
-    advance_batch = target.advance_batch if target.batched else None
+    advance_batch = LockstepAdvance(target.evaluate) if target.batched else None
     if advance_parallel is not None:
         advance_batch = advance_parallel
         timing = {"compile": parallel_compile}

@@ -79,7 +79,7 @@ class Target:
 
         Returns
         -------
-        lcsample.batched.BatchedTarget
+        lcsample.targets.batched.BatchedTarget
 
         Examples
         --------

@@ -37,7 +37,7 @@ class InverseMass:
 
     @property
     def kernel_args(self):
-        """(u, chol, dense) as :func:`lcsample.driver.run_chain` takes them."""
+        """(u, chol, dense) as :func:`lcsample.kernels.compiled.run_chain` takes them."""
         return self._kernel_args
 
     def root(self, z):
