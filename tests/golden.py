@@ -4,7 +4,8 @@
 ``tests/test_golden.py`` reruns every case and compares with it. The cases use the public
 API only, so they survive any rearrangement of the internals: MCMC methods × inverse-mass
 kinds × back-ends (compiled target, batched Python target, Picard blocks), and diffusion
-predictors × correctors × loops (Python, compiled, Picard windows). Record anew only for
+predictors × correctors × loops (Python score, jitted score — once a compiled loop of
+its own —, Picard windows). Record anew only for
 a change that is meant to alter the draws, and say so in the commit.
 """
 
@@ -51,7 +52,7 @@ def _target(backend):
     return lcsample.Target(_logdensity_and_grad, 3, args=(_MEAN, _PRECISION))
 
 
-MCMC_METHODS = ("rmd", "ulmc", "rmd-tv", "rmd-parallel")
+MCMC_METHODS = ("rmd", "ulmc", "rmd-tv", "rmd-picard")
 MASSES = ("diag", "dense")
 BACKENDS = ("jitted", "batched")
 PREDICTORS = ("rm", "exp-euler", "ddpm", "heun")
@@ -61,7 +62,7 @@ LOOPS = ("python", "compiled", "picard")
 
 def mcmc_case(method, mass, backend):
     """Draws, lp and last velocities of a short tuned run."""
-    extra = {"parallel": 4, "tolerance": 0.0} if method == "rmd-parallel" else {}
+    extra = {"picard_steps": 4, "tolerance": 0.0} if method == "rmd-picard" else {}
     res = lcsample.sample(_target(backend), draws=15, tune=40, chains=2, seed=11, method=method,
                           inverse_mass_matrix=mass, **extra, **QUIET)
     return {"posterior": res.posterior, "lp": res.sample_stats["lp"],
@@ -77,7 +78,7 @@ def diffusion_case(predictor, corrector, loop):
     if loop == "compiled":
         x, _ = diffusion.sample(mixture.score_kernel, score_args=mixture.score_args, **kwargs)
     else:
-        extra = {"parallel": 3, "tolerance": 0.0} if loop == "picard" else {}
+        extra = {"picard_steps": 3, "tolerance": 0.0} if loop == "picard" else {}
         x, _ = diffusion.sample(mixture.score, **kwargs, **extra)
     return {"samples": x}
 

@@ -207,13 +207,13 @@ def test_ill_conditioned_gaussian_moments_are_recovered():
     assert np.all(np.abs(y.var(axis=0) / evals - 1) < 4.5 * np.sqrt(2 / n) + 0.05)
 
 
-def test_gcc_method_is_rm_with_a_uld_corrector_and_explicit_arguments_override_it():
+def test_rm_uld_method_is_rm_with_a_uld_corrector_and_explicit_arguments_override_it():
     kwargs = dict(dim=3, num_samples=4, steps=5, seed=1)
-    a, info = diffusion.sample(score, method="gcc", **kwargs)
+    a, info = diffusion.sample(score, method="rm-uld", **kwargs)
     b, _ = diffusion.sample(score, predictor="rm", corrector="uld", corrector_steps=2, **kwargs)
     np.testing.assert_array_equal(a, b)
     assert info["nfe_per_sample"] == 5 * 2 + 5 * 2 + 1  # + the last corrector run's end
-    c, _ = diffusion.sample(score, method="gcc", corrector=None, **kwargs)
+    c, _ = diffusion.sample(score, method="rm-uld", corrector=None, **kwargs)
     d, _ = diffusion.sample(score, **kwargs)
     np.testing.assert_array_equal(c, d)
     with pytest.raises(ValueError, match="method"):

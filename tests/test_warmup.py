@@ -8,15 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lcsample
-from lcsample.mcmc.warmup.loop import AUTO_TUNE_RANGE, auto_tune
 from lcsample.kernels.exact import stationary_covariance
-from lcsample.mcmc.warmup.starts import diagonal_curvature, find_mode, hessian, jittered_starts
+from lcsample.mcmc.warmup.curvature import diagonal_curvature, extreme_curvatures, hessian
+from lcsample.mcmc.warmup.loop import AUTO_TUNE_RANGE, auto_tune, window_schedule
 from lcsample.mcmc.warmup.mass import InverseMass, Welford
+from lcsample.mcmc.warmup.starts import find_mode, jittered_starts
 from lcsample.mcmc.warmup.step_size import (
     STIFF_VARIANCE_BIAS,
     energy_error,
     energy_target,
-    extreme_curvatures,
     step_size_for_bias,
 )
 
@@ -236,3 +236,16 @@ def test_adaptive_friction_is_not_underdamped_by_a_small_window_in_high_dimensio
     lam_min = res.tuning_history[-1]["lam_min"]
     assert res.attrs["friction"][0] == pytest.approx(np.sqrt(lam_min), rel=1e-12)
     assert lam_min > 0.25
+
+
+@settings(max_examples=200, deadline=None)
+@given(tune=st.integers(0, 5000), windows=st.booleans())
+def test_window_schedule_covers_the_warmup_with_growing_windows(tune, windows):
+    segments = window_schedule(tune, windows)
+    assert sum(n for n, _ in segments) == tune
+    assert all(n > 0 for n, _ in segments)
+    lengths = [n for n, ends_window in segments if ends_window]
+    # Stan's schedule: each adaptation window at least as long as the one before it
+    assert all(b >= a for a, b in zip(lengths, lengths[1:], strict=False))
+    if not windows or tune < 20:
+        assert not lengths

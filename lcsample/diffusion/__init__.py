@@ -2,8 +2,8 @@
 
 :func:`sample` runs the reverse process: predictors ("rm", the paper's Algorithm 1;
 "exp-euler", "ddpm", "heun"), underdamped-Langevin correctors ("uld", "uld-rm") on the
-MCMC sampler's kernels, sequentially or in Picard windows (``parallel=R``,
-:mod:`lcsample.diffusion.parallel`). Also here: the forward process and time grids
+MCMC sampler's kernels, sequentially or in Picard windows (``picard_steps=R``,
+:mod:`lcsample.diffusion.picard`). Also here: the forward process and time grids
 (:mod:`~lcsample.diffusion.process`), adapters for trained models
 (:mod:`~lcsample.diffusion.adapters`) and an analytic Gaussian-mixture testbed
 (:mod:`~lcsample.diffusion.testbed`).

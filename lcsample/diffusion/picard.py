@@ -1,6 +1,6 @@
 """Picard-parallel diffusion sampling: windows of the sequential sampler in few rounds.
 
-The grid is cut into windows of at most ``parallel`` predictor steps, ending where a
+The grid is cut into windows of at most ``picard_steps`` predictor steps, ending where a
 corrector runs; each corrector run is a window of its own (one block of Anari, Chewi &
 Vuong's parallel ULMC, docs/theory.md §11). A window is solved by Picard iteration:
 
@@ -24,8 +24,8 @@ Vuong's parallel ULMC, docs/theory.md §11). A window is solved by Picard iterat
 
 So the converged output is the sequential sampler's output for the same arguments and
 seed (to ``tolerance``; with ``tolerance=0`` to round-off), which the tests check. The
-difference from the paper's parallel algorithm (§4.2) is deliberate: it drops each step's anchor score and
-reuses the previous midpoint's, which halves the rows per round but has a different fixed
+difference from the paper's parallel algorithm (§4.2) is deliberate: it drops each step's
+anchor score and reuses the previous midpoint's, which halves the rows per round but has a different fixed
 point; here the fixed point is paper Algorithm 1 itself (R = 1 and one round give exactly
 Algorithm 1 on the first window).
 
@@ -56,13 +56,13 @@ class _Tape:
         return self.answers[min(q, len(self.answers) - 1)]
 
 
-def plan_windows(steps, parallel, corrector_every=None):
+def plan_windows(steps, picard_steps, corrector_every=None):
     """Cut ``steps`` predictor steps into Picard windows.
 
     Parameters
     ----------
-    steps, parallel : int
-        Grid steps; at most ``parallel`` of them per window.
+    steps, picard_steps : int
+        Grid steps; at most ``picard_steps`` of them per window.
     corrector_every : int, optional
         A corrector runs after every ``corrector_every``-th step; windows end there and
         each corrector run is a window of its own.
@@ -76,7 +76,7 @@ def plan_windows(steps, parallel, corrector_every=None):
     windows = []
     i = 0
     while i < steps:
-        j = min(i + parallel, steps)
+        j = min(i + picard_steps, steps)
         if corrector_every is not None:
             j = min(j, (i // corrector_every + 1) * corrector_every)
         windows.append(("predict", i, j))
@@ -136,17 +136,17 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
     return x_end, report, answers[-1]
 
 
-def run(oracle, ts, predictor, corrector_args, x, rngs, parallel, tolerance, max_rounds, bar):
+def run(oracle, ts, predictor, corrector_args, x, rngs, picard_steps, tolerance, max_rounds, bar):
     """The sampling loop in Picard windows; returns (x, list of window reports).
 
-    Arguments as :func:`lcsample.diffusion.sampler._run_sequential`, plus ``parallel`` (steps
+    Arguments as :func:`lcsample.diffusion.sampler._run_sequential`, plus ``picard_steps`` (steps
     per window), ``tolerance`` and ``max_rounds`` (per window).
     """
     corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
     n = x.shape[0]
     guess = oracle(x, np.full(n, ts[0]))
     reports = []
-    for w, spec in enumerate(plan_windows(len(ts) - 1, parallel,
+    for w, spec in enumerate(plan_windows(len(ts) - 1, picard_steps,
                                           every if corrector is not None else None)):
         if spec[0] == "predict":
             grid = ts[spec[1]:spec[2] + 1]

@@ -29,7 +29,7 @@ from numba.core.registry import CPUDispatcher
 from .._progress import progress_bar
 from .._validate import non_negative_float, positive_float, positive_int
 from .corrector import CORRECTORS, Streams, correct, corrector_settings
-from .picard import run as parallel_run
+from .picard import run as picard_run
 from .predictors import predict, tweedie
 from .process import check_grid, sigma2, time_grid
 
@@ -38,12 +38,14 @@ __all__ = ["CORRECTORS", "METHODS", "PREDICTORS", "sample"]
 PREDICTORS = {"rm": 2, "exp-euler": 1, "ddpm": 1, "heun": 2}  # score evaluations per step
 _PRESET = object()  # an argument left to the method's preset
 #: Named combinations; None holds the defaults of every argument a method may set.
-#: "gcc" (corrector after every step, 2 steps) was the best of six window/length choices
-#: at 56-120 evaluations per sample on the κ = 100 Gaussian and the 25-mode grid (d = 8).
+#: "rm-uld" (the paper's Algorithm 3: a corrector of 2 steps after every step) was the best
+#: of six window/length choices at 56-120 evaluations per sample on the κ = 100 Gaussian and
+#: the 25-mode grid (d = 8).
 METHODS = {
     None: {"predictor": "rm", "corrector": None, "corrector_every": 1, "corrector_steps": 4},
-    "gcc": {"predictor": "rm", "corrector": "uld", "corrector_every": 1, "corrector_steps": 2},
+    "rm-uld": {"predictor": "rm", "corrector": "uld", "corrector_every": 1, "corrector_steps": 2},
 }
+_RENAMED_METHODS = {"gcc": "rm-uld"}
 
 
 class _Oracle:
@@ -90,7 +92,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
            steps=50, grid="logsnr", t_max=5.0, t_min=1e-3, ts=None, corrector_every=_PRESET,
            corrector_steps=_PRESET, corrector_step_size=None, friction=None, denoise=False,
            seed=None, first_sample=0, x_init=None, score_args=(), callback=None,
-           progressbar=True, parallel=None, tolerance=1e-3, max_rounds=None):
+           progressbar=True, picard_steps=None, tolerance=1e-3, max_rounds=None):
     """Sample a diffusion model by integrating its reverse process.
 
     Parameters
@@ -100,8 +102,8 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         any Python callable ``score(x, t, *score_args) -> (n, d)`` (NumPy, PyTorch, JAX),
         with x shape (n, d) and t shape (n,). Called once per round with the whole batch.
     dim, num_samples : int
-    method : {None, "gcc"}
-        A named combination. ``"gcc"``: the paper's Algorithm 3, randomized-midpoint
+    method : {None, "rm-uld"}
+        A named combination. ``"rm-uld"``: the paper's Algorithm 3, randomized-midpoint
         predictor steps each followed by a short exponential-Euler underdamped-Langevin
         corrector (2 steps at the stiffness-scaled defaults). Arguments given explicitly
         override it. None: ``predictor="rm"`` and no corrector.
@@ -122,7 +124,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         Run the corrector after every ``corrector_every``-th predictor step (the paper's
         windows); ``"end"``: once, after the last step (the paper's parallel algorithm).
     corrector_steps : int
-        Langevin steps per corrector run (default 4; 2 for ``"gcc"``).
+        Langevin steps per corrector run (default 4; 2 for ``"rm-uld"``).
     corrector_step_size, friction : float, optional
         Step and friction γ of the corrector (unit inverse mass). Default, at level t:
         h = σ_t/4 and γ = 2/σ_t. Whatever the data, -∇²log p_t ≼ I/σ_t² (p_t is a
@@ -141,20 +143,20 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         of the clean sample; return False to stop (the samples so far are returned).
     progressbar : bool
         A tqdm bar over the grid's steps, when stderr is a terminal.
-    parallel : int, optional
-        Picard-parallel sampling (:mod:`lcsample.diffusion.parallel`): windows of up to
-        ``parallel`` predictor steps (ending where a corrector runs; each corrector run is
+    picard_steps : int, optional
+        Picard-parallel sampling (:mod:`lcsample.diffusion.picard`): windows of up to
+        ``picard_steps`` predictor steps (ending where a corrector runs; each corrector run is
         one window), each solved in a few rounds of one batched score call with up to
-        2·``parallel`` rows per sample. The converged result is the sequential result for
+        2·``picard_steps`` rows per sample. The converged result is the sequential result for
         the same arguments and seed. None (default): sequential.
     tolerance : float
-        Picard stopping rule (with ``parallel``), per sample and window: no point moved by
+        Picard stopping rule (with ``picard_steps``), per sample and window: no point moved by
         more than ``tolerance`` times the step's noise scale in the last round (RMS over
         coordinates; the noise scale is √(e^{2h} - 1) for a predictor step h, the position
         noise standard deviation for a corrector step). Like ParaDiGMS's ``tolerance``;
         0 runs to the exact sequential result. Default 1e-3.
     max_rounds : int, optional
-        At most this many Picard rounds per window (with ``parallel``); a window that
+        At most this many Picard rounds per window (with ``picard_steps``); a window that
         stops unconverged is reported in ``info["windows"]``. Default: no cap (a window
         of Q score calls is exact after at most Q rounds).
 
@@ -164,10 +166,10 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     info : dict
         ``nfe`` (score evaluations, rows), ``nfe_per_sample``, ``rounds`` (sequential
         batched score calls), ``ts``, ``time`` (seconds), ``interrupted``. With
-        ``parallel``: ``windows`` (per window: ``kind`` "predict" or "correct", ``steps``,
+        ``picard_steps``: ``windows`` (per window: ``kind`` "predict" or "correct", ``steps``,
         ``t``, ``rounds``, ``converged``, ``unconverged_samples`` and the largest
         ``residuals`` of each round), ``window_rounds`` (array), ``converged`` (every
-        window of every sample) and ``parallel``, ``tolerance``.
+        window of every sample) and ``picard_steps``, ``tolerance``.
 
     Notes
     -----
@@ -175,67 +177,90 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     score is called from Python on the whole batch), the predictor steps in vectorized
     NumPy and the corrector on the compiled step kernels.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
-    preset = {**METHODS[None], **METHODS[method]}
-    predictor = preset["predictor"] if predictor is _PRESET else predictor
-    corrector = preset["corrector"] if corrector is _PRESET else corrector
-    corrector_every = preset["corrector_every"] if corrector_every is _PRESET else corrector_every
-    if parallel is not None:
-        parallel = positive_int(parallel, "parallel")
-        tolerance = non_negative_float(tolerance, "tolerance")
-        if max_rounds is not None:
-            max_rounds = positive_int(max_rounds, "max_rounds")
-        if callback is not None:
-            raise ValueError("callback is not supported with parallel; it needs the score at "
-                             "every step, which a Picard window does not compute")
-    corrector_steps = preset["corrector_steps"] if corrector_steps is _PRESET else corrector_steps
-    dim = positive_int(dim, "dim")
-    n = positive_int(num_samples, "num_samples")
-    first_sample = positive_int(first_sample, "first_sample", minimum=0)
-    if predictor not in PREDICTORS:
-        raise ValueError(f"predictor must be one of {list(PREDICTORS)}, got {predictor!r}")
-    if corrector is not None and corrector not in CORRECTORS:
-        raise ValueError(f"corrector must be one of {[None, *CORRECTORS]}, got {corrector!r}")
-    ts = check_grid(ts) if ts is not None else time_grid(steps, grid, t_max, t_min)
-    if corrector_every == "end":
-        corrector_every = len(ts) - 1
-    corrector_every = positive_int(corrector_every, "corrector_every")
-    corrector_steps = positive_int(corrector_steps, "corrector_steps")
-    friction = positive_float(friction, "friction")
-    corrector_step_size = positive_float(corrector_step_size, "corrector_step_size")
-    if not isinstance(score_args, tuple):
-        raise ValueError(f"score_args must be a tuple, got {type(score_args).__name__}")
-    oracle = _Oracle(score, dim, score_args, first_sample)
-    rngs = Streams(_streams(seed, first_sample, n))
-    if x_init is None:
-        x = np.array([rng.standard_normal(dim) for rng in rngs])
-    else:
-        x = np.array(x_init, dtype=np.float64)
-        if x.shape != (n, dim) or not np.isfinite(x).all():
-            raise ValueError(f"x_init must be finite with shape ({n}, {dim}), got {x.shape}")
-
+    opts = _validate(locals())  # the arguments as given, checked before any work
+    oracle = _Oracle(score, opts["dim"], score_args, opts["first_sample"])
+    rngs = Streams(_streams(seed, opts["first_sample"], opts["num_samples"]))
+    x = _start(x_init, rngs, opts["num_samples"], opts["dim"])
     t0 = time.perf_counter()
-    corrector_args = (corrector, corrector_every, corrector_steps, corrector_step_size, friction)
-    extra = {}
-    with progress_bar(len(ts) - 1, progressbar) as bar:
-        if parallel is not None:
-            x, windows = parallel_run(oracle, ts, predictor, corrector_args, x, rngs, parallel,
-                                      tolerance, max_rounds, bar)
-            if denoise:
-                x = tweedie(oracle, x, ts[-1])
-            interrupted = False
-            extra = {"parallel": parallel, "tolerance": tolerance, "windows": windows,
-                     "window_rounds": np.array([w["rounds"] for w in windows]),
-                     "converged": all(w["converged"] for w in windows)}
-        else:
-            x, interrupted = _run_sequential(oracle, ts, predictor, corrector_args, x, rngs,
-                                             denoise, callback, bar)
-    info = {"method": method, "nfe": oracle.nfe, "nfe_per_sample": oracle.nfe / n,
-            "rounds": oracle.rounds,
-            "ts": ts, "time": time.perf_counter() - t0, "interrupted": interrupted,
-            "predictor": predictor, "corrector": corrector, **extra}
+    with progress_bar(len(opts["ts"]) - 1, progressbar) as bar:
+        x, interrupted, extra = _run(oracle, opts, x, rngs, callback, bar)
+    info = {"method": method, "nfe": oracle.nfe, "nfe_per_sample": oracle.nfe / len(x),
+            "rounds": oracle.rounds, "ts": opts["ts"], "time": time.perf_counter() - t0,
+            "interrupted": interrupted, "predictor": opts["predictor"],
+            "corrector": opts["corrector"], **extra}
     return x, info
+
+
+def _validate(args):
+    """The arguments of :func:`sample` checked, with the method's preset filled in."""
+    a = dict(args)
+    if a["method"] in _RENAMED_METHODS:
+        raise ValueError(f"method={a['method']!r} is now {_RENAMED_METHODS[a['method']]!r}")
+    if a["method"] not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {a['method']!r}")
+    preset = {**METHODS[None], **METHODS[a["method"]]}
+    for name in preset:
+        a[name] = preset[name] if a[name] is _PRESET else a[name]
+    if a["predictor"] not in PREDICTORS:
+        raise ValueError(f"predictor must be one of {list(PREDICTORS)}, got {a['predictor']!r}")
+    if a["corrector"] is not None and a["corrector"] not in CORRECTORS:
+        raise ValueError(f"corrector must be one of {[None, *CORRECTORS]}, got {a['corrector']!r}")
+    a.update(_validate_picard(a))
+    for name in ("dim", "num_samples", "corrector_steps"):
+        a[name] = positive_int(a[name], name)
+    a["first_sample"] = positive_int(a["first_sample"], "first_sample", minimum=0)
+    a["ts"] = check_grid(a["ts"]) if a["ts"] is not None else time_grid(
+        a["steps"], a["grid"], a["t_max"], a["t_min"])
+    if a["corrector_every"] == "end":
+        a["corrector_every"] = len(a["ts"]) - 1
+    a["corrector_every"] = positive_int(a["corrector_every"], "corrector_every")
+    a["friction"] = positive_float(a["friction"], "friction")
+    a["corrector_step_size"] = positive_float(a["corrector_step_size"], "corrector_step_size")
+    if not isinstance(a["score_args"], tuple):
+        raise ValueError(f"score_args must be a tuple, got {type(a['score_args']).__name__}")
+    return a
+
+
+def _validate_picard(a):
+    """``picard_steps``, ``tolerance`` and ``max_rounds``, checked when Picard is on."""
+    if a["picard_steps"] is None:
+        return {}
+    if a["callback"] is not None:
+        raise ValueError("callback is not supported with picard_steps; it needs the score at "
+                         "every step, which a Picard window does not compute")
+    rounds = a["max_rounds"]
+    return {"picard_steps": positive_int(a["picard_steps"], "picard_steps"),
+            "tolerance": non_negative_float(a["tolerance"], "tolerance"),
+            "max_rounds": None if rounds is None else positive_int(rounds, "max_rounds")}
+
+
+def _start(x_init, rngs, n, dim):
+    """The starting points: N(0, I) from each sample's stream, or ``x_init`` checked."""
+    if x_init is None:
+        return np.array([rng.standard_normal(dim) for rng in rngs])
+    x = np.array(x_init, dtype=np.float64)
+    if x.shape != (n, dim) or not np.isfinite(x).all():
+        raise ValueError(f"x_init must be finite with shape ({n}, {dim}), got {x.shape}")
+    return x
+
+
+def _run(oracle, opts, x, rngs, callback, bar):
+    """Sequential or Picard windows; returns (x, interrupted, Picard info)."""
+    ts = opts["ts"]
+    corrector_args = tuple(opts[k] for k in ("corrector", "corrector_every", "corrector_steps",
+                                             "corrector_step_size", "friction"))
+    if opts["picard_steps"] is None:
+        x, interrupted = _run_sequential(oracle, ts, opts["predictor"], corrector_args, x, rngs,
+                                         opts["denoise"], callback, bar)
+        return x, interrupted, {}
+    x, windows = picard_run(oracle, ts, opts["predictor"], corrector_args, x, rngs,
+                            opts["picard_steps"], opts["tolerance"], opts["max_rounds"], bar)
+    if opts["denoise"]:
+        x = tweedie(oracle, x, ts[-1])
+    return x, False, {"picard_steps": opts["picard_steps"], "tolerance": opts["tolerance"],
+                      "windows": windows,
+                      "window_rounds": np.array([w["rounds"] for w in windows]),
+                      "converged": all(w["converged"] for w in windows)}
 
 
 def _run_sequential(oracle, ts, predictor, corrector_args, x, streams, denoise, callback, bar):

@@ -3,9 +3,8 @@
 import numpy as np
 
 from ..kernels.compiled import run_chain
-from ..kernels.step import GRADS_PER_STEP
-from ..kernels.step import fresh_velocity
-from .warmup.step_size import extreme_curvatures
+from ..kernels.step import GRADS_PER_STEP, fresh_velocity
+from .warmup.curvature import extreme_curvatures
 
 __all__ = ["Chain", "block_lengths", "draw_costs"]
 
@@ -14,7 +13,7 @@ def block_lengths(n, blocks=50, minimum=32):
     """Split ``n`` steps into about ``blocks`` compiled calls (progress and Ctrl-C points).
 
     Calls are at least ``minimum`` steps long (a call costs microseconds, and
-    ``method="rmd-parallel"`` needs room for its Picard blocks).
+    ``method="rmd-picard"`` needs room for its Picard blocks).
     """
     size = max(minimum, -(-n // blocks))
     return [min(size, n - start) for start in range(0, n, size)]
@@ -38,7 +37,7 @@ def draw_costs(grads, n_done, complete, per_draw):
     Returns
     -------
     costs : ndarray of int, shape (n_done,)
-        Evenly spread, so they sum to what the draws cost (``rmd-parallel`` spends a
+        Evenly spread, so they sum to what the draws cost (``rmd-picard`` spends a
         varying number per Picard block; the sequential methods exactly ``per_draw``).
     failed : int
         Evaluations spent on the step that failed.
@@ -77,7 +76,7 @@ class Chain:
         self.h, self.gamma, self.mass = step_size, friction, mass
         self.corrector = corrector
         self.n_grads = 0
-        # method="rmd-parallel": sequential rounds, Picard blocks, blocks left unconverged
+        # method="rmd-picard": sequential rounds, Picard blocks, blocks left unconverged
         self.n_rounds = self.picard_blocks = self.picard_unconverged = 0
         self.diverged_at = None  # (phase, index) of a stop on a non-finite state
 

@@ -1,6 +1,6 @@
-"""``method="rmd-parallel"``: RM-ULMC in Picard blocks, all gradients of a round in one call.
+"""``method="rmd-picard"``: RM-ULMC in Picard blocks, all gradients of a round in one call.
 
-A block is ``parallel`` consecutive RM-ULMC steps of one chain. Its random numbers (α
+A block is ``picard_steps`` consecutive RM-ULMC steps of one chain. Its random numbers (α
 and the (d, 4) normals of each step, in the sequential driver's order) are drawn first;
 then the block is solved by Picard iteration (Anari, Chewi & Vuong 2024; Yu & Dalalyan
 2024 for the randomized midpoint):
@@ -14,7 +14,7 @@ until no point moved by more than ``tolerance`` in a round (RMS over coordinates
 units of the inverse mass's standard deviations) or the round cap is reached. The first
 pass uses the block's starting gradient everywhere. Since each point depends only on the
 gradients before it, a block of m steps (2m gradients) is exact after at most 2m rounds,
-and a converged block is the sequential chain's block: ``rmd-parallel`` with
+and a converged block is the sequential chain's block: ``rmd-picard`` with
 ``tolerance=0`` gives the draws of ``method="rmd"`` for the same seed.
 
 What it buys is sequential rounds, not gradient evaluations: a block of m steps costs
@@ -28,7 +28,7 @@ from .._jit import kernel
 from ..kernels.coefficients import step_coefficients
 from ..kernels.step import RMD, accept, complete, draw_noise, precondition, propose
 
-__all__ = ["ParallelAdvance", "picard_pass"]
+__all__ = ["PicardAdvance", "picard_pass"]
 
 
 @kernel
@@ -134,26 +134,26 @@ class _Block:
         return self.alphas.shape[0]
 
 
-class ParallelAdvance:
-    """``advance_batch`` for ``method="rmd-parallel"``: chains advance in Picard blocks.
+class PicardAdvance:
+    """``advance_batch`` for ``method="rmd-picard"``: chains advance in Picard blocks.
 
     Parameters
     ----------
     evaluate : callable
         ``evaluate(X) -> (lp, G)`` on rows X (n, d).
-    parallel : int
-        Steps per block.
+    steps : int
+        Steps per block (``picard_steps``).
     tolerance : float
     max_rounds : int or None
-        Rounds per block at most (always at most 2·``parallel``, where a block is exact).
+        Rounds per block at most (always at most 2·``steps``, where a block is exact).
 
     Each chain's ``n_rounds``, ``picard_blocks`` and ``picard_unconverged`` count its
     sequential rounds, its blocks and the blocks stopped unconverged.
     """
 
-    def __init__(self, evaluate, parallel, tolerance, max_rounds=None):
+    def __init__(self, evaluate, steps, tolerance, max_rounds=None):
         self.evaluate = evaluate
-        self.parallel, self.tolerance, self.max_rounds = parallel, tolerance, max_rounds
+        self.steps, self.tolerance, self.max_rounds = steps, tolerance, max_rounds
 
     def __call__(self, chains, requests):
         thin = requests[0][2]
@@ -166,7 +166,7 @@ class ParallelAdvance:
                     if failed[i] is None and done_steps[i] < steps[i]]
             if not live:
                 break
-            blocks = {i: _Block(chains[i], min(self.parallel, steps[i] - done_steps[i]))
+            blocks = {i: _Block(chains[i], min(self.steps, steps[i] - done_steps[i]))
                       for i in live}
             self._iterate(blocks)
             for i, b in blocks.items():

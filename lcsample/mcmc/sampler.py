@@ -1,106 +1,37 @@
 """``lcsample.sample``: chains, warmup, seeds, progress and interruption around the core."""
 
-import os
 import time
 import warnings
 
 import numpy as np
 
 from .. import __version__
+from .._progress import progress_bar
+from ..kernels.compiled import evaluate_rows, run_chain
 from .chain import Chain, block_lengths, draw_costs
 from .execution import Monitor, run_tasks
-from .._progress import progress_bar
-from .._validate import choice, non_negative_float, positive_float, positive_int
-from .warmup.loop import TUNING_ROUTES, WarmupOptions, allocate_records, run_warmup, warmup_converged
-from ..kernels.compiled import evaluate_rows, run_chain
-from ..kernels.step import RMD, ULMC
-from .warmup.starts import (
-    diagonal_curvature,
-    find_mode,
-    hessian,
-    jittered_starts,
-    positive_floor,
-)
-from .warmup.mass import InverseMass
 from .lockstep import LockstepAdvance
-from .picard import ParallelAdvance
+from .options import validate
+from .picard import PicardAdvance
 from .results import ChainState, SamplingResult
-from ..targets.base import Target
+from .warmup.loop import WarmupOptions, allocate_records, run_warmup, warmup_converged
+from .warmup.mass import InverseMass
+from .warmup.curvature import diagonal_curvature, hessian, positive_floor
+from .warmup.starts import find_mode, jittered_starts
 from .warmup.step_size import STIFF_VARIANCE_BIAS
 
 __all__ = ["sample"]
 
-METHODS = {"rmd": RMD, "ulmc": ULMC, "rmd-tv": RMD, "rmd-parallel": RMD}
-_SAMPLER_NAMES = {
-    "rmd": "RM-ULMC (Shen-Lee randomized midpoint)",
-    "ulmc": "ULMC (exponential Euler)",
-    "rmd-tv": "RM-ULMC with an underdamped-Langevin corrector per draw "
-              "(Gupta-Cai-Chen, log-concave TV)",
-    "rmd-parallel": "RM-ULMC in Picard blocks (parallel in time)",
-}
-#: ``method="rmd-parallel"`` defaults: steps per Picard block and the stopping tolerance
-#: (RMS point change per round, in inverse-mass standard deviations).
-PARALLEL_STEPS = 8
-PARALLEL_TOLERANCE = 1e-3
-INITS = ("mode", "uniform")
-#: Largest dimension for which ``inverse_mass_matrix="auto"`` picks a dense matrix: its
-#: O(d²) work per step stays below ~4 µs·(d/100)² and its d gradients once are cheap
-#: next to what it saves on correlated posteriors (benchmarks/accuracy.py).
-AUTO_DENSE_MAX_DIM = 200
 # Stan's default: initial positions uniform in (-2, 2) on the unconstrained scale.
 _INIT_RADIUS = 2.0
 _INIT_TRIES = 100
 # rmd-tv defaults: the corrector runs for time T = _CORRECTOR_TIME/√L in _CORRECTOR_STEPS
-# steps (algorithms.md §5: T ≲ 1/√L, step ≪ T). On a Gaussian at the default accuracy this
+# steps (docs/theory.md, the log-concave TV algorithm: T ≲ 1/√L, step ≪ T). On a Gaussian at the default accuracy this
 # lowers the stiffest direction's variance error from 1.0e-2 to 8.9e-3 and leaves softer
-# ones within 2 % of RM-ULMC's (exact, lcsample.exact.corrected_variance); T = 1/√L with 8
+# ones within 2 % of RM-ULMC's (exact, lcsample.corrected_variance); T = 1/√L with 8
 # steps would raise it to 1.6e-2, because exponential Euler's own O(h) bias takes over.
 _CORRECTOR_TIME = 0.5
 _CORRECTOR_STEPS = 16
-
-
-def _inverse_mass(value, dim):
-    """("diag" | "dense", None) to adapt, or (None, InverseMass) for a fixed matrix."""
-    if isinstance(value, str):
-        kind = choice(value, "inverse_mass_matrix", ("auto", "diag", "dense"))
-        if kind == "auto":
-            kind = "dense" if dim <= AUTO_DENSE_MAX_DIM else "diag"
-        return kind, None
-    try:
-        u = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"inverse_mass_matrix must be 'auto', 'diag', 'dense' or an array, got {value!r}"
-        ) from None
-    if u.ndim == 0:
-        u = np.full(dim, float(u))
-    if u.shape not in ((dim,), (dim, dim)):
-        raise ValueError(
-            f"inverse_mass_matrix must be a scalar or have shape ({dim},) or ({dim}, {dim}), "
-            f"got {u.shape}"
-        )
-    if not np.isfinite(u).all():
-        raise ValueError("inverse_mass_matrix must be finite")
-    if u.ndim == 1 and not (u > 0).all():
-        raise ValueError("inverse_mass_matrix must be positive")
-    if u.ndim == 2 and not (np.allclose(u, u.T) and np.linalg.eigvalsh(0.5 * (u + u.T))[0] > 0):
-        raise ValueError("inverse_mass_matrix must be symmetric positive definite")
-    return None, InverseMass(u if u.ndim == 1 else 0.5 * (u + u.T))
-
-
-def _initial_positions(value, chains, dim):
-    if value is None:
-        return None
-    x = np.array(value, dtype=np.float64)
-    if x.shape == (dim,):
-        x = np.tile(x, (chains, 1))
-    if x.shape != (chains, dim):
-        raise ValueError(
-            f"initial_positions must have shape ({dim},) or ({chains}, {dim}), got {x.shape}"
-        )
-    if not np.isfinite(x).all():
-        raise ValueError("initial_positions must be finite")
-    return x
 
 
 def sample(
@@ -126,7 +57,7 @@ def sample(
     discard_tuned_samples=True,
     compute_convergence_checks=True,
     initial_state=None,
-    parallel=None,
+    picard_steps=None,
     tolerance=None,
     max_rounds=None,
 ):
@@ -149,14 +80,14 @@ def sample(
         Each chain gets its own stream from ``SeedSequence(seed).spawn(chains)`` (the
         initialization one more), so the draws do not depend on ``cores``. The
         ``attrs["seed"]`` of an earlier run (digits as text when above 2**63) repeats it.
-    method : {"rmd", "ulmc", "rmd-tv", "rmd-parallel"}
+    method : {"rmd", "ulmc", "rmd-tv", "rmd-picard"}
         ``"rmd"``: Shen–Lee randomized midpoint (2 gradients per step, O(h³) stationary
         variance bias on Gaussians). ``"ulmc"``: exponential-Euler ULMC (1 gradient per
         step, O(h) bias), the baseline. ``"rmd-tv"``: the paper's log-concave TV
         algorithm: the chain is RM-ULMC, and each stored draw is taken after a short
         ULMC corrector run from a fresh velocity (the chain continues uncorrected).
-        ``"rmd-parallel"``: RM-ULMC in Picard blocks of ``parallel`` steps
-        (:mod:`lcsample.parallel`), all chains' gradients of a round in one call of the
+        ``"rmd-picard"``: RM-ULMC in Picard blocks of ``picard_steps`` steps
+        (:mod:`lcsample.mcmc.picard`), all chains' gradients of a round in one call of the
         target: fewer sequential rounds for more gradient evaluations; converged, it
         gives ``"rmd"``'s draws for the same seed.
     step_size, friction : float, optional
@@ -201,15 +132,15 @@ def sample(
         ``result.last_state`` of an earlier run: continue it exactly (positions,
         velocities, random streams and tuned parameters). ``seed`` and
         ``initial_positions`` must then be None.
-    parallel : int, optional
-        ``method="rmd-parallel"`` only: RM-ULMC steps per Picard block (default 8).
+    picard_steps : int, optional
+        ``method="rmd-picard"`` only: RM-ULMC steps per Picard block (default 8).
     tolerance : float, optional
-        ``method="rmd-parallel"`` only: a block stops iterating once no point moved by
+        ``method="rmd-picard"`` only: a block stops iterating once no point moved by
         more than this in a round, RMS over coordinates in units of the inverse mass's
         standard deviations (default 1e-3; 0 runs every block to the exact sequential
         result).
     max_rounds : int, optional
-        ``method="rmd-parallel"`` only: Picard rounds per block at most (a block of m
+        ``method="rmd-picard"`` only: Picard rounds per block at most (a block of m
         steps is exact after 2m; blocks stopped unconverged are counted in
         ``attrs["picard_unconverged_blocks"]``).
 
@@ -237,116 +168,106 @@ def sample(
     Gupta, S., Cai, L. and Chen, S. (2025). Faster diffusion sampling with randomized
     midpoints: sequential and parallel. ICLR.
     """
-    if not isinstance(target, Target):
-        raise TypeError(f"target must be an lcsample.Target, got {type(target).__name__}")
-    draws = positive_int(draws, "draws")
-    if tune is not None:
-        tune = positive_int(tune, "tune", minimum=0)
-    chains = positive_int(chains, "chains")
-    thin = positive_int(thin, "thin")
-    if cores is None:
-        cores = min(chains, len(os.sched_getaffinity(0)))
-    cores = positive_int(cores, "cores")
-    method = choice(method, "method", METHODS)
-    tuning = choice(tuning, "tuning", TUNING_ROUTES)
-    init = choice(init, "init", INITS)
-    target_accuracy = positive_float(target_accuracy, "target_accuracy")
-    if target_accuracy >= 1.0:
-        raise ValueError(f"target_accuracy must be below 1, got {target_accuracy!r}")
-    step_size = positive_float(step_size, "step_size")
-    friction = positive_float(friction, "friction")
-    corrector_step_size = positive_float(corrector_step_size, "corrector_step_size")
-    if corrector_steps is not None:
-        corrector_steps = positive_int(corrector_steps, "corrector_steps")
-    if method != "rmd-tv" and (corrector_steps is not None or corrector_step_size is not None):
-        raise ValueError("corrector_steps and corrector_step_size apply to method='rmd-tv' only")
-    advance_parallel, parallel_compile = _parallel_options(method, target, parallel, tolerance,
-                                                           max_rounds)
-    dim = target.dim
-    adapt_mass, fixed_mass = _inverse_mass(inverse_mass_matrix, dim)
-    x_init = _initial_positions(initial_positions, chains, dim)
-    code = METHODS[method]
+    opts = validate(target, locals())  # the arguments as given, checked before any work
+    chain_list, seed_attr, init_info = _build_chains(target, opts)
+    advance_batch, compile_time = _backend(target, opts)
+    records, history, timing, interrupted = _run(chain_list, opts, advance_batch)
+    timing = {"compile": compile_time, **timing}
+    result = _assemble(target, opts, chain_list, records, history, timing, seed_attr, init_info,
+                       interrupted)
+    if opts.compute_convergence_checks and not interrupted:
+        _check_convergence(result)
+    return result
 
-    init_info = {"init": "resumed" if initial_state is not None else
-                 ("initial_positions" if x_init is not None else init), "init_grad_evals": 0}
-    if initial_state is not None:
-        tune = 0 if tune is None else tune  # a continued run is already tuned
-        if seed is not None or x_init is not None:
-            raise ValueError(
-                "initial_state continues a run: seed and initial_positions must be None")
-        chain_list, seed_attr = _resume(target, code, initial_state, chains, step_size, friction,
-                                        fixed_mass)
-        adapt_mass = None
-    else:
-        if isinstance(seed, str) and seed.isdigit():
-            seed = int(seed)  # attrs["seed"] of an earlier run (stored as text above 2**63)
-        if seed is not None and not isinstance(seed, np.random.SeedSequence):
-            seed = positive_int(seed, "seed", minimum=0)
-        seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        seed_attr = seq.entropy if seq.entropy < 2**63 else str(seq.entropy)
-        children = seq.spawn(chains + 1)
-        rngs = [np.random.default_rng(child) for child in children[:chains]]
-        init_rng = np.random.default_rng(children[-1])
-        starts, mass = _initial_points(target, init, x_init, rngs, init_rng,
-                                       adapt_mass, fixed_mass, init_info)
-        chain_list = [_new_chain(target, code, rngs[c], starts[c], step_size, friction, mass, c,
-                                 x_init is not None) for c in range(chains)]
 
-    advance_batch = LockstepAdvance(target.evaluate) if target.batched else None
-    if advance_parallel is not None:
-        advance_batch = advance_parallel
-        timing = {"compile": parallel_compile}
-    else:
-        timing = {"compile": 0.0 if target.batched else _compile(target, code,
-                                                                 method == "rmd-tv")}
+def _build_chains(target, opts):
+    """The chains at their starting points; returns (chains, attrs seed, init info)."""
+    x_init = opts.initial_positions
+    init_info = {"init": "resumed" if opts.initial_state is not None else
+                 ("initial_positions" if x_init is not None else opts.init), "init_grad_evals": 0}
+    code = opts.kind.integrator
+    if opts.initial_state is not None:
+        chain_list = _resume(target, code, opts.initial_state, opts.chains, opts.step_size,
+                             opts.friction, opts.fixed_mass)
+        return chain_list, "resumed", init_info
+    seed = opts.seed
+    seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    children = seq.spawn(opts.chains + 1)
+    rngs = [np.random.default_rng(child) for child in children[:opts.chains]]
+    init_rng = np.random.default_rng(children[-1])
+    starts, mass = _initial_points(target, opts.init, x_init, rngs, init_rng, opts.adapt_mass,
+                                   opts.fixed_mass, init_info)
+    chain_list = [_new_chain(target, code, rngs[c], starts[c], opts.step_size, opts.friction,
+                             mass, c, x_init is not None) for c in range(opts.chains)]
+    return chain_list, seq.entropy if seq.entropy < 2**63 else str(seq.entropy), init_info
+
+
+def _backend(target, opts):
+    """How chains advance, and the seconds spent compiling for it.
+
+    Returns
+    -------
+    advance_batch : callable or None
+        Picard blocks (``"rmd-picard"``), lockstep rows (batched targets), or None: each
+        chain in its own thread on the compiled loop.
+    compile_time : float
+    """
+    t0 = time.perf_counter()
+    if opts.kind.picard:
+        evaluate = target.evaluate if target.batched else _compiled_rows(target)
+        advance = PicardAdvance(evaluate, opts.picard_steps, opts.tolerance, opts.max_rounds)
+        return advance, time.perf_counter() - t0
+    if target.batched:
+        return LockstepAdvance(target.evaluate), 0.0
+    _compile(target, opts.kind.integrator, opts.kind.corrected)
+    return None, time.perf_counter() - t0
+
+
+def _run(chain_list, opts, advance_batch):
+    """Warmup, then sampling; returns (records, history, timing, interrupted)."""
     monitor = Monitor()
-    bar = progress_bar(chains * ((tune or 0) + draws), progressbar)
+    bar = progress_bar(opts.chains * ((opts.tune or 0) + opts.draws), opts.progressbar)
     try:
         t0 = time.perf_counter()
-        tune_step, tune_friction = step_size is None, friction is None
-        if initial_state is not None:
-            tune_step = tune_friction = False
-        opts = WarmupOptions(method, tuning, target_accuracy, tune_step, tune_friction, adapt_mass)
-        warm, history, interrupted = run_warmup(chain_list, tune, opts, not discard_tuned_samples,
-                                                cores, monitor, bar, advance_batch)
-        tune = warm["lp"].shape[1]
-        if method == "rmd-tv":
-            _set_corrector(chain_list, history, corrector_steps, corrector_step_size)
-        timing["warmup"] = time.perf_counter() - t0
-
+        resumed = opts.initial_state is not None
+        tune = (0 if resumed else None) if opts.tune is None else opts.tune
+        warmup_opts = WarmupOptions(opts.method, opts.tuning, opts.target_accuracy,
+                                    opts.step_size is None and not resumed,
+                                    opts.friction is None and not resumed,
+                                    None if resumed else opts.adapt_mass)
+        warm, history, interrupted = run_warmup(chain_list, tune, warmup_opts,
+                                                not opts.discard_tuned_samples, opts.cores,
+                                                monitor, bar, advance_batch)
+        if opts.kind.corrected:
+            _set_corrector(chain_list, history, opts.corrector_steps, opts.corrector_step_size)
+        timing = {"warmup": time.perf_counter() - t0}
         t0 = time.perf_counter()
-        out = allocate_records(chains, 0 if interrupted else draws, dim, keep_draws=True)
-        corrected = method == "rmd-tv"
-        tasks = [_sampling_task(ch, c, thin, corrected, out, monitor)
+        out = allocate_records(opts.chains, 0 if interrupted else opts.draws,
+                               chain_list[0].x.shape[0], keep_draws=True)
+        tasks = [_sampling_task(ch, c, opts.thin, opts.kind.corrected, out, monitor)
                  for c, ch in enumerate(chain_list)]
-        done, interrupted_now = run_tasks(chain_list, tasks, cores, monitor, bar, advance_batch)
-        interrupted = interrupted or interrupted_now
+        done, interrupted_now = run_tasks(chain_list, tasks, opts.cores, monitor, bar,
+                                          advance_batch)
         timing["sampling"] = time.perf_counter() - t0
     finally:
         bar.close()
-    n_kept = min(done) if done else 0
-    if interrupted:
-        warnings.warn(
-            f"sampling interrupted: returning the {n_kept} draws per chain made so far",
-            RuntimeWarning, stacklevel=2,
-        )
+    if interrupted or interrupted_now:
+        n_kept = min(done) if done else 0
+        warnings.warn(f"sampling interrupted: returning the {n_kept} draws per chain made so far",
+                      RuntimeWarning, stacklevel=3)
         out = {k: v[:, :n_kept] for k, v in out.items()}
     _warn_divergences(chain_list)
+    return {"sampling": out, "warmup": warm}, history, timing, interrupted or interrupted_now
 
+
+def _attrs(opts, chain_list, history, timing, seed_attr, init_info, tune):
+    """Everything the run chose, for ``result.attrs`` and ArviZ."""
     converged = warmup_converged(history)
     attrs = {
-        "inference_library": "lcsample",
-        "inference_library_version": __version__,
-        "sampler": _SAMPLER_NAMES[method],
-        "method": method,
-        "is_calibrated": False,
-        "seed": seed_attr,
-        "tune": tune,
-        "draws": draws,
-        "thin": thin,
-        "chains": chains,
-        "tuning": tuning,
-        "target_accuracy": target_accuracy,
+        "inference_library": "lcsample", "inference_library_version": __version__,
+        "sampler": opts.kind.sampler, "method": opts.method, "is_calibrated": False,
+        "seed": seed_attr, "tune": tune, "draws": opts.draws, "thin": opts.thin,
+        "chains": opts.chains, "tuning": opts.tuning, "target_accuracy": opts.target_accuracy,
         "inverse_mass_matrix": "dense" if chain_list[0].mass.dense else "diag",
         **init_info,
         "step_size": np.array([ch.h for ch in chain_list]),
@@ -355,8 +276,7 @@ def sample(
         # the warmup's retunes, one entry each (the full records: result.tuning_history)
         **{f"tuning_{key}": np.array([e.get(key, np.nan) for e in history], dtype=float)
            for key in ("step", "step_size", "friction", "lam_min", "lam_max")},
-        "compile_time": timing["compile"],
-        "tuning_time": timing["warmup"],
+        "compile_time": timing["compile"], "tuning_time": timing["warmup"],
         "sampling_time": timing["sampling"],
     }
     if not converged:
@@ -364,34 +284,55 @@ def sample(
             "the step size changed by more than a factor 1.5 between the last two windows, "
             "or no positive curvature was found; increase tune"
         )
-    if method == "rmd-tv":
+    if opts.kind.corrected:
         attrs["corrector_steps"], attrs["corrector_step_size"] = chain_list[0].corrector
-    if advance_parallel is not None:
-        attrs.update(parallel=advance_parallel.parallel, tolerance=advance_parallel.tolerance,
+    if opts.kind.picard:
+        attrs.update(picard_steps=opts.picard_steps, tolerance=opts.tolerance,
                      n_rounds=np.array([ch.n_rounds for ch in chain_list]),
                      picard_blocks=np.array([ch.picard_blocks for ch in chain_list]),
                      picard_unconverged_blocks=np.array(
                          [ch.picard_unconverged for ch in chain_list]))
-    result = SamplingResult(
+    return attrs
+
+
+def _assemble(target, opts, chain_list, records, history, timing, seed_attr, init_info,
+              interrupted):
+    """The :class:`SamplingResult` of a run."""
+    out, warm = records["sampling"], records["warmup"]
+    tune = warm["lp"].shape[1]
+    return SamplingResult(
         posterior=out.pop("posterior"),
         sample_stats=out,
-        warmup=(None if discard_tuned_samples
+        warmup=(None if opts.discard_tuned_samples
                 else {"posterior": warm.pop("posterior"), "sample_stats": warm}),
         last_state=_last_state(chain_list),
         timing=timing,
         n_grad_evals=np.array([ch.n_grads for ch in chain_list]),
-        attrs=attrs,
+        attrs=_attrs(opts, chain_list, history, timing, seed_attr, init_info, tune),
         var_name=target.name,
         tuning_history=history,
     )
-    if compute_convergence_checks and not interrupted:
-        from .diagnostics import warn_convergence
 
-        found = result.diagnostics()
-        # which coordinates were checked is worth saying only next to a problem
-        if any(d.kind != "coverage" for d in found):
-            warn_convergence(found)
-    return result
+
+def _check_convergence(result):
+    """Warn, in one block, about what the convergence checks found."""
+    from .diagnostics import warn_convergence
+
+    found = result.diagnostics()
+    # which coordinates were checked is worth saying only next to a problem
+    if any(d.kind != "coverage" for d in found):
+        warn_convergence(found)
+
+
+def _compiled_rows(target):
+    """``evaluate(X) -> (lp, G)`` over rows for a jitted target (compiled once here)."""
+    def evaluate(X):
+        lp, G = np.empty(X.shape[0]), np.empty_like(X)
+        evaluate_rows(target.logdensity_and_grad, target.args, X, lp, G)
+        return lp, G
+
+    evaluate(np.zeros((1, target.dim)))
+    return evaluate
 
 
 def _initial_points(target, init, x_init, rngs, init_rng, adapt_mass, fixed_mass, info):
@@ -475,17 +416,19 @@ def _resume(target, code, state, chains, step_size, friction, fixed_mass):
             f"initial_state holds {state.position.shape[0]} chains of dimension "
             f"{state.position.shape[1]}, expected {chains} of dimension {target.dim}"
         )
+    masses = {}  # chains with equal matrices share one InverseMass (and advance together)
     chain_list = []
     for c in range(chains):
         rng = np.random.Generator(np.random.PCG64())
         rng.bit_generator.state = state.rng_states[c]
+        matrix = state.inverse_mass_matrix[c]
+        mass = fixed_mass or masses.setdefault(matrix.tobytes(), InverseMass(matrix))
         chain_list.append(Chain(
             target, code, rng, state.position[c].copy(), state.velocity[c].copy(),
             state.gradient[c].copy(), float(state.logdensity[c]),
-            step_size or float(state.step_size[c]), friction or float(state.friction[c]),
-            fixed_mass or InverseMass(state.inverse_mass_matrix[c]),
+            step_size or float(state.step_size[c]), friction or float(state.friction[c]), mass,
         ))
-    return chain_list, "resumed"
+    return chain_list
 
 
 def _set_corrector(chain_list, history, steps, step_size):
@@ -500,40 +443,13 @@ def _set_corrector(chain_list, history, steps, step_size):
         chain.corrector = (int(steps), float(step_size))
 
 
-def _parallel_options(method, target, parallel, tolerance, max_rounds):
-    """``method="rmd-parallel"``'s (advance_batch, compile seconds); (None, 0) otherwise."""
-    if method != "rmd-parallel":
-        for value, name in ((parallel, "parallel"), (tolerance, "tolerance"),
-                            (max_rounds, "max_rounds")):
-            if value is not None:
-                raise ValueError(f"{name} applies to method='rmd-parallel' only")
-        return None, 0.0
-    parallel = PARALLEL_STEPS if parallel is None else positive_int(parallel, "parallel")
-    tolerance = (PARALLEL_TOLERANCE if tolerance is None
-                 else non_negative_float(tolerance, "tolerance"))
-    if max_rounds is not None:
-        max_rounds = positive_int(max_rounds, "max_rounds")
-    t0 = time.perf_counter()
-    if target.batched:
-        evaluate = target.evaluate
-    else:
-        def evaluate(X):
-            lp, G = np.empty(X.shape[0]), np.empty_like(X)
-            evaluate_rows(target.logdensity_and_grad, target.args, X, lp, G)
-            return lp, G
-        evaluate(np.zeros((1, target.dim)))
-    return ParallelAdvance(evaluate, parallel, tolerance, max_rounds), time.perf_counter() - t0
-
-
 def _compile(target, code, corrected):
-    """Compile the driver(s) for this target in the main thread; returns seconds taken."""
+    """Compile the chain loop(s) for this target in the main thread."""
     d = target.dim
-    t0 = time.perf_counter()
     for corrector in ((None, (1, 0.1)) if corrected else (None,)):
         run_chain(target.logdensity_and_grad, target.args, code, 0.1, 1.0,
                   InverseMass(np.ones(d)).kernel_args, corrector, 1, np.zeros(d), np.zeros(d),
                   np.zeros(d), 0.0, np.random.default_rng(0), np.empty((0, d)), np.empty(0))
-    return time.perf_counter() - t0
 
 
 def _sampling_task(chain, c, thin, corrected, out, monitor):

@@ -31,7 +31,7 @@ import numpy as np
 from ..chain import block_lengths, draw_costs
 from ..execution import run_tasks
 from .mass import InverseMass, Welford
-from .step_size import energy_error, energy_target, step_size_for_bias, window_schedule
+from .step_size import energy_error, energy_target, step_size_for_bias
 
 __all__ = [
     "TUNING_ROUTES",
@@ -40,6 +40,7 @@ __all__ = [
     "auto_tune",
     "run_warmup",
     "warmup_converged",
+    "window_schedule",
 ]
 
 TUNING_ROUTES = ("theory", "adaptive")
@@ -143,6 +144,44 @@ def run_warmup(chain_list, tune, opts, keep_draws, cores, monitor, bar, advance_
             extra = _retune(chain_list, opts, reservoir, history, start + length)
         start += length
     return warm, history, False
+
+
+def window_schedule(tune, windows=True):
+    """Split ``tune`` steps into segments, retuning after each.
+
+    Parameters
+    ----------
+    tune : int
+    windows : bool
+        Whether segments are adaptation windows (Stan's schedule) or one plain segment.
+
+    Returns
+    -------
+    list of (int, bool)
+        (length, ends_a_window) for consecutive segments summing to ``tune``.
+    """
+    if tune == 0:
+        return []
+    if not windows or tune < 20:
+        return [(tune, False)]
+    if tune < 150:
+        init, term = int(0.15 * tune), int(0.1 * tune)
+        base = tune - init - term
+    else:
+        init, term, base = 75, 50, 25
+    segments = [(init, False)] if init else []
+    start, end = init, tune - term
+    window = base
+    while start < end:
+        # a window that would leave less than twice its successor is merged into it
+        if start + 3 * window > end:
+            window = end - start
+        segments.append((window, True))
+        start += window
+        window *= 2
+    if term:
+        segments.append((term, False))
+    return segments
 
 
 def auto_tune(history):

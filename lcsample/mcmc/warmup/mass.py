@@ -1,6 +1,7 @@
 """Inverse mass matrices (preconditioners): diagonal or dense, in the form the kernels take."""
 
 import numpy as np
+import scipy.linalg
 
 __all__ = ["InverseMass", "Welford"]
 
@@ -49,6 +50,12 @@ class InverseMass:
     def root_transpose(self, w):
         """(U^{1/2})ᵀ·w for a vector w, shape (d,)."""
         return self._chol.T @ w if self.dense else self._root * w
+
+    def whiten(self, v):
+        """U^{-1/2}·v, the inverse of :meth:`root`, for a vector v, shape (d,)."""
+        if self.dense:
+            return scipy.linalg.solve_triangular(self._chol, v, lower=True)
+        return v / self._root
 
     def variances(self):
         """Diagonal of U, shape (d,)."""

@@ -1,8 +1,8 @@
-"""Where chains start: the mode by L-BFGS, the curvature there, and jittered starting points.
+"""Where chains start: the mode by L-BFGS and jittered starting points around it.
 
 Starting at the mode removes the transient that otherwise dominates a short warmup, and
-the curvature at the mode gives the first inverse mass (its inverse: the Laplace
-approximation's covariance), so the first warmup window already runs well conditioned.
+the curvature at the mode (:mod:`lcsample.mcmc.warmup.curvature`) gives the first inverse
+mass, so the first warmup window already runs well conditioned.
 """
 
 from typing import NamedTuple
@@ -12,18 +12,9 @@ import scipy.optimize
 
 __all__ = [
     "ModeSearch",
-    "diagonal_curvature",
     "find_mode",
-    "hessian",
     "jittered_starts",
-    "positive_floor",
 ]
-
-# Probes of the Hessian diagonal beyond which Rademacher probing replaces unit vectors.
-_MAX_DIAGONAL_PROBES = 32
-# Relative finite-difference step for Hessian columns.
-_FD_STEP = 1e-5
-
 
 class ModeSearch(NamedTuple):
     """Result of :func:`find_mode`.
@@ -83,73 +74,6 @@ def find_mode(logdensity_and_gradient, x0, max_iter=1000):
                                   options={"maxiter": max_iter, "gtol": 1e-8, "ftol": 1e-13})
     return ModeSearch(best["x"], float(best["lp"]), best["g"], count[0], bool(res.success),
                       str(res.message))
-
-
-def hessian(logdensity_and_gradient, x, g):
-    """Hessian of -log π at ``x`` by forward differences of the gradient (d evaluations).
-
-    Parameters
-    ----------
-    logdensity_and_gradient : callable
-    x, g : ndarray, shape (d,)
-        The point and ∇log π there.
-
-    Returns
-    -------
-    ndarray, shape (d, d)
-        Symmetrized estimate.
-    """
-    d = x.shape[0]
-    hess = np.empty((d, d))
-    for i in range(d):
-        eps = _FD_STEP * max(1.0, abs(x[i]))
-        step = x.copy()
-        step[i] += eps
-        hess[i] = -(logdensity_and_gradient(step)[1] - g) / eps
-    return 0.5 * (hess + hess.T)
-
-
-def diagonal_curvature(logdensity_and_gradient, x, g, rng):
-    """Diagonal of H = -∇²log π at ``x``, clipped to be positive.
-
-    Exact up to finite differences (unit vectors) for d ≤ 32; otherwise the Hutchinson
-    estimate mean(z ⊙ Hz) over 32 Rademacher probes z, whose error is the off-diagonal
-    mass of H — an initial value only, which the mass windows then replace.
-
-    Parameters
-    ----------
-    logdensity_and_gradient : callable
-    x, g : ndarray, shape (d,)
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    diag : ndarray, shape (d,)
-    n_grads : int
-    """
-    d = x.shape[0]
-    if d <= _MAX_DIAGONAL_PROBES:
-        return np.maximum(np.diag(hessian(logdensity_and_gradient, x, g)), 0.0), d
-    total = np.zeros(d)
-    eps = _FD_STEP * max(1.0, float(np.sqrt(np.mean(x**2))))
-    for _ in range(_MAX_DIAGONAL_PROBES):
-        z = rng.choice((-1.0, 1.0), size=d)
-        hz = -(logdensity_and_gradient(x + eps * z)[1] - g) / eps
-        total += z * hz
-    return np.maximum(total / _MAX_DIAGONAL_PROBES, 0.0), _MAX_DIAGONAL_PROBES
-
-
-def positive_floor(curvature):
-    """Replace non-positive curvature entries by the smallest positive one.
-
-    A flat or concave direction at the mode has no Laplace scale; the widest scale seen
-    elsewhere is a finite guess that the mass windows (or the chains) correct. Positive
-    entries are kept, however spread (floored at 1e-12 of the largest for round-off).
-    """
-    positive = curvature[curvature > 0]
-    if positive.size == 0:
-        return np.ones_like(curvature)
-    return np.where(curvature > 0, np.maximum(curvature, 1e-12 * positive.max()), positive.min())
 
 
 def jittered_starts(center, mass, rng_list, radius=2.0):

@@ -1,124 +1,29 @@
-"""A simple warmup for RM-ULMC: windowed diagonal mass, friction and step from curvature.
+"""The step size of an unadjusted sampler, from its exact bias or its energy error.
 
-An unadjusted sampler has no acceptance rate to tune on. Instead, at the start and after
-each mass-matrix window, the extreme curvatures λ_min, λ_max of the preconditioned target
-(Hessian of -log π scaled by the inverse mass) are estimated by Lanczos on
-finite-difference Hessian-vector products at the chain's position. Then
-
-* friction γ = 2√λ_min, critical damping of the softest direction (fast mixing there);
-* step h = the largest step whose exact stationary variance error on a Gaussian of
-  curvature λ_max, with this γ, is ``stiff_variance_bias`` (1 % by default), from
-  :func:`lcsample.exact.stationary_covariance`. The bias of an unadjusted sampler is
-  largest along the stiffest direction, so this bounds it where averages do not look.
-
-The mass windows follow Stan's schedule (initial buffer, doubling windows, terminal
-buffer). A fuller tuning is future work; this one makes the built-in targets sample well.
+There is no acceptance rate to tune on. The ``"theory"`` route takes the largest step
+whose exact stationary variance error on a Gaussian of the target's largest
+(preconditioned) curvature is ``target_accuracy`` (:func:`step_size_for_bias`, from
+:func:`lcsample.stationary_covariance`): the bias of an unadjusted sampler is largest along
+the stiffest direction, so this bounds it where averages do not look. The ``"adaptive"``
+route tunes h on the energy error of noise-free steps (:func:`energy_error`) against a
+target at which both routes agree on a standard Gaussian (:func:`energy_target`).
 """
 
 import numpy as np
 
+from ...kernels.coefficients import step_coefficients
 from ...kernels.exact import stationary_covariance
+from ...kernels.step import NORMALS_PER_COORDINATE, RMD, ULMC, complete, precondition, propose
 
 __all__ = [
     "STIFF_VARIANCE_BIAS",
     "energy_error",
     "energy_target",
-    "extreme_curvatures",
     "step_size_for_bias",
-    "window_schedule",
 ]
 
 #: Relative error of the stationary variance allowed along the stiffest direction.
 STIFF_VARIANCE_BIAS = 0.01
-
-
-def window_schedule(tune, windows=True):
-    """Split ``tune`` steps into segments, retuning after each.
-
-    Parameters
-    ----------
-    tune : int
-    windows : bool
-        Whether segments are adaptation windows (Stan's schedule) or one plain segment.
-
-    Returns
-    -------
-    list of (int, bool)
-        (length, ends_a_window) for consecutive segments summing to ``tune``.
-    """
-    if tune == 0:
-        return []
-    if not windows or tune < 20:
-        return [(tune, False)]
-    if tune < 150:
-        init, term = int(0.15 * tune), int(0.1 * tune)
-        base = tune - init - term
-    else:
-        init, term, base = 75, 50, 25
-    segments = [(init, False)] if init else []
-    start, end = init, tune - term
-    window = base
-    while start < end:
-        # a window that would leave less than twice its successor is merged into it
-        if start + 3 * window > end:
-            window = end - start
-        segments.append((window, True))
-        start += window
-        window *= 2
-    if term:
-        segments.append((term, False))
-    return segments
-
-
-def extreme_curvatures(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-4):
-    """Estimate the extreme eigenvalues of Rᵀ H R, H = -∇²log π(x), U = RRᵀ the inverse mass.
-
-    Lanczos with full reorthogonalization on central-difference Hessian-vector products.
-
-    Parameters
-    ----------
-    logdensity_and_gradient : callable
-        ``x -> (lp, grad)``.
-    x : ndarray, shape (d,)
-    mass : InverseMass
-    rng : numpy.random.Generator
-        For the start vector.
-    n_iter : int
-    eps : float
-        Finite-difference step in preconditioned coordinates.
-
-    Returns
-    -------
-    lam_min, lam_max : float
-    n_grads : int
-        Gradient evaluations used.
-    """
-    d = x.shape[0]
-    k = min(n_iter, d)
-    basis = np.zeros((k, d))
-    alphas, betas = np.zeros(k), np.zeros(k)
-    q = rng.standard_normal(d)
-    q /= np.linalg.norm(q)
-    n_grads = 0
-    for j in range(k):
-        basis[j] = q
-        step = eps * mass.root(q)
-        g_plus = logdensity_and_gradient(x + step)[1]
-        g_minus = logdensity_and_gradient(x - step)[1]
-        n_grads += 2
-        w = -mass.root_transpose(g_plus - g_minus) / (2.0 * eps)
-        alphas[j] = q @ w
-        w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
-        w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
-        beta = np.linalg.norm(w)
-        if j + 1 == k or beta < 1e-10 * max(abs(alphas[j]), 1e-300):
-            k = j + 1
-            break
-        betas[j] = beta
-        q = w / beta
-    tri = np.diag(alphas[:k]) + np.diag(betas[: k - 1], 1) + np.diag(betas[: k - 1], -1)
-    ritz = np.linalg.eigvalsh(tri)
-    return float(ritz[0]), float(ritz[-1]), n_grads
 
 
 def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIAS):
@@ -162,11 +67,12 @@ def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIA
 def energy_error(logdensity_and_gradient, x, mass, h, method, rng, n_steps):
     """Energy changes of noise-free steps from ``x``: the adaptive route's tuning signal.
 
-    From x and a fresh velocity, ``n_steps`` steps of the method's integrator with the
-    friction and noise switched off (γ → 0), each step's change of
-    H = -log π(x) + ½vᵀU⁻¹v recorded. The RM step takes its midpoint at α = ½ here: with a
-    random α, shared by all coordinates, Var ΔH would grow like d² instead of d, and a
-    per-dimension target (MCLMC's ``desired_energy_var``) would depend on d.
+    From x and a fresh velocity, ``n_steps`` steps of the method's integrator
+    (:mod:`lcsample.kernels.step`) with the friction and noise switched off (γ = 0, σ = 0),
+    each step's change of H = -log π(x) + ½vᵀU⁻¹v recorded. The RM step takes its
+    midpoint at α = ½ here: with a random α, shared by all coordinates, Var ΔH would grow
+    like d² instead of d, and a per-dimension target (MCLMC's ``desired_energy_var``)
+    would depend on d.
 
     Parameters
     ----------
@@ -185,28 +91,32 @@ def energy_error(logdensity_and_gradient, x, mass, h, method, rng, n_steps):
         ΔH per step (inf once a step leaves the support).
     n_grads : int
     """
+    u, _, dense = mass.kernel_args
+    d = x.shape[0]
+    code = RMD if method == "rmd" else ULMC
+    c = step_coefficients(h, 0.0, 0.5 if code == RMD else 1.0)
+    noise = np.zeros((d, NORMALS_PER_COORDINATE[code]))
     lp, g = logdensity_and_gradient(x)
-    w = rng.standard_normal(x.shape[0])  # whitened velocity: v = U^{1/2} w
+    w = rng.standard_normal(d)  # whitened velocity: v = U^{1/2} w
+    v = mass.root(w)
+    x_mid, w2, w3, x_new, v_new, p_mid = (np.empty(d) for _ in range(6))
     deltas = np.full(n_steps, np.inf)
     n_grads = 1
     for k in range(n_steps):
-        kick = mass.root_transpose(g)
-        if method == "rmd":
-            a = 0.5 * h
-            g_mid = logdensity_and_gradient(x + a * mass.root(w) + 0.5 * a * a * mass.root(kick))[1]
-            kick = mass.root_transpose(g_mid)
-            x_new = x + h * mass.root(w) + h * (h - a) * mass.root(kick)
+        p = precondition(dense, g, np.empty(d))
+        propose(code, c, noise, u, np.zeros(d), x, v, p, x_mid, w2, w3, x_new, v_new)
+        if code == RMD:
+            complete(c, u, dense, x, v, logdensity_and_gradient(x_mid)[1], p_mid, w2, w3, x_new,
+                     v_new)
             n_grads += 1
-        else:
-            x_new = x + h * mass.root(w) + 0.5 * h * h * mass.root(kick)
-        w_new = w + h * kick
         lp_new, g = logdensity_and_gradient(x_new)
         n_grads += 1
+        w_new = mass.whiten(v_new)
         deltas[k] = (lp - lp_new) + 0.5 * (w_new @ w_new - w @ w)
         if not np.isfinite(deltas[k]):
             deltas[k:] = np.inf
             break
-        x, w, lp = x_new, w_new, lp_new
+        x, v, w, lp = x_new.copy(), v_new.copy(), w_new, lp_new
     return deltas, n_grads
 
 

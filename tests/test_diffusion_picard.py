@@ -36,7 +36,7 @@ def test_converged_parallel_run_is_the_sequential_run(predictor, corrector, ever
     kw = dict(dim=3, num_samples=20, predictor=predictor, corrector=corrector,
               corrector_every=every, steps=12, seed=11, progressbar=False)
     x_seq, info_seq = diffusion.sample(score, **kw)
-    x_par, info = diffusion.sample(score, parallel=5, tolerance=0.0, **kw)
+    x_par, info = diffusion.sample(score, picard_steps=5, tolerance=0.0, **kw)
     np.testing.assert_allclose(x_par, x_seq, rtol=0, atol=1e-10)
     assert info["converged"] and all(w["converged"] for w in info["windows"])
     assert info["rounds"] == 1 + info["window_rounds"].sum()
@@ -44,16 +44,16 @@ def test_converged_parallel_run_is_the_sequential_run(predictor, corrector, ever
     assert kinds.count("correct") == (0 if corrector is None else
                                        1 if every == "end" else 12 // every)
     # a small tolerance gives the sequential result to about that tolerance
-    x_tol, info_tol = diffusion.sample(score, parallel=5, tolerance=1e-8, **kw)
+    x_tol, info_tol = diffusion.sample(score, picard_steps=5, tolerance=1e-8, **kw)
     np.testing.assert_allclose(x_tol, x_seq, rtol=0, atol=1e-6)
     assert info_tol["rounds"] <= info["rounds"]
 
 
 def test_jitted_score_parallel_matches_the_compiled_sequential_loop():
     gm = diffusion.two_modes(4)
-    kw = dict(dim=4, num_samples=8, steps=10, seed=5, progressbar=False, method="gcc")
+    kw = dict(dim=4, num_samples=8, steps=10, seed=5, progressbar=False, method="rm-uld")
     x_seq, _ = diffusion.sample(gm.score_kernel, score_args=gm.score_args, **kw)
-    x_par, info = diffusion.sample(gm.score_kernel, score_args=gm.score_args, parallel=4,
+    x_par, info = diffusion.sample(gm.score_kernel, score_args=gm.score_args, picard_steps=4,
                                    tolerance=0.0, **kw)
     np.testing.assert_allclose(x_par, x_seq, rtol=0, atol=1e-10)
     assert info["converged"]
@@ -67,7 +67,7 @@ def test_one_point_one_round_is_paper_algorithm_1():
     kw = dict(dim=3, num_samples=50, predictor="rm", corrector=None, ts=ts, x_init=x0, seed=2,
               progressbar=False)
     x_seq, _ = diffusion.sample(score, **kw)
-    x_par, info = diffusion.sample(score, parallel=1, max_rounds=1, **kw)
+    x_par, info = diffusion.sample(score, picard_steps=1, max_rounds=1, **kw)
     assert np.array_equal(x_par, x_seq)
     assert info["rounds"] == 2 and info["window_rounds"].tolist() == [1]
     # by hand: x_mid = e^{αh}x + (e^{αh} - 1)s_1(x), x' = e^h x + h e^{(1-α)h} s_{1-αh}(x_mid)
@@ -85,7 +85,7 @@ def test_picard_residuals_decay_geometrically_on_a_short_window():
     H = 1.0 / (2.0 * L)
     ts = np.linspace(1.0, 1.0 - H, 9)
     _, info = diffusion.sample(score, dim=3, num_samples=200, ts=ts, corrector=None,
-                               parallel=8, tolerance=1e-14, seed=4, progressbar=False)
+                               picard_steps=8, tolerance=1e-14, seed=4, progressbar=False)
     r = np.array(info["windows"][0]["residuals"])
     r = r[r > 1e-13]  # before round-off
     assert len(r) >= 3
@@ -94,7 +94,7 @@ def test_picard_residuals_decay_geometrically_on_a_short_window():
 
 def test_samples_do_not_depend_on_the_batch():
     kw = dict(dim=3, predictor="rm", corrector="uld", corrector_every=3, steps=9, seed=8,
-              parallel=3, tolerance=1e-3, progressbar=False)
+              picard_steps=3, tolerance=1e-3, progressbar=False)
     whole, _ = diffusion.sample(score, num_samples=6, **kw)
     parts = [diffusion.sample(score, num_samples=k, first_sample=i, **kw)[0]
              for i, k in ((0, 2), (2, 1), (3, 3))]
@@ -103,7 +103,7 @@ def test_samples_do_not_depend_on_the_batch():
 
 def test_max_rounds_cap_is_reported_not_hidden():
     _, info = diffusion.sample(score, dim=3, num_samples=10, steps=16, corrector=None,
-                               parallel=16, tolerance=0.0, max_rounds=2, seed=1,
+                               picard_steps=16, tolerance=0.0, max_rounds=2, seed=1,
                                progressbar=False)
     assert not info["converged"]
     w = info["windows"][0]
@@ -143,7 +143,7 @@ def test_parallel_sampler_is_as_accurate_as_the_sequential_one_on_a_mixture(pres
     gm = getattr(diffusion, preset)(8)
     kw = dict(dim=8, num_samples=4000, steps=30, seed=21, progressbar=False)
     x_seq, info_seq = diffusion.sample(gm.score, **kw)
-    x_par, info = diffusion.sample(gm.score, parallel=6, **kw)
+    x_par, info = diffusion.sample(gm.score, picard_steps=6, **kw)
     # the parallel run equals its sequential counterpart to the tolerance's scale, in
     # fewer rounds (measured 32 and 29 of 60: the first windows, long steps at high
     # noise, need about one round per score call; the later ones converge in a few)
@@ -155,12 +155,12 @@ def test_parallel_sampler_is_as_accurate_as_the_sequential_one_on_a_mixture(pres
 
 
 @pytest.mark.parametrize("kwargs,name", [
-    ({"parallel": 0}, "parallel"),
-    ({"parallel": 2.5}, "parallel"),
-    ({"parallel": 2, "tolerance": -1.0}, "tolerance"),
-    ({"parallel": 2, "tolerance": float("nan")}, "tolerance"),
-    ({"parallel": 2, "max_rounds": 0}, "max_rounds"),
-    ({"parallel": 2, "callback": lambda *a: None}, "callback"),
+    ({"picard_steps": 0}, "picard_steps"),
+    ({"picard_steps": 2.5}, "picard_steps"),
+    ({"picard_steps": 2, "tolerance": -1.0}, "tolerance"),
+    ({"picard_steps": 2, "tolerance": float("nan")}, "tolerance"),
+    ({"picard_steps": 2, "max_rounds": 0}, "max_rounds"),
+    ({"picard_steps": 2, "callback": lambda *a: None}, "callback"),
     ({"corrector_every": "sometimes"}, "corrector_every"),
 ])
 def test_bad_parallel_arguments_are_named(kwargs, name):

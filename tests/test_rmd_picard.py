@@ -1,4 +1,4 @@
-"""method="rmd-parallel": Picard blocks of RM-ULMC against the sequential chain and the truth."""
+"""method="rmd-picard": Picard blocks of RM-ULMC against the sequential chain and the truth."""
 
 import numpy as np
 import pytest
@@ -33,17 +33,17 @@ def _rotated(d=12, kappa=100.0):
     {"inverse_mass_matrix": "diag"},
     {"thin": 3, "draws": 60},
     {"tuning": "adaptive"},
-    {"parallel": 3},
+    {"picard_steps": 3},
 ])
 def test_exact_picard_blocks_give_the_sequential_draws(kwargs):
     # α and the normals of a block are drawn first, in the sequential order, and held
     # fixed; with tolerance 0 every block runs to its fixed point: the "rmd" chain itself
     jitted, batched, _, _ = _rotated()
     kwargs = {"draws": 150, "seed": 9, "chains": 3, **kwargs}
-    parallel = {"parallel": kwargs.pop("parallel")} if "parallel" in kwargs else {}
+    picard = {"picard_steps": kwargs.pop("picard_steps")} if "picard_steps" in kwargs else {}
     seq = lcsample.sample(jitted, method="rmd", **kwargs, **QUIET)
     for target in (jitted, batched):
-        par = lcsample.sample(target, method="rmd-parallel", tolerance=0.0, **parallel, **kwargs,
+        par = lcsample.sample(target, method="rmd-picard", tolerance=0.0, **picard, **kwargs,
                               **QUIET)
         atol = 0.0 if target is jitted else 1e-9  # two gradient implementations
         np.testing.assert_allclose(par.posterior, seq.posterior, rtol=0, atol=atol)
@@ -59,7 +59,7 @@ def test_default_tolerance_is_accurate_along_the_stiffest_direction():
     # have the exact stationary law of RM-ULMC at the tuned (h, γ) within Monte Carlo
     # error, stiffest direction included (docs/theory.md §8, "Where the bias shows")
     jitted, _, q, variances = _rotated(d=8, kappa=100.0)
-    res = lcsample.sample(jitted, method="rmd-parallel", draws=6000, chains=4, seed=2,
+    res = lcsample.sample(jitted, method="rmd-picard", draws=6000, chains=4, seed=2,
                           inverse_mass_matrix=np.diag(jitted.cov).copy(), **QUIET)
     seq = lcsample.sample(jitted, method="rmd", draws=6000, chains=4, seed=2,
                           inverse_mass_matrix=np.diag(jitted.cov).copy(), **QUIET)
@@ -84,7 +84,7 @@ def test_exact_stationary_law_of_the_blocks_matches_the_oracle():
     # the RM-ULMC stationary variance of lcsample.kernels.exact within Monte Carlo error
     target = lcsample.targets.Gaussian(np.zeros(2), np.array([1.0, 1.0 / 9.0]))
     h, gamma = 0.25, 2.0
-    res = lcsample.sample(target, method="rmd-parallel", draws=20000, tune=0, chains=4, seed=5,
+    res = lcsample.sample(target, method="rmd-picard", draws=20000, tune=0, chains=4, seed=5,
                           step_size=h, friction=gamma, inverse_mass_matrix=1.0,
                           initial_positions=np.zeros(2), **QUIET)
     x = res.posterior[:, 500:].reshape(-1, 2)
@@ -97,7 +97,7 @@ def test_exact_stationary_law_of_the_blocks_matches_the_oracle():
 
 def test_round_cap_is_counted_not_hidden():
     jitted, _, _, _ = _rotated()
-    res = lcsample.sample(jitted, method="rmd-parallel", draws=64, tune=0, chains=2, seed=1,
+    res = lcsample.sample(jitted, method="rmd-picard", draws=64, tune=0, chains=2, seed=1,
                           max_rounds=2, step_size=0.5, friction=1.0, **QUIET)
     assert (res.attrs["picard_unconverged_blocks"] > 0).all()
     assert (res.attrs["picard_blocks"] == 8).all()  # 64 steps in blocks of 8
@@ -107,7 +107,7 @@ def test_round_cap_is_counted_not_hidden():
 
 def test_gradient_accounting_adds_up():
     jitted, _, _, _ = _rotated()
-    res = lcsample.sample(jitted, method="rmd-parallel", draws=80, tune=40, chains=2, seed=3,
+    res = lcsample.sample(jitted, method="rmd-picard", draws=80, tune=40, chains=2, seed=3,
                           discard_tuned_samples=False, **QUIET)
     spent = (res.sample_stats["n_steps"].sum(axis=1)
              + res.warmup["sample_stats"]["n_steps"].sum(axis=1))
@@ -132,20 +132,21 @@ def test_nonfinite_wall_stops_the_chain_where_the_sequential_chain_stops():
     with pytest.warns(RuntimeWarning, match="non-finite"):
         seq = lcsample.sample(target, method="rmd", **kw)
     with pytest.warns(RuntimeWarning, match="non-finite"):
-        par = lcsample.sample(target, method="rmd-parallel", tolerance=0.0, **kw)
+        par = lcsample.sample(target, method="rmd-picard", tolerance=0.0, **kw)
     np.testing.assert_array_equal(par.sample_stats["diverging"], seq.sample_stats["diverging"])
     np.testing.assert_array_equal(par.posterior, seq.posterior)
     np.testing.assert_array_equal(par.last_state.position, seq.last_state.position)
 
 
 @pytest.mark.parametrize("kwargs,name", [
-    ({"parallel": 4}, "parallel"),
+    ({"picard_steps": 4}, "picard_steps"),
     ({"tolerance": 1e-3}, "tolerance"),
     ({"max_rounds": 3}, "max_rounds"),
-    ({"method": "rmd-parallel", "parallel": 0}, "parallel"),
-    ({"method": "rmd-parallel", "tolerance": -1.0}, "tolerance"),
-    ({"method": "rmd-parallel", "tolerance": "small"}, "tolerance"),
-    ({"method": "rmd-parallel", "max_rounds": 0}, "max_rounds"),
+    ({"method": "rmd-picard", "picard_steps": 0}, "picard_steps"),
+    ({"method": "rmd-picard", "tolerance": -1.0}, "tolerance"),
+    ({"method": "rmd-picard", "tolerance": "small"}, "tolerance"),
+    ({"method": "rmd-picard", "max_rounds": 0}, "max_rounds"),
+    ({"method": "rmd-parallel"}, "rmd-picard"),  # the old name says the new one
 ])
 def test_bad_parallel_arguments_are_named(kwargs, name):
     jitted, _, _, _ = _rotated(d=3)

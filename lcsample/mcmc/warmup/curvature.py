@@ -1,0 +1,134 @@
+"""Curvature of the target: Hessians at the mode and extreme eigenvalues anywhere.
+
+The warmup's geometry: the curvature at the mode gives the first inverse mass (the
+Laplace approximation's covariance is its inverse), and the extreme curvatures of the
+preconditioned target set the friction and the step (:mod:`lcsample.mcmc.warmup.loop`).
+All by finite differences of the gradient.
+"""
+
+import numpy as np
+
+__all__ = ["diagonal_curvature", "extreme_curvatures", "hessian", "positive_floor"]
+
+# Probes of the Hessian diagonal beyond which Rademacher probing replaces unit vectors.
+_MAX_DIAGONAL_PROBES = 32
+# Relative finite-difference step for Hessian columns.
+_FD_STEP = 1e-5
+
+
+def hessian(logdensity_and_gradient, x, g):
+    """Hessian of -log π at ``x`` by forward differences of the gradient (d evaluations).
+
+    Parameters
+    ----------
+    logdensity_and_gradient : callable
+    x, g : ndarray, shape (d,)
+        The point and ∇log π there.
+
+    Returns
+    -------
+    ndarray, shape (d, d)
+        Symmetrized estimate.
+    """
+    d = x.shape[0]
+    hess = np.empty((d, d))
+    for i in range(d):
+        eps = _FD_STEP * max(1.0, abs(x[i]))
+        step = x.copy()
+        step[i] += eps
+        hess[i] = -(logdensity_and_gradient(step)[1] - g) / eps
+    return 0.5 * (hess + hess.T)
+
+
+def diagonal_curvature(logdensity_and_gradient, x, g, rng):
+    """Diagonal of H = -∇²log π at ``x``, clipped to be positive.
+
+    Exact up to finite differences (unit vectors) for d ≤ 32; otherwise the Hutchinson
+    estimate mean(z ⊙ Hz) over 32 Rademacher probes z, whose error is the off-diagonal
+    mass of H — an initial value only, which the mass windows then replace.
+
+    Parameters
+    ----------
+    logdensity_and_gradient : callable
+    x, g : ndarray, shape (d,)
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    diag : ndarray, shape (d,)
+    n_grads : int
+    """
+    d = x.shape[0]
+    if d <= _MAX_DIAGONAL_PROBES:
+        return np.maximum(np.diag(hessian(logdensity_and_gradient, x, g)), 0.0), d
+    total = np.zeros(d)
+    eps = _FD_STEP * max(1.0, float(np.sqrt(np.mean(x**2))))
+    for _ in range(_MAX_DIAGONAL_PROBES):
+        z = rng.choice((-1.0, 1.0), size=d)
+        hz = -(logdensity_and_gradient(x + eps * z)[1] - g) / eps
+        total += z * hz
+    return np.maximum(total / _MAX_DIAGONAL_PROBES, 0.0), _MAX_DIAGONAL_PROBES
+
+
+def positive_floor(curvature):
+    """Replace non-positive curvature entries by the smallest positive one.
+
+    A flat or concave direction at the mode has no Laplace scale; the widest scale seen
+    elsewhere is a finite guess that the mass windows (or the chains) correct. Positive
+    entries are kept, however spread (floored at 1e-12 of the largest for round-off).
+    """
+    positive = curvature[curvature > 0]
+    if positive.size == 0:
+        return np.ones_like(curvature)
+    return np.where(curvature > 0, np.maximum(curvature, 1e-12 * positive.max()), positive.min())
+
+
+def extreme_curvatures(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-4):
+    """Estimate the extreme eigenvalues of Rᵀ H R, H = -∇²log π(x), U = RRᵀ the inverse mass.
+
+    Lanczos with full reorthogonalization on central-difference Hessian-vector products.
+
+    Parameters
+    ----------
+    logdensity_and_gradient : callable
+        ``x -> (lp, grad)``.
+    x : ndarray, shape (d,)
+    mass : InverseMass
+    rng : numpy.random.Generator
+        For the start vector.
+    n_iter : int
+    eps : float
+        Finite-difference step in preconditioned coordinates.
+
+    Returns
+    -------
+    lam_min, lam_max : float
+    n_grads : int
+        Gradient evaluations used.
+    """
+    d = x.shape[0]
+    k = min(n_iter, d)
+    basis = np.zeros((k, d))
+    alphas, betas = np.zeros(k), np.zeros(k)
+    q = rng.standard_normal(d)
+    q /= np.linalg.norm(q)
+    n_grads = 0
+    for j in range(k):
+        basis[j] = q
+        step = eps * mass.root(q)
+        g_plus = logdensity_and_gradient(x + step)[1]
+        g_minus = logdensity_and_gradient(x - step)[1]
+        n_grads += 2
+        w = -mass.root_transpose(g_plus - g_minus) / (2.0 * eps)
+        alphas[j] = q @ w
+        w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
+        w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
+        beta = np.linalg.norm(w)
+        if j + 1 == k or beta < 1e-10 * max(abs(alphas[j]), 1e-300):
+            k = j + 1
+            break
+        betas[j] = beta
+        q = w / beta
+    tri = np.diag(alphas[:k]) + np.diag(betas[: k - 1], 1) + np.diag(betas[: k - 1], -1)
+    ritz = np.linalg.eigvalsh(tri)
+    return float(ritz[0]), float(ritz[-1]), n_grads
