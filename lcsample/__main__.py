@@ -48,7 +48,8 @@ def with_pd_options(fn):
     """Run ``fn`` with pandas showing the whole summary table."""
     import pandas as pd
 
-    with pd.option_context("display.max_rows", 200, "display.max_columns", 20, "display.width", 140):
+    with pd.option_context("display.max_rows", 200, "display.max_columns", 20,
+                           "display.width", 140):
         fn()
 
 

@@ -52,7 +52,8 @@ MUTATIONS = [
              "correlate multiplies the normals by Lᵀ instead of L."),
     Mutation("W2 and W3 swapped", STEP,
              (("w2[i] = s * (a1 + c.phi_b * i1 + a2)\n            w3[i] = s * (c.exp_b * i1 + i2)",
-               "w3[i] = s * (a1 + c.phi_b * i1 + a2)\n            w2[i] = s * (c.exp_b * i1 + i2)"),),
+               "w3[i] = s * (a1 + c.phi_b * i1 + a2)\n"
+               "            w2[i] = s * (c.exp_b * i1 + i2)"),),
              "propose writes the position's noise into the velocity's and back."),
     Mutation("alpha not applied to the midpoint noise", STEP,
              (("u[i] * c.psi_a * p[i] + s * a1\n",
@@ -176,7 +177,8 @@ def run_tests(mutation=None):
         if mutation is not None:
             mutate(root, mutation)
         env = dict(os.environ, PYTHONPATH=str(root), NUMBA_CACHE_DIR=str(Path(tmp) / "numba"))
-        imported = subprocess.run([sys.executable, "-c", "import lcsample; print(lcsample.__file__)"],
+        probe = "import lcsample; print(lcsample.__file__)"
+        imported = subprocess.run([sys.executable, "-c", probe],
                                   cwd=root, env=env, capture_output=True, text=True, check=True)
         if not Path(imported.stdout.strip()).is_relative_to(root):
             raise RuntimeError(f"the copy is not the package imported: {imported.stdout}")

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from golden import PATH, cases
 
 GOLDEN = np.load(PATH, allow_pickle=False)

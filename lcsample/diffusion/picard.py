@@ -7,9 +7,10 @@ Vuong's parallel ULMC, docs/theory.md §11). A window is solved by Picard iterat
 1. **Pass 0.** The window's sequential code (:func:`lcsample.diffusion.predictors.predict`,
    :func:`lcsample.diffusion.corrector.correct`) runs with every score call answered by a
    guess: the score of the window's start state for the first window (the exponential-
-   integrator initialisation of §4.2), the last score evaluated before it for the others.
-   The pass records where scores were asked (the anchors and the randomized midpoints of
-   each step, at their stratified random times) and every random number drawn.
+   integrator initialisation of the paper's parallel predictor, docs/theory.md §11), the
+   last score evaluated before it for the others. The pass records where scores were
+   asked (the anchors and the randomized midpoints of each step, at their stratified
+   random times) and every random number drawn.
 2. **Rounds.** All points whose answer is stale are scored in **one** batched call; the
    pass is re-run with those answers and the *same* random numbers (replayed, never
    re-drawn). Because each point depends only on earlier answers, the first k points are
@@ -24,10 +25,10 @@ Vuong's parallel ULMC, docs/theory.md §11). A window is solved by Picard iterat
 
 So the converged output is the sequential sampler's output for the same arguments and
 seed (to ``tolerance``; with ``tolerance=0`` to round-off), which the tests check. The
-difference from the paper's parallel algorithm (§4.2) is deliberate: it drops each step's
-anchor score and reuses the previous midpoint's, which halves the rows per round but has a different fixed
-point; here the fixed point is paper Algorithm 1 itself (R = 1 and one round give exactly
-Algorithm 1 on the first window).
+difference from the paper's parallel algorithm (docs/theory.md §11) is deliberate: it
+drops each step's anchor score and reuses the previous midpoint's, which halves the rows
+per round but has a different fixed point; here the fixed point is paper Algorithm 1
+itself (R = 1 and one round give exactly Algorithm 1 on the first window).
 
 Each sample converges on its own, from its own stream, so a sample's output does not
 depend on the batch it is drawn in.

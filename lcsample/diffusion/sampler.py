@@ -1,10 +1,10 @@
 """``lcsample.diffusion.sample``: predictor steps along a decreasing time grid, correctors between.
 
-Reverse-time probability-flow ODE in OU time (algorithms.md §1.1): from noise level t to
+Reverse-time probability-flow ODE in OU time (docs/theory.md §10): from noise level t to
 t - h, x_{t-h} = e^h x_t + ∫_0^h e^{h-r} ∇log p_{t-r}(x_{t-r}) dr. Predictors:
 
-* ``"rm"``: the paper's randomized midpoint (Algorithm 1, §3.1): with α ~ U(0, 1) per
-  sample, x_mid = e^{αh} x + (e^{αh} - 1) s_t(x), then
+* ``"rm"``: the paper's randomized midpoint (Gupta, Cai & Chen 2025, Algorithm 1): with
+  α ~ U(0, 1) per sample, x_mid = e^{αh} x + (e^{αh} - 1) s_t(x), then
   x' = e^h x + h e^{(1-α)h} s_{t-αh}(x_mid) — an unbiased estimate of the integral;
   2 score evaluations per step.
 * ``"exp-euler"``: the exponential integrator x' = e^h x + (e^h - 1) s_t(x) (= DDIM, η = 0).
@@ -13,8 +13,9 @@ t - h, x_{t-h} = e^h x_t + ∫_0^h e^{h-r} ∇log p_{t-r}(x_{t-r}) dr. Predictor
 * ``"heun"``: EDM's second-order Heun step in variance-exploding coordinates
   (x/α_t, σ = √(e^{2t} - 1)); 2 evaluations per step.
 
-Correctors (§3.2) run underdamped Langevin dynamics on s_t at the fixed level reached,
-from a fresh velocity, with the MCMC sampler's kernels: ``"uld"`` (exponential Euler, the
+Correctors (the paper's Algorithm 2, after Chen et al. 2023) run underdamped Langevin
+dynamics on s_t at the fixed level reached, from a fresh velocity, with the MCMC sampler's
+step kernels (:mod:`lcsample.diffusion.corrector`): ``"uld"`` (exponential Euler, the
 paper's corrector, 1 evaluation per step) or ``"uld-rm"`` (randomized midpoint, 2).
 
 Randomness: sample i has its own stream, ``SeedSequence(seed)``'s child i, so it is the
@@ -129,7 +130,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         Step and friction γ of the corrector (unit inverse mass). Default, at level t:
         h = σ_t/4 and γ = 2/σ_t. Whatever the data, -∇²log p_t ≼ I/σ_t² (p_t is a
         Gaussian convolution), so these are critical damping and h√L ≤ ¼ for the
-        stiffest direction the score can have (algorithms.md §3.2: T_corr ≲ 1/√L).
+        stiffest direction the score can have (docs/theory.md §10: T_corr ≲ 1/√L).
     denoise : bool
         Finish with a Tweedie step x ← (x + σ²s)/α at the last time (1 evaluation).
     seed : int or numpy.random.SeedSequence, optional

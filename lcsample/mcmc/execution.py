@@ -71,7 +71,7 @@ def run_tasks(chain_list, tasks, cores, monitor, bar, advance_batch=None):
         return _run_lockstep(chain_list, tasks, monitor, bar, advance_batch)
     interrupted = False
     with concurrent.futures.ThreadPoolExecutor(max_workers=cores) as pool:
-        futures = [pool.submit(_drive, ch, t) for ch, t in zip(chain_list, tasks)]
+        futures = [pool.submit(_drive, ch, t) for ch, t in zip(chain_list, tasks, strict=True)]
         pending = set(futures)
         shown = monitor.count
         while pending:
@@ -99,7 +99,7 @@ def _run_lockstep(chain_list, tasks, monitor, bar, advance_batch):
         while requests:
             order = sorted(requests)
             replies = advance_batch([chain_list[c] for c in order], [requests[c] for c in order])
-            for c, reply in zip(order, replies):
+            for c, reply in zip(order, replies, strict=True):
                 try:
                     requests[c] = tasks[c].send(reply)
                 except StopIteration as stop:

@@ -14,9 +14,9 @@ from .lockstep import LockstepAdvance
 from .options import validate
 from .picard import PicardAdvance
 from .results import ChainState, SamplingResult
+from .warmup.curvature import diagonal_curvature, hessian, positive_floor
 from .warmup.loop import WarmupOptions, allocate_records, run_warmup, warmup_converged
 from .warmup.mass import InverseMass
-from .warmup.curvature import diagonal_curvature, hessian, positive_floor
 from .warmup.starts import find_mode, jittered_starts
 from .warmup.step_size import STIFF_VARIANCE_BIAS
 
@@ -26,7 +26,7 @@ __all__ = ["sample"]
 _INIT_RADIUS = 2.0
 _INIT_TRIES = 100
 # rmd-tv defaults: the corrector runs for time T = _CORRECTOR_TIME/√L in _CORRECTOR_STEPS
-# steps (docs/theory.md, the log-concave TV algorithm: T ≲ 1/√L, step ≪ T). On a Gaussian at the default accuracy this
+# steps (docs/theory.md §9: T ≲ 1/√L, step ≪ T). On a Gaussian at the default accuracy this
 # lowers the stiffest direction's variance error from 1.0e-2 to 8.9e-3 and leaves softer
 # ones within 2 % of RM-ULMC's (exact, lcsample.corrected_variance); T = 1/√L with 8
 # steps would raise it to 1.6e-2, because exponential Euler's own O(h) bias takes over.

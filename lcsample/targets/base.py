@@ -169,7 +169,8 @@ class Target:
                 f"the initial point: is dim={self.dim} right, and is the gradient finite there?"
             )
         if not np.isfinite(lp):
-            raise ValueError(f"{fn_name} returned a non-finite log density ({lp}) at the initial point")
+            raise ValueError(
+                f"{fn_name} returned a non-finite log density ({lp}) at the initial point")
         if not np.isfinite(grad).all():
             bad = np.flatnonzero(~np.isfinite(grad))
             raise ValueError(

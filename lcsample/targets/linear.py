@@ -3,8 +3,8 @@
 import numpy as np
 
 from .._jit import kernel
-from .base import Target
 from ._data import design_and_response, positive_scale
+from .base import Target
 
 __all__ = ["LinearRegression"]
 

@@ -282,8 +282,8 @@ def _retune(chain_list, opts, reservoir, history, step):
         h = step_size_for_bias(lam_max, chain_list[0].gamma, method, opts.target_accuracy)
         if opts.route == "adaptive":
             h, error, probe_grads = _energy_step(chain_list, h, method, opts.target_accuracy)
-            grads = [g + p for g, p in zip(grads, probe_grads)]
-            for chain, p in zip(chain_list, probe_grads):
+            grads = [g + p for g, p in zip(grads, probe_grads, strict=True)]
+            for chain, p in zip(chain_list, probe_grads, strict=True):
                 chain.n_grads += p
             entry["energy_error"] = error
         for chain in chain_list:

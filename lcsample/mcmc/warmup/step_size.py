@@ -45,7 +45,8 @@ def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIA
 
     def excess(h):
         try:
-            return stationary_covariance(curvature, h, friction, 1.0, method)[0, 0] * curvature - 1.0 - tol
+            var_x = stationary_covariance(curvature, h, friction, 1.0, method)[0, 0]
+            return var_x * curvature - 1.0 - tol
         except ValueError:  # unstable: far too large
             return np.inf
 
