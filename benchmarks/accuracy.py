@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
 from common import REPO, RESULTS, finish, fmt, median_inf, quotient  # noqa: E402
 
 import lcsample  # noqa: E402
-from lcsample.mcmc.sampler import AUTO_DENSE_MAX_DIM  # noqa: E402
+from lcsample.mcmc.options import AUTO_DENSE_MAX_DIM  # noqa: E402
 from lcsample.metrics import grads_to_accuracy, squared_bias  # noqa: E402
 
 THRESHOLD = 0.01

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+from common import REPO  # noqa: E402
+
 DIMS = (10, 100, 1000)
 STEP_WORK = 4_000_000  # steps × dimensions per timed run
 

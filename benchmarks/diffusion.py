@@ -70,7 +70,7 @@ FLOOR_REPEATS = {"full": 20, "quick": 10}
 #: Random directions of the sliced W2 (the same directions for every run).
 N_PROJECTIONS = 200
 #: Corrector schedule of every combination with a corrector: 2 Langevin steps after each
-#: predictor step, the schedule of ``method="gcc"`` (the paper's Algorithm 3).
+#: predictor step, the schedule of ``method="rm-uld"`` (the paper's Algorithm 3).
 CORRECTOR_STEPS = 2
 SEED = 1
 #: Accuracy levels. "loose": every metric at most max(2 × floor, floor + 3 sd), the
@@ -535,7 +535,7 @@ def _intro_lines(diff, number):
         f"{diff['t_min']:g} (no final denoising), log-SNR grid, seed {diff['seed']} for all. "
         f"Combinations with a corrector run {diff['corrector_steps']} Langevin steps after "
         "every predictor step at the library's stiffness-scaled step and friction (the "
-        "schedule of `method=\"gcc\"`), except `rm+uld-rm/4`: 1 step after every 4th "
+        "schedule of `method=\"rm-uld\"`), except `rm+uld-rm/4`: 1 step after every 4th "
         "predictor step. Step counts are set so that the NFE per sample (score "
         "evaluations, exact, from `info`) climbs the ladder "
         f"{', '.join(f'{r:.0f}' for r in diff['rungs'])}; a combination stops climbing "

@@ -32,7 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+from common import REPO, write_json  # noqa: E402
 
 _PRELUDE = """
 import json, time
@@ -161,8 +162,7 @@ def main(argv=None):
     opts = parser.parse_args(argv)
     out = run(runs=opts.runs)
     if opts.json:
-        with open(opts.json, "w") as f:
-            json.dump(out, f, indent=1)
+        write_json(opts.json, out)
     return out
 
 

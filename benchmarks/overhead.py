@@ -23,21 +23,25 @@ Run ``python benchmarks/overhead.py [--quick] [--json PATH]``.
 """
 
 import argparse
-import json
 import sys
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
 
 import lcsample
-from lcsample.kernels.compiled import GRADS_PER_STEP, RMD, ULMC, run_chain
+from lcsample.kernels.compiled import run_chain
+from lcsample.kernels.step import GRADS_PER_STEP, RMD, ULMC
 from lcsample.mcmc.warmup.mass import InverseMass
 
-#: Cost floor measured for a plain numba RM-ULMC / ULMC step on a 2-core x86 machine,
-#: /work/shared/reference/architecture.md Appendix A.2: (ns per dimension, ns per step).
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+from common import write_json  # noqa: E402
+
+#: Cost floor measured earlier for a plain numba RM-ULMC / ULMC step (the steps of
+#: ``docs/theory.md`` §2 and §5) on a 2-core x86 machine: (ns per dimension, ns per step).
 REFERENCE_FLOOR = {"rmd": (13.4, 140.0), "ulmc": (7.3, 45.0)}
-#: Cost of one Generator.standard_normal inside @njit on that machine (same appendix).
+#: Cost of one Generator.standard_normal inside @njit on that machine (same measurement).
 REFERENCE_NS_PER_NORMAL = 3.2
 
 METHOD_CODES = {"rmd": RMD, "ulmc": ULMC}
@@ -280,21 +284,8 @@ def many_chains(quick=False, dims=(10, 100, 1000, 10000), chains=MANY_CHAINS,
             case.warm_up()
             for n_chains in chains:
                 threads = min(cores, n_chains)
-                x0 = np.random.default_rng(3).standard_normal((n_chains, d))
-
-                def call():
-                    res = lcsample.sample(
-                        target, draws=DRAWS_STORED, thin=thin, tune=0, chains=n_chains,
-                        seed=5, method=method, step_size=Case.H, friction=Case.GAMMA,
-                        inverse_mass_matrix=np.ones(d), initial_positions=x0,
-                        progressbar=False, compute_convergence_checks=False)
-                    return float(res.timing["sampling"])
-
-                call()  # compile
-                sampler, gradient = [], []
-                for _ in range(MANY_REPEATS[mode]):
-                    sampler.append(call())
-                    gradient.append(case.run_gradient())
+                sampler, gradient = _time_chains(target, method, n_chains, thin,
+                                                 case.run_gradient, MANY_REPEATS[mode])
                 s, g = min(sampler), min(gradient)
                 chain_steps = n_chains * steps
                 thread_ns = 1e9 * s * threads / chain_steps
@@ -320,6 +311,29 @@ def many_chains(quick=False, dims=(10, 100, 1000, 10000), chains=MANY_CHAINS,
             "rows": rows}
 
 
+def _time_chains(target, method, n_chains, thin, run_gradient, repeats):
+    """Sampling seconds of ``lcsample.sample`` with ``n_chains`` chains, and of the
+    gradient-only loop (``run_gradient``), interleaved, every repeat after a compiling
+    first call."""
+    d = target.dim
+    x0 = np.random.default_rng(3).standard_normal((n_chains, d))
+
+    def call():
+        res = lcsample.sample(
+            target, draws=DRAWS_STORED, thin=thin, tune=0, chains=n_chains,
+            seed=5, method=method, step_size=Case.H, friction=Case.GAMMA,
+            inverse_mass_matrix=np.ones(d), initial_positions=x0,
+            progressbar=False, compute_convergence_checks=False)
+        return float(res.timing["sampling"])
+
+    call()  # compile
+    sampler, gradient = [], []
+    for _ in range(repeats):
+        sampler.append(call())
+        gradient.append(run_gradient())
+    return sampler, gradient
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timings, fewer repeats")
@@ -332,8 +346,7 @@ def main(argv=None):
               f"(reference floor {fit['reference_ns_per_dim']} ns/dim + "
               f"{fit['reference_ns_per_step']:.0f} ns/step)")
     if opts.json:
-        with open(opts.json, "w") as f:
-            json.dump(out, f, indent=1)
+        write_json(opts.json, out)
     return out
 
 

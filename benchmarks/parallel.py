@@ -1,13 +1,13 @@
 """Picard-parallel samplers: sequential rounds, score evaluations and wall time paid.
 
-Issue 5, "Performance". ``lcsample.diffusion.sample(..., parallel=R)`` and
-``lcsample.sample(method="rmd-parallel")`` trade sequential rounds (batched score or
+Issue 5, "Performance". ``lcsample.diffusion.sample(..., picard_steps=R)`` and
+``lcsample.sample(method="rmd-picard")`` trade sequential rounds (batched score or
 gradient calls that must follow one another) for more evaluations per round. This file
 measures the trade:
 
 1. **Rounds against d (diffusion).** Gaussian data N(0, diag(s²)), s² = logspace(-1, 0, d)
    (L = 10 at t = 0), d = 16 … 4096, exact score and exact probability-flow map (a
-   diagonal version of :class:`lcsample.diffusion.testbed.Gaussian`, checked against it).
+   diagonal version of :class:`lcsample.diffusion.testbed.GaussianData`, checked against it).
    Accuracy: the coupled strong error sqrt(mean_i ‖x_i − flow(x0_i)‖²) (total over
    coordinates) from x0 drawn from the exact q_{t_max}, so only the discretization counts;
    log-SNR grid t_max = 5 → t_min = 1e-2, RM predictor, no corrector. Sequential: the
@@ -21,7 +21,7 @@ measures the trade:
    stand-in with the cost profile of a score network (at width 1024 one row took ~0.2 ms,
    no more than the sampler's own per-round Python work); 1 and 16 samples, sequential vs
    parallel, same seed and steps; and the time of one call against its rows.
-4. **MCMC ``rmd-parallel``** against ``rmd`` on the rotated Gaussian (d = 100, κ = 1e3,
+4. **MCMC ``rmd-picard``** against ``rmd`` on the rotated Gaussian (d = 100, κ = 1e3,
    diagonal mass) and German credit: rounds and gradients per chain, accuracy; and wall
    time with an expensive batched target (NumPy logistic regression on 100k synthetic
    points).
@@ -54,7 +54,7 @@ from accuracy import direction_variance_errors, german_credit, rotated_gaussian 
 from common import RESULTS, fmt, machine_info, write_json  # noqa: E402
 
 import lcsample  # noqa: E402
-from lcsample.diffusion import Gaussian  # noqa: E402
+from lcsample.diffusion import GaussianData  # noqa: E402
 from lcsample.diffusion import sample as diffusion_sample  # noqa: E402
 from lcsample.diffusion.process import alpha, sigma2  # noqa: E402
 from lcsample.metrics import squared_bias  # noqa: E402
@@ -135,7 +135,7 @@ class DiagonalGaussian:
 def check_against_testbed(d=8):
     """Largest difference of score and flow from the testbed's full-covariance Gaussian."""
     mine = DiagonalGaussian(d)
-    ref = Gaussian(np.zeros(d), np.diag(mine.lam))
+    ref = GaussianData(np.zeros(d), np.diag(mine.lam))
     x = mine.sample_t(5, 1.0, 0)
     t = np.linspace(0.05, 3.0, 5)
     return max(float(np.abs(mine.score(x, t) - ref.score(x, t)).max()),
@@ -155,7 +155,7 @@ def _diffusion_run(score, d, x0, steps, **kw):
 
 
 def _par_row(x, info, wall, ref, x_seq, windows, tol):
-    return {"windows": windows, "parallel": info["parallel"], "tolerance": tol,
+    return {"windows": windows, "parallel": info["picard_steps"], "tolerance": tol,
             "error": _strong_error(x, ref),
             "max_diff_to_sequential": float(np.abs(x - x_seq).max()),
             "rounds": int(info["rounds"]), "nfe_per_sample": float(info["nfe_per_sample"]),
@@ -187,7 +187,7 @@ def rounds_vs_dim(mode, log=print):
             tried = []
             for tol in (*TOLERANCES, 0.0):
                 x, info, wall = _diffusion_run(problem.score, d, x0, steps,
-                                               parallel=math.ceil(steps / w), tolerance=tol)
+                                               picard_steps=math.ceil(steps / w), tolerance=tol)
                 tried.append(_par_row(x, info, wall, ref, x_seq, w, tol))
                 if tried[-1]["error"] <= EPS:
                     break
@@ -251,7 +251,7 @@ def tolerance_sweep(mode, dims_rows, log=print):
                           "error": _strong_error(x_seq, ref), "wall_s": wall},
            "rows": []}
     for tol in (*TOLERANCES, 0.0):
-        x, info, wall = _diffusion_run(problem.score, d, x0, steps, parallel=out["parallel"],
+        x, info, wall = _diffusion_run(problem.score, d, x0, steps, picard_steps=out["parallel"],
                                        tolerance=tol)
         out["rows"].append(_par_row(x, info, wall, ref, x_seq, w, tol))
         r = out["rows"][-1]
@@ -338,7 +338,8 @@ def expensive_score(mode, log=print):
                 repeats)
             par_s, (x, info, _) = _best_time(
                 lambda score=score, x0=x0: _diffusion_run(
-                    score, p["dim"], x0, p["steps"], parallel=math.ceil(p["steps"] / p["windows"]),
+                    score, p["dim"], x0, p["steps"],
+                    picard_steps=math.ceil(p["steps"] / p["windows"]),
                     tolerance=p["tolerance"]), repeats)
             row = {"score": label, "samples": n, "sequential_s": seq_s, "parallel_s": par_s,
                    "speedup": seq_s / par_s,
@@ -383,7 +384,7 @@ def _accuracy(problem, result):
 
 
 def mcmc(mode, log=print):
-    """Section 4a: rmd-parallel against rmd, rounds, gradients and accuracy."""
+    """Section 4a: rmd-picard against rmd, rounds, gradients and accuracy."""
     out = {}
     draws = MCMC_DRAWS[mode]
     for name, (problem, kw, label) in _mcmc_problems().items():
@@ -404,13 +405,13 @@ def mcmc(mode, log=print):
             entry["rows"].append(seq_row)
             for R in MCMC_PARALLEL[mode]:
                 t0 = time.perf_counter()
-                par = lcsample.sample(problem.target, method="rmd-parallel", parallel=R,
+                par = lcsample.sample(problem.target, method="rmd-picard", picard_steps=R,
                                       tolerance=MCMC_TOLERANCE, **common)
                 wall = time.perf_counter() - t0
                 p_init = int(par.attrs["init_grad_evals"])
                 rounds = float(np.mean(par.attrs["n_rounds"]))
                 grads = float(np.mean(par.n_grad_evals)) - p_init
-                row = {"method": "rmd-parallel", "target_accuracy": acc, "parallel": R,
+                row = {"method": "rmd-picard", "target_accuracy": acc, "parallel": R,
                        "rounds": rounds, "grads": grads, "init_grads": p_init,
                        "tune": int(par.attrs["tune"]),
                        "rounds_ratio": rounds / seq_rounds, "grads_ratio": grads / seq_rounds,
@@ -449,7 +450,7 @@ def logistic_batch(n_data, dim, latency_s=0.0, seed=0):
 
 
 def expensive_target(mode, log=print):
-    """Section 4b: wall time of rmd (batched target) vs rmd-parallel on costly targets."""
+    """Section 4b: wall time of rmd (batched target) vs rmd-picard on costly targets."""
     p = LOGISTIC
     out = {k: v for k, v in p.items() if k not in ("rows", "variants")}
     out["variants"] = {}
@@ -465,7 +466,7 @@ def expensive_target(mode, log=print):
             common = dict(tune=p["tune"], draws=p["draws"], chains=chains, seed=2,
                           inverse_mass_matrix="diag", **QUIET)
             seq = lcsample.sample(target, method="rmd", **common)
-            par = lcsample.sample(target, method="rmd-parallel", parallel=p["parallel"],
+            par = lcsample.sample(target, method="rmd-picard", picard_steps=p["parallel"],
                                   tolerance=MCMC_TOLERANCE, **common)
             init = int(seq.attrs["init_grad_evals"])
             sd = seq.posterior.reshape(-1, p["dim"]).std(axis=0)
@@ -480,7 +481,7 @@ def expensive_target(mode, log=print):
             row["speedup"] = row["sequential_s"] / row["parallel_s"]
             runs.append(row)
             log(f"    {chains} chain(s): rmd {row['sequential_s']:.1f} s "
-                f"({row['sequential_rounds']:.0f} rounds), rmd-parallel {row['parallel_s']:.1f} s "
+                f"({row['sequential_rounds']:.0f} rounds), rmd-picard {row['parallel_s']:.1f} s "
                 f"({row['parallel_rounds']:.0f} rounds, {row['parallel_grads']:.0f} grads): "
                 f"speed-up {row['speedup']:.2f}")
         out["variants"][name] = {"n_data": n_data, "latency_s": v["latency_s"],
@@ -558,7 +559,7 @@ def _dims_lines(data):
     L = ["### Rounds to a fixed accuracy against d (diffusion)",
          "",
          "Gaussian data N(0, diag(s²)), s² = logspace(−1, 0, d), exact score and exact "
-         "probability-flow map (the diagonal case of `testbed.Gaussian`, checked against it "
+         "probability-flow map (the diagonal case of `testbed.GaussianData`, checked against it "
          f"to {data['testbed_check_max_diff']:.1e}). Start: x0 from the exact q_{{t_max}}; "
          f"RM predictor, no corrector, {data['grid']} grid t_max = {data['t_max']:g} → "
          f"t_min = {data['t_min']:g}, seed {data['seed']}. Error: the coupled strong error "
@@ -657,8 +658,8 @@ def _expensive_score_lines(data):
 
 
 def _mcmc_lines(data):
-    """Section 4a: ``rmd-parallel`` against ``rmd``, one table per target."""
-    L = ["### MCMC: `rmd-parallel` against `rmd`",
+    """Section 4a: ``rmd-picard`` against ``rmd``, one table per target."""
+    L = ["### MCMC: `rmd-picard` against `rmd`",
          "",
          f"{MCMC_CHAINS} chains, {next(iter(data['mcmc'].values()))['draws']} draws, seed 1, "
          f"tolerance {MCMC_TOLERANCE:g}, the default tuning at each `target_accuracy`. "
@@ -682,7 +683,7 @@ def _mcmc_lines(data):
 
 
 def _mcmc_row(r, has_stiff):
-    """One row of an MCMC table (ratios and draw differences only for rmd-parallel)."""
+    """One row of an MCMC table (ratios and draw differences only for rmd-picard)."""
     par = r["parallel"] is not None
     return (f"| {r['target_accuracy']:g} | {r['method']} | {r['parallel'] or '—'} | "
             f"{r['rounds']:.0f} | {r['grads']:.0f} | "
@@ -694,11 +695,11 @@ def _mcmc_row(r, has_stiff):
 
 
 def _expensive_target_lines(data):
-    """Section 4b: wall time of rmd and rmd-parallel on the costly batched targets."""
+    """Section 4b: wall time of rmd and rmd-picard on the costly batched targets."""
     et = data["expensive_target"]
     L = ["**Expensive batched targets.** NumPy logistic regression on synthetic data, "
          f"d = {et['dim']}, through `Target.from_batch` (all chains' rows in one call); "
-         f"`rmd` vs `rmd-parallel` (R = {et['parallel']}, tolerance {MCMC_TOLERANCE:g}), "
+         f"`rmd` vs `rmd-picard` (R = {et['parallel']}, tolerance {MCMC_TOLERANCE:g}), "
          f"tune {et['tune']}, {et['draws']} draws, diagonal mass; wall time of warmup + "
          "sampling (mode search and setup excluded, the same in both). *compute*: "
          f"{et['variants']['compute']['n_data']:,} data points, a call's cost grows with its "
@@ -804,7 +805,7 @@ def _mcmc_wall_claim(data):
             c_seq, c_par = _call_cost(v["per_call"], rows_seq), _call_cost(v["per_call"],
                                                                             rows_par)
             parts.append(
-                f"{name}, {r['chains']} chain(s): `rmd-parallel` "
+                f"{name}, {r['chains']} chain(s): `rmd-picard` "
                 f"{_verdict(r['speedup'])} (×{r['speedup']:.2f}): "
                 f"{r['parallel_rounds']:.0f} rounds of ≈ {rows_par:.0f} rows "
                 f"({c_par * 1e3:.1f} ms a call) against {r['sequential_rounds']:.0f} of "

@@ -14,7 +14,7 @@ adapters are in ``peers_adapters.py``):
 lcsample: ``rmd`` (``lcsample.sample`` defaults), ``ulmc`` (``method="ulmc",
 target_accuracy=0.1``; exponential Euler has O(h) bias, and 0.1 is its cheapest
 accuracy that reaches b² < 0.01 everywhere in ``accuracy.py``), ``rmd-tv`` and
-``rmd-parallel`` (``method="rmd-parallel"``, recorded as not available when this
+``rmd-picard`` (``method="rmd-picard"``, recorded as not available when this
 lcsample does not have it).
 
 Per run (target, sampler, seed):
@@ -102,11 +102,11 @@ LCSAMPLE_SAMPLERS = {
     "rmd": ({}, 1),
     "ulmc": ({"method": "ulmc", "target_accuracy": 0.1}, 2),
     "rmd-tv": ({"method": "rmd-tv"}, 1),
-    "rmd-parallel": ({"method": "rmd-parallel"}, 1),
+    "rmd-picard": ({"method": "rmd-picard"}, 1),
 }
 PEER_SAMPLERS = ("blackjax_nuts", "numpyro_nuts", "mclmc small", "mclmc large")
 SAMPLERS = tuple(LCSAMPLE_SAMPLERS) + PEER_SAMPLERS
-QUICK_SAMPLERS = ("rmd", "ulmc", "rmd-parallel", "blackjax_nuts", "numpyro_nuts",
+QUICK_SAMPLERS = ("rmd", "ulmc", "rmd-picard", "blackjax_nuts", "numpyro_nuts",
                   "mclmc small")
 #: rmd-tv (16 extra gradients per draw) runs on these targets only.
 RMD_TV_TARGETS = ("german_credit", "rotated_gaussian_100", "linear_regression_50",
@@ -114,7 +114,7 @@ RMD_TV_TARGETS = ("german_credit", "rotated_gaussian_100", "linear_regression_50
 
 LABELS = {
     "rmd": "lcsample rmd", "ulmc": "lcsample ulmc", "rmd-tv": "lcsample rmd-tv",
-    "rmd-parallel": "lcsample rmd-parallel", "blackjax_nuts": "BlackJAX NUTS",
+    "rmd-picard": "lcsample rmd-picard", "blackjax_nuts": "BlackJAX NUTS",
     "numpyro_nuts": "NumPyro NUTS", "mclmc small": "BlackJAX MCLMC (small)",
     "mclmc large": "BlackJAX MCLMC (large)",
 }
@@ -368,7 +368,7 @@ def _measure(rec, name, sampler, problem, mode, seeds, log):
         note = _run_seeds(call, seeds, SEED_CAP_S[mode], rows)
     except Exception as err:  # noqa: BLE001  (one failure must not end the run)
         why = f"{type(err).__name__}: {err}"
-        if sampler == "rmd-parallel" and not rows:
+        if sampler == "rmd-picard" and not rows:
             rec["not_available"][key] = why
             rec["summary"][name][sampler] = {"not_available": why}
             log(f"  {name:22s} {sampler:14s} not available: {why}")

@@ -19,7 +19,7 @@ from common import RESULTS, load_json  # noqa: E402
 #: One colour and marker per sampler, stable across plots.
 STYLE = {
     "rmd": ("C0", "o", "-"), "ulmc": ("C9", "v", "-"), "rmd-tv": ("C4", "s", "-"),
-    "rmd-parallel": ("C6", "P", "-"), "blackjax_nuts": ("C3", "^", "--"),
+    "rmd-picard": ("C6", "P", "-"), "blackjax_nuts": ("C3", "^", "--"),
     "numpyro_nuts": ("C1", "D", "--"), "mclmc small": ("C2", "<", ":"),
     "mclmc large": ("C8", ">", ":"),
 }
@@ -328,7 +328,7 @@ def _parallel_tolerance(par, out_dir):
 
 
 def _parallel_mcmc(par, out_dir):
-    """Rounds and gradients per chain of rmd and rmd-parallel, one panel per target."""
+    """Rounds and gradients per chain of rmd and rmd-picard, one panel per target."""
     fig, axes = _plt().subplots(1, 2, figsize=(11, 4.2))
     for ax, (name, entry) in zip(axes, par["mcmc"].items(), strict=False):
         labels, rounds, grads = [], [], []

@@ -15,7 +15,7 @@ from scipy.stats import multivariate_normal
 
 from lcsample.diffusion.process import alpha, sigma2
 from lcsample.diffusion.testbed import (
-    Gaussian,
+    GaussianData,
     GaussianMixture,
     grid_mixture,
     ill_conditioned_gaussian,
@@ -41,7 +41,7 @@ def _random_mixture(seed, isotropic, n_comp=3, d=3):
 def _random_gaussian(seed, d=4):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((d, d))
-    return Gaussian(rng.standard_normal(d), a @ a.T + 0.05 * np.eye(d))
+    return GaussianData(rng.standard_normal(d), a @ a.T + 0.05 * np.eye(d))
 
 
 def _component_covs(mix):
@@ -218,7 +218,7 @@ def test_gaussian_score_is_the_closed_form_and_a_one_component_mixture():
     mix = GaussianMixture([1.0], [mean], covs=[cov])
     np.testing.assert_allclose(g.score(x, t), mix.score(x, t), rtol=1e-14, atol=1e-14)
     # isotropic kind against the full-covariance kind
-    iso = Gaussian(mean, 0.49 * np.eye(4))
+    iso = GaussianData(mean, 0.49 * np.eye(4))
     one = GaussianMixture([1.0], [mean], scales=[0.7])
     np.testing.assert_allclose(iso.score(x, t), one.score(x, t), rtol=1e-13)
     assert np.array_equal(g.mean, mean) and np.array_equal(g.cov, mix.cov)
@@ -251,7 +251,7 @@ def test_flow_composes(seed, big, mid, small):
 @pytest.mark.parametrize("t", [0.0, 0.05, 1.0])
 def test_flow_pushes_p_T_to_p_t(t):
     g = ill_conditioned_gaussian(4, condition=100.0)
-    g = Gaussian(np.arange(4.0), g.cov)  # a mean, so that the α_t m shift is tested too
+    g = GaussianData(np.arange(4.0), g.cov)  # a mean, so that the α_t m shift is tested too
     x = g.flow(g.sample_t(20_000, 3.0, 31), 3.0, t)
     assert _moment_z(x, *g.marginal(t)) <= 4.5
 
@@ -340,9 +340,9 @@ _BAD = [
      r"covs\[1\]"),
     (lambda: GaussianMixture([0.5, 0.5], _M, covs=[[[1, 2], [2, 1]], np.eye(2)]),
      r"covs\[0\]"),
-    (lambda: Gaussian(np.zeros((1, 2)), np.eye(2)), "mean"),
-    (lambda: Gaussian(np.zeros(2), np.eye(3)), "cov"),
-    (lambda: Gaussian(np.zeros(2), -np.eye(2)), "cov"),
+    (lambda: GaussianData(np.zeros((1, 2)), np.eye(2)), "mean"),
+    (lambda: GaussianData(np.zeros(2), np.eye(3)), "cov"),
+    (lambda: GaussianData(np.zeros(2), -np.eye(2)), "cov"),
     (lambda: grid_mixture(3), "d"),
     (lambda: grid_mixture(0), "d"),
     (lambda: two_modes(0), "d"),
@@ -374,4 +374,4 @@ def test_bad_constructor_arguments_are_named(build, name):
 ])
 def test_bad_call_arguments_are_named(call, name):
     with pytest.raises(ValueError, match=name):
-        call(Gaussian(np.zeros(2), np.eye(2)))
+        call(GaussianData(np.zeros(2), np.eye(2)))

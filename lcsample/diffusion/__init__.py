@@ -17,12 +17,12 @@ from .adapters import (
 )
 from .process import alpha, check_grid, sigma, sigma2, sigma_ve, t_from_sigma_ve, time_grid
 from .sampler import CORRECTORS, METHODS, PREDICTORS, sample
-from .testbed import Gaussian, GaussianMixture, grid_mixture, ill_conditioned_gaussian, two_modes
+from .testbed import GaussianData, GaussianMixture, grid_mixture, ill_conditioned_gaussian, two_modes
 
 __all__ = [
     "CORRECTORS",
     "DiscreteSchedule",
-    "Gaussian",
+    "GaussianData",
     "GaussianMixture",
     "METHODS",
     "PREDICTION_TYPES",

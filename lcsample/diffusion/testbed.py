@@ -24,7 +24,7 @@ from .._jit import kernel
 from .process import alpha, sigma2
 
 __all__ = [
-    "Gaussian",
+    "GaussianData",
     "GaussianMixture",
     "grid_mixture",
     "ill_conditioned_gaussian",
@@ -484,7 +484,7 @@ class GaussianMixture:
         return alpha(t)[:, None] * x0 + np.sqrt(sigma2(t))[:, None] * z
 
 
-class Gaussian(GaussianMixture):
+class GaussianData(GaussianMixture):
     """Gaussian data N(mean, cov): a one-component mixture with its exact flow map.
 
     Every quantity is linear in x. In each eigen-direction of Σ = U diag(λ) Uᵀ the
@@ -636,7 +636,7 @@ def ill_conditioned_gaussian(d, condition=1e3, seed=0):
 
     Returns
     -------
-    Gaussian
+    GaussianData
         Mean 0.
     """
     d = _check_count(d, "d", 2)
@@ -645,4 +645,4 @@ def ill_conditioned_gaussian(d, condition=1e3, seed=0):
     q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
     q *= np.sign(np.diag(r))  # makes the QR rotation Haar-distributed
     cov = (q * np.geomspace(1.0, 1.0 / condition, d)) @ q.T
-    return Gaussian(np.zeros(d), 0.5 * (cov + cov.T))
+    return GaussianData(np.zeros(d), 0.5 * (cov + cov.T))
