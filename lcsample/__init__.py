@@ -1,8 +1,7 @@
 """Fast sampling with randomized-midpoint underdamped Langevin dynamics."""
 
-__version__ = "0.1.0"
-
 from . import datasets, metrics, targets
+from ._version import __version__
 from .kernels.exact import corrected_variance, stationary_covariance
 from .mcmc.results import ChainState, SamplingResult
 from .mcmc.sampler import sample

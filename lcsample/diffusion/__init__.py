@@ -17,7 +17,13 @@ from .adapters import (
 )
 from .process import alpha, check_grid, sigma, sigma2, sigma_ve, t_from_sigma_ve, time_grid
 from .sampler import CORRECTORS, METHODS, PREDICTORS, sample
-from .testbed import GaussianData, GaussianMixture, grid_mixture, ill_conditioned_gaussian, two_modes
+from .testbed import (
+    GaussianData,
+    GaussianMixture,
+    grid_mixture,
+    ill_conditioned_gaussian,
+    two_modes,
+)
 
 __all__ = [
     "CORRECTORS",

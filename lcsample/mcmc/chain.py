@@ -55,8 +55,9 @@ class Chain:
     Parameters
     ----------
     target : Target
-    method : int
-        :data:`lcsample.driver.RMD` or :data:`lcsample.driver.ULMC`.
+    integrator : int
+        :data:`lcsample.kernels.step.RMD` or :data:`lcsample.kernels.step.ULMC` (the
+        method's :attr:`lcsample.mcmc.options.Method.integrator`).
     rng : numpy.random.Generator
     x, v, g : ndarray, shape (d,)
     lp : float
@@ -67,13 +68,13 @@ class Chain:
         Corrector steps and step size per stored draw (``method="rmd-tv"``).
     """
 
-    def __init__(self, target, method, rng, x, v, g, lp, step_size, friction, mass,
+    def __init__(self, target, integrator, rng, x, v, g, lp, step_size, friction, mass,
                  corrector=None):
         self.target = target
-        self.method = method
+        self.integrator = integrator
         self.rng = rng
         self.x, self.v, self.g, self.lp = x, v, g, lp
-        self.h, self.gamma, self.mass = step_size, friction, mass
+        self.step_size, self.friction, self.mass = step_size, friction, mass
         self.corrector = corrector
         self.n_grads = 0
         # method="rmd-picard": sequential rounds, Picard blocks, blocks left unconverged
@@ -83,7 +84,7 @@ class Chain:
     def grads_per_draw(self, thin, corrected):
         """Gradient evaluations of one stored draw."""
         extra = self.corrector[0] if corrected and self.corrector is not None else 0
-        return thin * GRADS_PER_STEP[self.method] + extra
+        return thin * GRADS_PER_STEP[self.integrator] + extra
 
     def advance(self, draws_out, lp_out, thin=1, corrected=False):
         """Run ``len(draws_out)`` draws; returns (draws done, gradient evaluations).
@@ -93,8 +94,8 @@ class Chain:
         """
         corrector = self.corrector if corrected else None
         n_done, self.lp, failed_grads = run_chain(
-            self.target.logdensity_and_grad, self.target.args, self.method, self.h,
-            self.gamma, self.mass.kernel_args, corrector, thin, self.x, self.v, self.g,
+            self.target.logdensity_and_grad, self.target.args, self.integrator, self.step_size,
+            self.friction, self.mass.kernel_args, corrector, thin, self.x, self.v, self.g,
             self.lp, self.rng, draws_out, lp_out,
         )
         grads = n_done * self.grads_per_draw(thin, corrected) + failed_grads

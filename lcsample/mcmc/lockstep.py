@@ -52,15 +52,15 @@ class LockstepAdvance:
         precond = first.mass.kernel_args
         state = RowState.start([c.x for c in chains], [c.v for c in chains],
                                [c.g for c in chains], [c.lp for c in chains], precond[2])
-        h, gamma = np.array([c.h for c in chains]), np.array([c.gamma for c in chains])
+        h, gamma = np.array([c.step_size for c in chains]), np.array([c.friction for c in chains])
         rngs = typed_generators([c.rng for c in chains])
         wanted = np.array([len(r[0]) for r in requests])
         n_done, failed = wanted.copy(), np.zeros(len(chains), dtype=np.int64)
-        per_step = GRADS_PER_STEP[first.method]
+        per_step = GRADS_PER_STEP[first.integrator]
         live = wanted > 0
         for k in range(wanted.max(initial=0)):
             live &= k < wanted
-            steps = advance_rows(self.evaluate, first.method, thin, h, gamma, precond, state,
+            steps = advance_rows(self.evaluate, first.integrator, thin, h, gamma, precond, state,
                                  rngs, live.copy())
             self._stop(live, steps < thin, k, (steps + 1) * per_step, n_done, failed)
             draw = state

@@ -75,7 +75,7 @@ class _Block:
     def __init__(self, chain, m):
         d = chain.x.shape[0]
         u, chol, self.dense = chain.mass.kernel_args
-        self.chain, self.u, self.sigma = chain, u, np.sqrt(2.0 * chain.gamma * u)
+        self.chain, self.u, self.sigma = chain, u, np.sqrt(2.0 * chain.friction * u)
         self.alphas = np.empty(m)
         self.z = np.empty((m, d, 4))
         raw = np.empty((d, 4))
@@ -102,8 +102,9 @@ class _Block:
         """A pass; returns how far the points moved (RMS in mass standard deviations)."""
         (self.x_mid, self.x_new), self._previous = self._previous, (self.x_mid, self.x_new)
         ch = self.chain
-        picard_pass(self.z, self.alphas, ch.h, ch.gamma, self.u, self.sigma, self.dense, ch.x,
-                    ch.v, self.p0, self.g_mid, self.g_new, self.x_mid, self.x_new, self.v_new)
+        picard_pass(self.z, self.alphas, ch.step_size, ch.friction, self.u, self.sigma,
+                    self.dense, ch.x, ch.v, self.p0, self.g_mid, self.g_new, self.x_mid,
+                    self.x_new, self.v_new)
         moved = max(np.sqrt(np.mean(((now - before) / self.scale) ** 2, axis=1)).max()
                     for now, before in zip((self.x_mid, self.x_new), self._previous, strict=True))
         return moved if np.isfinite(moved) else np.inf

@@ -5,8 +5,8 @@ import warnings
 
 import numpy as np
 
-from .. import __version__
 from .._progress import progress_bar
+from .._version import __version__
 from ..kernels.compiled import evaluate_rows, run_chain
 from .chain import Chain, block_lengths, draw_costs
 from .execution import Monitor, run_tasks
@@ -73,7 +73,7 @@ def sample(
     tune : int, optional
         Warmup steps per chain (0 allowed). Default: sized from the target, 10 relaxation
         times of its softest direction, 1/(h√m) steps each, between 50 and 1000 (see
-        :func:`lcsample.adaptation.auto_tune`; recorded in ``attrs["tune"]``), or 0 when
+        :func:`lcsample.mcmc.warmup.loop.auto_tune`; recorded in ``attrs["tune"]``), or 0 when
         continuing ``initial_state``. Tuned values are those not given explicitly.
     chains : int
     seed : int or numpy.random.SeedSequence, optional
@@ -100,7 +100,7 @@ def sample(
         removes correlations a diagonal cannot. ``"auto"`` (default): dense for
         d ≤ 200, diagonal above. An array is used as given.
     tuning : {"theory", "adaptive"}
-        How h and γ are tuned (see :mod:`lcsample.adaptation`). ``"theory"`` (default):
+        How h and γ are tuned (see :mod:`lcsample.mcmc.warmup.loop`). ``"theory"`` (default):
         curvature estimates, γ = 2√m, h from the exact stationary bias at curvature L.
         ``"adaptive"``: h from an energy-error target, γ from the largest preconditioned
         posterior variance.
@@ -270,8 +270,8 @@ def _attrs(opts, chain_list, history, timing, seed_attr, init_info, tune):
         "chains": opts.chains, "tuning": opts.tuning, "target_accuracy": opts.target_accuracy,
         "inverse_mass_matrix": "dense" if chain_list[0].mass.dense else "diag",
         **init_info,
-        "step_size": np.array([ch.h for ch in chain_list]),
-        "friction": np.array([ch.gamma for ch in chain_list]),
+        "step_size": np.array([ch.step_size for ch in chain_list]),
+        "friction": np.array([ch.friction for ch in chain_list]),
         "warmup_converged": converged,
         # the warmup's retunes, one entry each (the full records: result.tuning_history)
         **{f"tuning_{key}": np.array([e.get(key, np.nan) for e in history], dtype=float)
@@ -465,8 +465,8 @@ def _sampling_task(chain, c, thin, corrected, out, monitor):
             return done
         request = (out["posterior"][c, done:done + n], out["lp"][c, done:done + n], thin, corrected)
         n_done, grads = yield request
-        out["step_size"][c, done:done + n_done] = chain.h
-        out["friction"][c, done:done + n_done] = chain.gamma
+        out["step_size"][c, done:done + n_done] = chain.step_size
+        out["friction"][c, done:done + n_done] = chain.friction
         costs, failed = draw_costs(grads, n_done, n_done == n, per_draw)
         out["n_steps"][c, done:done + n_done] = costs
         done += n_done
@@ -502,7 +502,7 @@ def _last_state(chain_list):
         gradient=np.array([ch.g for ch in chain_list]),
         logdensity=np.array([ch.lp for ch in chain_list]),
         rng_states=tuple(ch.rng.bit_generator.state for ch in chain_list),
-        step_size=np.array([ch.h for ch in chain_list]),
-        friction=np.array([ch.gamma for ch in chain_list]),
+        step_size=np.array([ch.step_size for ch in chain_list]),
+        friction=np.array([ch.friction for ch in chain_list]),
         inverse_mass_matrix=np.array([ch.mass.matrix for ch in chain_list]),
     )

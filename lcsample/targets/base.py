@@ -1,10 +1,17 @@
-"""User targets: a Numba-jitted log density with gradient, checked once before sampling."""
+"""The two kinds of user target, models only: a jitted function, or a function on rows.
+
+:class:`Target` wraps a numba-jitted ``(x, grad_out, *args) -> log π(x)``, called from the
+compiled chain loop; :class:`BatchedTarget` (made by :meth:`Target.from_batch`) wraps a
+Python function on an (n, d) array of points — JAX, PyTorch, NumPy — whose chains the
+samplers advance in lockstep, one call per round (:mod:`lcsample.mcmc.lockstep`). Both are
+checked once at the starting point, with an error that says what is wrong.
+"""
 
 import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-__all__ = ["Target"]
+__all__ = ["BatchedTarget", "Target"]
 
 # Written past the end of the gradient buffer during the check, to catch an oracle that
 # writes more than ``dim`` entries (nothing bounds-checks inside compiled code).
@@ -79,7 +86,7 @@ class Target:
 
         Returns
         -------
-        lcsample.targets.batched.BatchedTarget
+        BatchedTarget
 
         Examples
         --------
@@ -88,8 +95,6 @@ class Target:
         ...     return -0.5 * (X**2).sum(axis=1), -X
         >>> target = lcsample.Target.from_batch(fn, dim=3)
         """
-        from .batched import BatchedTarget
-
         return BatchedTarget(logdensity_and_grad_batch, dim, name=name)
 
     def __repr__(self):
@@ -178,3 +183,74 @@ class Target:
                 f"(entries {bad[:10].tolist()})"
             )
         return float(lp), grad.copy()
+
+
+class BatchedTarget(Target):
+    """A log density evaluated on a batch of points by a Python function.
+
+    Made by :meth:`lcsample.Target.from_batch`.
+
+    Parameters
+    ----------
+    logdensity_and_grad_batch : callable
+        ``fn(X) -> (lp, G)`` for X of shape (n, d): lp shape (n,), G = ∇log π, shape
+        (n, d). Anything array-like (JAX, PyTorch on CPU) that ``numpy.asarray`` converts.
+    dim : int
+    name : str, optional
+    """
+
+    batched = True
+
+    def __init__(self, logdensity_and_grad_batch, dim, name="x"):
+        if not callable(logdensity_and_grad_batch):
+            raise TypeError("logdensity_and_grad_batch must be callable")
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        self.batch_fn = logdensity_and_grad_batch
+        self.logdensity_and_grad = None
+        self.dim = int(dim)
+        self.args = ()
+        self.name = name
+
+    def __repr__(self):
+        fn = getattr(self.batch_fn, "__name__", "logdensity_and_grad_batch")
+        return f"Target.from_batch({fn}, dim={self.dim})"
+
+    def evaluate(self, X):
+        """Call the function on points ``X``, shape (n, d); returns float64 (lp, G)."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        lp, G = self.batch_fn(X)
+        lp = np.asarray(lp, dtype=np.float64).reshape(-1)
+        G = np.ascontiguousarray(G, dtype=np.float64)
+        if lp.shape != (X.shape[0],) or G.shape != X.shape:
+            raise ValueError(
+                f"the batched function must return lp of shape ({X.shape[0]},) and a gradient "
+                f"of shape {X.shape}; got {lp.shape} and {G.shape}"
+            )
+        return lp, G
+
+    def logdensity_and_gradient(self, x):
+        lp, G = self.evaluate(np.asarray(x, dtype=np.float64)[None, :])
+        return float(lp[0]), G[0]
+
+    def check(self, x):
+        fn_name = getattr(self.batch_fn, "__name__", "logdensity_and_grad_batch")
+        try:
+            lp, grad = self.logdensity_and_gradient(x)
+        except ValueError as err:
+            raise ValueError(f"{fn_name}: {err}") from err
+        except Exception as err:
+            raise ValueError(
+                f"{fn_name} raised at the initial point (dim={self.dim}): "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        if not np.isfinite(lp):
+            raise ValueError(
+                f"{fn_name} returned a non-finite log density ({lp}) at the initial point")
+        if not np.isfinite(grad).all():
+            bad = np.flatnonzero(~np.isfinite(grad))
+            raise ValueError(
+                f"{fn_name} returned a non-finite gradient at the initial point "
+                f"(entries {bad[:10].tolist()})"
+            )
+        return lp, grad.copy()

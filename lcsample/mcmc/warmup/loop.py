@@ -7,13 +7,15 @@ target's geometry:
   preconditioned target (at each chain's position, at the start and after each mass
   window). Friction γ = 2√m critically damps the softest direction; the step h is the
   largest whose exact stationary variance error on a Gaussian of curvature L, with this γ,
-  is ``target_accuracy`` (:func:`lcsample.warmup.step_size_for_bias`) — the Shen–Lee
-  analysis (L-smooth, m-strongly convex) with its unknown constant replaced by the exact
-  calculation along the stiffest direction, where an unadjusted sampler's bias is largest.
+  is ``target_accuracy`` (:func:`~lcsample.mcmc.warmup.step_size.step_size_for_bias`) —
+  the Shen–Lee analysis (L-smooth, m-strongly convex) with its unknown constant replaced by
+  the exact calculation along the stiffest direction, where an unadjusted sampler's bias
+  is largest.
 * ``"adaptive"`` route (MCLMC/MEADS style): h is tuned so that the energy error of the
-  dynamics, per dimension, meets a target (:func:`lcsample.warmup.energy_error`), and
-  γ = 1/√λ_max of the preconditioned covariance of the window's draws (with fewer than
-  10 draws per dimension, √λ_min of the curvature, the same quantity on a Gaussian).
+  dynamics, per dimension, meets a target
+  (:func:`~lcsample.mcmc.warmup.step_size.energy_error`), and γ = 1/√λ_max of the
+  preconditioned covariance of the window's draws (with fewer than 10 draws per dimension,
+  √λ_min of the curvature, the same quantity on a Gaussian).
 
 A diagonal inverse mass is re-estimated at the end of each of Stan's windows from the
 window's variances. A dense one stays the inverse Hessian at the mode (Laplace): windowed
@@ -104,7 +106,7 @@ def run_warmup(chain_list, tune, opts, keep_draws, cores, monitor, bar, advance_
     keep_draws : bool
         Keep the warmup positions in the returned records.
     cores, monitor, bar, advance_batch
-        As in :func:`lcsample._execution.run_tasks`.
+        As in :func:`lcsample.mcmc.execution.run_tasks`.
 
     Returns
     -------
@@ -256,9 +258,9 @@ def _retune(chain_list, opts, reservoir, history, step):
         # current values (at the start, those of a unit-curvature target), which a later
         # window re-estimates; recorded as unconverged
         for chain in chain_list:
-            chain.h = _FALLBACK_STEP if chain.h is None else chain.h
-            chain.gamma = _FALLBACK_FRICTION if chain.gamma is None else chain.gamma
-        entry.update(step_size=chain_list[0].h, friction=chain_list[0].gamma,
+            chain.step_size = _FALLBACK_STEP if chain.step_size is None else chain.step_size
+            chain.friction = _FALLBACK_FRICTION if chain.friction is None else chain.friction
+        entry.update(step_size=chain_list[0].step_size, friction=chain_list[0].friction,
                      note="no positive curvature")
         history.append(entry)
         return grads
@@ -277,9 +279,9 @@ def _retune(chain_list, opts, reservoir, history, step):
             # (1 + √(d/n))² on an isotropic target, which would underdamp the chains
             gamma = np.sqrt(lam_min)
         for chain in chain_list:
-            chain.gamma = float(gamma)
+            chain.friction = float(gamma)
     if opts.tune_step:
-        h = step_size_for_bias(lam_max, chain_list[0].gamma, method, opts.target_accuracy)
+        h = step_size_for_bias(lam_max, chain_list[0].friction, method, opts.target_accuracy)
         if opts.route == "adaptive":
             h, error, probe_grads = _energy_step(chain_list, h, method, opts.target_accuracy)
             grads = [g + p for g, p in zip(grads, probe_grads, strict=True)]
@@ -287,8 +289,8 @@ def _retune(chain_list, opts, reservoir, history, step):
                 chain.n_grads += p
             entry["energy_error"] = error
         for chain in chain_list:
-            chain.h = float(h)
-    entry.update(step_size=chain_list[0].h, friction=chain_list[0].gamma)
+            chain.step_size = float(h)
+    entry.update(step_size=chain_list[0].step_size, friction=chain_list[0].friction)
     history.append(entry)
     return grads
 
@@ -354,8 +356,8 @@ def _segment_task(chain, c, start, length, warm, extra_grads, tune_step, monitor
         n_done, grads = yield buffer[:n], lp_buffer[:n], 1, False
         sl = slice(start + done, start + done + n_done)
         warm["lp"][c, sl] = lp_buffer[:n_done]
-        warm["step_size"][c, sl] = chain.h
-        warm["friction"][c, sl] = chain.gamma
+        warm["step_size"][c, sl] = chain.step_size
+        warm["friction"][c, sl] = chain.friction
         costs, failed = draw_costs(grads, n_done, n_done == n, per_step)
         warm["n_steps"][c, sl] = costs
         if "posterior" in warm:
@@ -371,8 +373,8 @@ def _segment_task(chain, c, start, length, warm, extra_grads, tune_step, monitor
         if n_done < n:
             # the failed step is recorded as diverging, its position as NaN
             warm["diverging"][c, start + done] = True
-            warm["step_size"][c, start + done] = chain.h
-            warm["friction"][c, start + done] = chain.gamma
+            warm["step_size"][c, start + done] = chain.step_size
+            warm["friction"][c, start + done] = chain.friction
             warm["n_steps"][c, start + done] += failed
             if not tune_step:
                 chain.diverged_at = ("warmup", start + done)
@@ -380,7 +382,7 @@ def _segment_task(chain, c, start, length, warm, extra_grads, tune_step, monitor
             # a tuned step that diverges was too large: halve it and carry on from the
             # last finite state; the rest of this block is skipped and flagged with it
             warm["diverging"][c, start + done:start + done + n - n_done] = True
-            chain.h *= 0.5
+            chain.step_size *= 0.5
             chain.refresh_velocity()
             done += n - n_done
     return np.concatenate(kept) if kept else np.empty((0, chain.x.shape[0]))
