@@ -10,8 +10,9 @@ import it from its own source tree (``git archive`` of a commit, or this checkou
   time of a jitted loop making the same gradient calls is subtracted. A least-squares line
   over d gives ns per dimension and ns per step (minimum over repeats per point).
 * **time to the first draw** for a new target: ``lcsample.sample(..., draws=1, tune=0)``
-  on a user target, measured inside a fresh process (import, target and sample), once
-  with an empty numba cache and once with the cache the first run wrote.
+  on a user target, measured inside a fresh process (import, target and sample): with an
+  empty numba cache, with the cache the first run wrote, and, with that cache, for a
+  function whose argument types no run used before.
 
 Only the public API is used, so any two versions can be compared. Run
 ``python benchmarks/compare_commits.py --old REV [--new REV] [--repeats N] [--json PATH]``
@@ -73,14 +74,25 @@ for method, per_step in (("rmd", 2), ("ulmc", 1)):
 print("RESULT" + json.dumps(out))
 """
 
-_FIRST_DRAW = _TARGET + """
-target = lcsample.Target(logdensity_and_grad, 25)
+_SAMPLE_ONCE = """
 t1 = time.perf_counter()
 lcsample.sample(target, draws=1, tune=0, chains=1, step_size=0.1, friction=1.0,
                 progressbar=False, compute_convergence_checks=False, seed=1)
 t2 = time.perf_counter()
 print("RESULT" + json.dumps({"total": t2 - t0, "sample": t2 - t1}))
 """
+_FIRST_DRAW = _TARGET + "target = lcsample.Target(logdensity_and_grad, 25)\n" + _SAMPLE_ONCE
+# A function whose argument types no earlier run used: whatever a version caches by
+# argument types cannot help it, so this is a new target's first draw at its worst.
+_FIRST_DRAW_NEW_TYPES = _TARGET + """
+@numba.njit
+def scaled(x, grad_out, scale, shift):
+    for i in range(x.shape[0]):
+        grad_out[i] = -(x[i] - shift) / scale
+    return -0.5 * np.sum((x - shift) ** 2) / scale
+
+target = lcsample.Target(scaled, 25, args=(2.0, np.int32(1)))
+""" + _SAMPLE_ONCE
 
 
 def source_tree(rev, workdir):
@@ -123,8 +135,9 @@ def measure(trees, repeats, workdir):
     for r in range(repeats):
         for name, tree in trees.items():
             cache = Path(workdir) / f"cache-{name}-{r}"
-            for phase in ("empty_cache", "warm_cache"):
-                t = run_in(tree, _FIRST_DRAW, cache)
+            for phase, code in (("empty_cache", _FIRST_DRAW), ("warm_cache", _FIRST_DRAW),
+                                ("warm_cache_new_argument_types", _FIRST_DRAW_NEW_TYPES)):
+                t = run_in(tree, code, cache)
                 for key, value in t.items():
                     k = f"first_draw_{phase}_{key}"
                     best[name][k] = min(best[name].get(k, np.inf), value)

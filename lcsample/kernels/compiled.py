@@ -1,15 +1,16 @@
 """The compiled loops for a jitted target: one chain's steps, and the target over rows.
 
-:func:`advance_steps` is the step of :mod:`lcsample.kernels.step` with its gradients
-from the user's compiled function; :func:`run_chain` stores draws (and runs the
-``rmd-tv`` corrector between them) around it. These functions take the user's function
-as an argument, so numba compiles them once per process and target (they are not cached
-on disk); they stay thin and leave the arithmetic to the cached step kernels.
+:func:`advance_steps` is the step of :mod:`lcsample.kernels.step` (its kernels inlined)
+with its gradients from the user's compiled function; :func:`run_chain` stores draws (and
+runs the ``rmd-tv`` corrector between them) around it. The user's function comes in as a
+first-class function (:func:`lcsample._jit.with_target`), so these loops are compiled once
+per function signature and cached on disk: a new target whose function takes the same
+argument types starts without compiling them.
 """
 
 import numpy as np
 
-from .._jit import driver, kernel
+from .._jit import kernel, with_target
 from .coefficients import step_coefficients
 from .step import (
     GRADS_PER_STEP,
@@ -35,7 +36,7 @@ def step_scratch(d, method):
             np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d))
 
 
-@driver
+@kernel
 def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, g, p, lp, rng,
                   scratch):
     """Advance one chain ``n_steps`` steps in place; stop at the first non-finite state.
@@ -86,10 +87,11 @@ def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, 
     return n_steps, lp
 
 
-@driver
-def run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng, draws_out,
-              lp_out):
+def _run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng, draws_out,
+               lp_out):
     """Advance one chain by ``draws_out.shape[0]`` draws of ``thin`` steps each.
+
+    Called through :func:`run_chain`, which compiles it for the user's function type.
 
     Parameters
     ----------
@@ -141,7 +143,7 @@ def run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp,
     return draws_out.shape[0], lp, 0
 
 
-@driver
+@kernel
 def corrected_draw(fn, args, corrector, gamma, precond, sigma, rng, x, g, lp, draw_out):
     """The corrector of ``method="rmd-tv"``: a short ULMC run from (x, fresh velocity).
 
@@ -180,8 +182,21 @@ def corrected_draw(fn, args, corrector, gamma, precond, sigma, rng, x, g, lp, dr
     return 0, lp
 
 
-@driver
-def evaluate_rows(fn, args, X, lp, G):
+def _evaluate_rows(fn, args, X, lp, G):
     """``lp[i] = fn(X[i], G[i], *args)`` for every row: a jitted target on a batch."""
     for i in range(X.shape[0]):
         lp[i] = fn(X[i], G[i], *args)
+
+
+def run_chain(fn, args, *rest):
+    """:func:`_run_chain` compiled for ``fn``'s type (cached on disk), called with ``rest``.
+
+    The arguments and the returned ``(n_done, lp, grads_in_failed_draw)`` are those of
+    :func:`_run_chain`.
+    """
+    return with_target(_run_chain, fn, args, *rest)
+
+
+def evaluate_rows(fn, args, X, lp, G):
+    """``lp[i] = fn(X[i], G[i], *args)`` for every row of X (n, d), in compiled code."""
+    with_target(_evaluate_rows, fn, args, X, lp, G)

@@ -21,6 +21,9 @@ the gradients come from:
    density, position and gradient are finite, so a chain that diverges keeps its last
    finite state.
 
+The four are inlined where they are called (:data:`lcsample._jit.inlined_kernel`), so a
+loop pays no call overhead for splitting the step this way.
+
 Symbols (per chain): ``x``, ``v``, ``g`` position, velocity and ∇log π(x), shape (d,);
 ``p`` the preconditioned gradient U·g (the array ``g`` itself for a diagonal U); ``u``
 the diagonal inverse mass (ones for a dense one); ``chol``, ``dense`` the dense factor L
@@ -32,7 +35,7 @@ diagonal one with u = 1, g replaced by U·g and the normals multiplied by L.
 
 import numpy as np
 
-from .._jit import kernel
+from .._jit import inlined_kernel, kernel
 
 __all__ = [
     "GRADS_PER_STEP",
@@ -87,7 +90,7 @@ def correlate(chol, z, out):
             out[i, j] = acc
 
 
-@kernel
+@inlined_kernel
 def precondition(dense, g, out):
     """U·g for a dense inverse mass U; ``g`` itself for a diagonal one.
 
@@ -111,7 +114,7 @@ def precondition(dense, g, out):
     return out
 
 
-@kernel
+@inlined_kernel
 def draw_noise(rng, method, chol, raw, z):
     """Draw one step's randomness in the contract's order: α, then the normal block.
 
@@ -162,7 +165,7 @@ def fresh_velocity(rng, u, chol, raw, raw_l, out):
             out[i] = raw_l[i, 0]
 
 
-@kernel
+@inlined_kernel
 def propose(method, c, z, u, sigma, x, v, p, x_mid, w2, w3, x_new, v_new):
     """The step up to its next gradient: the midpoint (RMD) or the whole step (ULMC).
 
@@ -198,7 +201,7 @@ def propose(method, c, z, u, sigma, x, v, p, x_mid, w2, w3, x_new, v_new):
             v_new[i] = c.exp_h * v[i] + c.phi_a * up + s * c.l11_a * z[i, 0]
 
 
-@kernel
+@inlined_kernel
 def complete(c, u, dense, x, v, g_mid, p_mid, w2, w3, x_new, v_new):
     """Finish a randomized-midpoint step from the gradient at its midpoint.
 
@@ -214,14 +217,16 @@ def complete(c, u, dense, x, v, g_mid, p_mid, w2, w3, x_new, v_new):
     x_new, v_new : ndarray, shape (d,)
         Output; may not alias ``x`` or ``v``.
     """
-    pm = precondition(dense, g_mid, p_mid)
+    # the dense test here, not only in precondition: a call costs as much as the step's
+    # other arithmetic at small d
+    pm = g_mid if dense.shape[0] == 0 else precondition(dense, g_mid, p_mid)
     for i in range(x.shape[0]):
         ug = u[i] * pm[i]
         x_new[i] = x[i] + c.phi_h * v[i] + c.h_phi_b * ug + w2[i]
         v_new[i] = c.exp_h * v[i] + c.h_exp_b * ug + w3[i]
 
 
-@kernel
+@inlined_kernel
 def accept(lp_new, x_new, v_new, g_new, dense, x, v, g, p):
     """Commit the new state into (x, v, g, p) if it is finite; report whether it was.
 
@@ -247,5 +252,6 @@ def accept(lp_new, x_new, v_new, g_new, dense, x, v, g, p):
         x[i] = x_new[i]
         v[i] = v_new[i]
         g[i] = g_new[i]
-    precondition(dense, g, p)
+    if dense.shape[0] > 0:
+        precondition(dense, g, p)
     return True
