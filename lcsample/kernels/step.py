@@ -245,8 +245,11 @@ def accept(lp_new, x_new, v_new, g_new, dense, x, v, g, p):
     -------
     bool
     """
-    # one sum per vector catches any NaN or ±inf in it
-    if not (np.isfinite(lp_new) and np.isfinite(np.sum(x_new)) and np.isfinite(np.sum(g_new))):
+    # one sum over both vectors catches any NaN or ±inf in either (inf - inf is NaN)
+    total = lp_new
+    for i in range(x.shape[0]):
+        total += x_new[i] + g_new[i]
+    if not np.isfinite(total):
         return False
     for i in range(x.shape[0]):
         x[i] = x_new[i]
