@@ -22,6 +22,19 @@ _GUARD_LEN = 8
 _COMPILE_ERRORS = (numba.core.errors.NumbaError, numba.core.errors.UnsupportedBytecodeError)
 
 
+def _require_finite(fn_name, lp, grad):
+    """Raise a ValueError naming ``fn_name`` if the log density or gradient is not finite."""
+    if not np.isfinite(lp):
+        raise ValueError(
+            f"{fn_name} returned a non-finite log density ({lp}) at the initial point")
+    if not np.isfinite(grad).all():
+        bad = np.flatnonzero(~np.isfinite(grad))
+        raise ValueError(
+            f"{fn_name} returned a non-finite gradient at the initial point "
+            f"(entries {bad[:10].tolist()})"
+        )
+
+
 class Target:
     """A log density π(x) on R^d with its gradient, callable from compiled code.
 
@@ -173,15 +186,7 @@ class Target:
                 f"{fn_name} left grad_out entries {missing[:10].tolist()} unwritten or NaN at "
                 f"the initial point: is dim={self.dim} right, and is the gradient finite there?"
             )
-        if not np.isfinite(lp):
-            raise ValueError(
-                f"{fn_name} returned a non-finite log density ({lp}) at the initial point")
-        if not np.isfinite(grad).all():
-            bad = np.flatnonzero(~np.isfinite(grad))
-            raise ValueError(
-                f"{fn_name} returned a non-finite gradient at the initial point "
-                f"(entries {bad[:10].tolist()})"
-            )
+        _require_finite(fn_name, lp, grad)
         return float(lp), grad.copy()
 
 
@@ -244,13 +249,5 @@ class BatchedTarget(Target):
                 f"{fn_name} raised at the initial point (dim={self.dim}): "
                 f"{type(err).__name__}: {err}"
             ) from err
-        if not np.isfinite(lp):
-            raise ValueError(
-                f"{fn_name} returned a non-finite log density ({lp}) at the initial point")
-        if not np.isfinite(grad).all():
-            bad = np.flatnonzero(~np.isfinite(grad))
-            raise ValueError(
-                f"{fn_name} returned a non-finite gradient at the initial point "
-                f"(entries {bad[:10].tolist()})"
-            )
+        _require_finite(fn_name, lp, grad)
         return lp, grad.copy()
