@@ -491,7 +491,7 @@ def _warn_divergences(chain_list):
                 f"chain {c} reached a non-finite state at {phase} step/draw {index} and was "
                 "stopped; its remaining draws are NaN and marked diverging. Try a smaller "
                 "step_size or check the target's log density.",
-                RuntimeWarning, stacklevel=3,
+                RuntimeWarning, stacklevel=4,  # sample -> _run -> here
             )
 
 
