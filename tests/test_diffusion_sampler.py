@@ -218,6 +218,8 @@ def test_rm_uld_method_is_rm_with_a_uld_corrector_and_explicit_arguments_overrid
     np.testing.assert_array_equal(c, d)
     with pytest.raises(ValueError, match="method"):
         diffusion.sample(score, method="ddim", **kwargs)
+    with pytest.raises(ValueError, match="rm-uld"):  # the old name says the new one
+        diffusion.sample(score, method="gcc", **kwargs)
 
 
 def test_jitted_score_with_corrector_windows_gives_the_python_score_samples():

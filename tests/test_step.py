@@ -9,13 +9,15 @@ order of the normals, the friction's sign — makes these tests fail.
 import numpy as np
 import pytest
 from helpers import batch_means_se
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lcsample
 from lcsample.kernels.coefficients import rmd_noise_covariance, step_coefficients
 from lcsample.kernels.compiled import run_chain
 from lcsample.kernels.exact import stationary_covariance
 from lcsample.kernels.rows import RowState, advance_rows, typed_generators
-from lcsample.kernels.step import RMD, ULMC, propose, standard_normals
+from lcsample.kernels.step import RMD, ULMC, accept, draw_noise, propose, standard_normals
 from lcsample.mcmc.warmup.mass import InverseMass
 
 # A correlated Gaussian target and a dense inverse mass with a non-symmetric factor.
@@ -226,3 +228,48 @@ def test_dense_mass_with_a_diagonal_matrix_is_the_diagonal_path(method, correcto
         out[name] = (draws, x, v)
     for a, b in zip(out["diag"], out["dense"], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(d=st.integers(1, 6), method=st.sampled_from([RMD, ULMC]), dense=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_draw_noise_is_alpha_then_the_normal_block_times_the_factor(d, method, dense, seed):
+    # the random-number contract, against NumPy drawing the same things in that order
+    rng, ref = np.random.default_rng(seed), np.random.default_rng(seed)
+    k = 4 if method == RMD else 2
+    a = np.random.default_rng(d).standard_normal((d, d))
+    chol = np.linalg.cholesky(a @ a.T + d * np.eye(d)) if dense else np.empty((0, 0))
+    z = np.empty((d, k))
+    alpha = draw_noise(rng, method, chol, np.empty((d, k)), z)
+    assert alpha == (ref.random() if method == RMD else 1.0)
+    normals = ref.standard_normal((d, k))
+    np.testing.assert_allclose(z, chol @ normals if dense else normals, rtol=1e-14, atol=1e-14)
+    assert rng.bit_generator.state == ref.bit_generator.state  # nothing more was drawn
+
+
+@settings(max_examples=100, deadline=None)
+@given(d=st.integers(1, 5), where=st.integers(0, 10), dense=st.booleans(),
+       value=st.sampled_from([np.nan, np.inf, -np.inf]))
+def test_accept_never_commits_a_non_finite_state(d, where, dense, value):
+    rng = np.random.default_rng(where)
+    x, v, g = rng.standard_normal((3, d))
+    p = np.empty(d) if dense else g
+    x_new, v_new, g_new = rng.standard_normal((3, d))
+    lp_new = -1.0
+    if where == 0:
+        lp_new = value
+    elif where % 2:
+        x_new[where % d] = value
+    else:
+        g_new[where % d] = value
+    matrix = np.eye(d) if dense else np.empty((0, 0))
+    before = (x.copy(), v.copy(), g.copy())
+    assert not accept(lp_new, x_new, v_new, g_new, matrix, x, v, g, p)
+    for now, then in zip((x, v, g), before, strict=True):
+        np.testing.assert_array_equal(now, then)
+    # and a finite one is committed whole, with the preconditioned gradient
+    x_new[:], g_new[:] = 0.5, -0.25
+    assert accept(-1.0, x_new, v_new, g_new, matrix, x, v, g, p)
+    np.testing.assert_array_equal(x, x_new)
+    np.testing.assert_array_equal(v, v_new)
+    np.testing.assert_array_equal(p, g_new)
