@@ -11,6 +11,7 @@ import numpy as np
 from .._validate import choice, non_negative_float, positive_float, positive_int
 from ..kernels.step import RMD, ULMC
 from ..targets.base import Target
+from .budget import check_run_size
 from .warmup.loop import TUNING_ROUTES
 from .warmup.mass import InverseMass
 
@@ -99,6 +100,7 @@ class SampleOptions(NamedTuple):
     picard_steps: int | None
     tolerance: float | None
     max_rounds: int | None
+    check_gradient: bool
 
 
 def validate(target, args):
@@ -113,7 +115,9 @@ def validate(target, args):
     TypeError
         ``target`` is not an :class:`lcsample.Target`.
     ValueError
-        Any invalid argument; the message names it.
+        Any invalid argument; the message names it. Also a run whose records would not
+        fit in the available memory, or that could not finish
+        (:func:`lcsample.mcmc.budget.check_run_size`).
     """
     if not isinstance(target, Target):
         raise TypeError(f"target must be an lcsample.Target, got {type(target).__name__}")
@@ -132,6 +136,11 @@ def validate(target, args):
     if a["initial_state"] is not None and (a["seed"] is not None
                                            or a["initial_positions"] is not None):
         raise ValueError("initial_state continues a run: seed and initial_positions must be None")
+    if not isinstance(a["check_gradient"], bool):
+        raise ValueError(f"check_gradient must be True or False, got {a['check_gradient']!r}")
+    dense = a["adapt_mass"] == "dense" or (a["fixed_mass"] is not None and a["fixed_mass"].dense)
+    check_run_size(a["chains"], a["draws"], a["tune"], a["thin"], target.dim,
+                   not a["discard_tuned_samples"], dense)
     return SampleOptions(**{name: a[name] for name in SampleOptions._fields})
 
 

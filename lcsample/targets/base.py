@@ -11,7 +11,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-__all__ = ["BatchedTarget", "Target"]
+__all__ = ["BatchedTarget", "OutputTypeError", "Target"]
 
 # Written past the end of the gradient buffer during the check, to catch an oracle that
 # writes more than ``dim`` entries (nothing bounds-checks inside compiled code).
@@ -20,6 +20,10 @@ _GUARD_LEN = 8
 # Failures to compile, as opposed to errors raised by the compiled function at run time.
 # UnsupportedBytecodeError (e.g. an import inside the function) is not a NumbaError.
 _COMPILE_ERRORS = (numba.core.errors.NumbaError, numba.core.errors.UnsupportedBytecodeError)
+
+
+class OutputTypeError(TypeError):
+    """A target's function returned values of the wrong type (complex, integer, object)."""
 
 
 def _require_finite(fn_name, lp, grad):
@@ -171,7 +175,7 @@ class Target:
                 f"{fn_name} raised at the initial point (dim={self.dim}): "
                 f"{type(err).__name__}: {err}"
             ) from err
-        if not isinstance(lp, (float, np.floating, int, np.integer)) or isinstance(lp, bool):
+        if not isinstance(lp, (float, np.floating)):  # an int or a complex is a bug
             raise TypeError(
                 f"{fn_name} must return the log density as a float, got {type(lp).__name__}"
             )
@@ -224,8 +228,13 @@ class BatchedTarget(Target):
     def evaluate(self, X):
         """Call the function on points ``X``, shape (n, d); returns float64 (lp, G)."""
         X = np.ascontiguousarray(X, dtype=np.float64)
-        lp, G = self.batch_fn(X)
-        lp = np.asarray(lp, dtype=np.float64).reshape(-1)
+        lp, G = (np.asarray(value) for value in self.batch_fn(X))
+        for value, what in ((lp, "log density"), (G, "gradient")):
+            if not np.issubdtype(value.dtype, np.floating):
+                # complex would be cut to its real part, integers hide a wrong formula
+                raise OutputTypeError(f"the batched function must return a real "
+                                      f"floating-point {what}, got dtype {value.dtype}")
+        lp = lp.astype(np.float64).reshape(-1)
         G = np.ascontiguousarray(G, dtype=np.float64)
         if lp.shape != (X.shape[0],) or G.shape != X.shape:
             raise ValueError(
@@ -244,6 +253,8 @@ class BatchedTarget(Target):
             lp, grad = self.logdensity_and_gradient(x)
         except ValueError as err:
             raise ValueError(f"{fn_name}: {err}") from err
+        except OutputTypeError as err:
+            raise OutputTypeError(f"{fn_name}: {err}") from None
         except Exception as err:
             raise ValueError(
                 f"{fn_name} raised at the initial point (dim={self.dim}): "

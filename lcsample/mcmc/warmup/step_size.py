@@ -19,11 +19,59 @@ __all__ = [
     "STIFF_VARIANCE_BIAS",
     "energy_error",
     "energy_target",
+    "large_step_warning",
+    "stationary_bias",
     "step_size_for_bias",
 ]
 
 #: Relative error of the stationary variance allowed along the stiffest direction.
 STIFF_VARIANCE_BIAS = 0.01
+
+
+def stationary_bias(curvature, step_size, friction, method="rmd"):
+    """Relative error of the stationary variance along a direction of curvature ``curvature``.
+
+    Parameters
+    ----------
+    curvature, step_size, friction : float
+        In preconditioned units (unit inverse mass).
+    method : {"rmd", "ulmc"}
+
+    Returns
+    -------
+    float
+        Var x · curvature - 1 under the chain's exact stationary law; inf when the chain is
+        unstable (has no stationary law) at this step.
+    """
+    try:
+        var_x = stationary_covariance(curvature, step_size, friction, 1.0, method)[0, 0]
+    except ValueError:  # unstable: far too large
+        return np.inf
+    return var_x * curvature - 1.0
+
+
+def large_step_warning(curvature, step_size, friction, method, target_accuracy):
+    """What to tell a user whose own step is far from ``target_accuracy``; None if nothing.
+
+    A user-given step is questioned when its stationary variance error along the stiffest
+    direction is over 5 × ``target_accuracy`` (or the chain is unstable there).
+
+    Returns
+    -------
+    str or None
+    """
+    bias = stationary_bias(curvature, step_size, friction, method)
+    if bias <= 5.0 * target_accuracy:
+        return None
+    advice = (f"the step that meets target_accuracy={target_accuracy:g} with this friction is "
+              f"{step_size_for_bias(curvature, friction, method, target_accuracy):.3g}")
+    where = (f"along the stiffest direction the target shows (curvature {curvature:.3g} in "
+             "the preconditioned units of step_size)")
+    if not np.isfinite(bias):
+        return (f"step_size={step_size:g} with friction={friction:g} is unstable {where}: the "
+                f"chain has no stationary law there; {advice}")
+    return (f"step_size={step_size:g} with friction={friction:g} overstates the variance {where} "
+            f"by {100 * bias:.3g} %; {advice}")
 
 
 def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIAS):
@@ -44,11 +92,7 @@ def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIA
     """
 
     def excess(h):
-        try:
-            var_x = stationary_covariance(curvature, h, friction, 1.0, method)[0, 0]
-            return var_x * curvature - 1.0 - tol
-        except ValueError:  # unstable: far too large
-            return np.inf
+        return stationary_bias(curvature, h, friction, method) - tol
 
     # bias is increasing in h: bracket the root on a log scale, then bisect in log h
     lo = hi = 1.0 / np.sqrt(curvature)

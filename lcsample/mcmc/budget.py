@@ -1,0 +1,92 @@
+"""What a run will take, checked before any work: memory for its records, and its length.
+
+A run's records are allocated whole (``posterior`` is chains × draws × d float64), so a
+size that cannot fit fails at once with a ``ValueError`` that names the arguments and the
+GiB needed against what the machine has, instead of after the warmup or after swapping.
+"""
+
+import os
+
+__all__ = ["MAX_STEPS_PER_CHAIN", "available_memory", "check_run_size", "record_bytes"]
+
+#: Steps per chain beyond which a run is refused: over a day per chain even at 100 ns a
+#: step, so such a value is a mistake (``thin=10**12``) rather than a plan.
+MAX_STEPS_PER_CHAIN = 10**12
+# Bytes per draw of the sample statistics: lp, step_size, friction (float64), n_steps
+# (int64) and diverging (bool).
+_STATS_BYTES = 8 * 4 + 1
+# The automatic warmup is at most this long (lcsample.mcmc.warmup.loop.AUTO_TUNE_RANGE).
+_AUTO_TUNE_MAX = 1000
+_GIB = 2.0**30
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def record_bytes(chains, draws, tune, dim, keep_warmup, dense):
+    """Bytes of the records a run allocates.
+
+    Parameters
+    ----------
+    chains, draws, dim : int
+    tune : int or None
+        None: the automatic warmup, counted at its longest.
+    keep_warmup : bool
+        Whether the warmup draws are kept (``discard_tuned_samples=False``).
+    dense : bool
+        Whether the inverse mass is a dense (d, d) matrix (three such arrays are held).
+
+    Returns
+    -------
+    float
+    """
+    tune = _AUTO_TUNE_MAX if tune is None else tune
+    per_draw = _STATS_BYTES + 8.0 * dim
+    warm_per_draw = _STATS_BYTES + (8.0 * dim if keep_warmup else 0.0)
+    return (float(chains) * (draws * per_draw + tune * warm_per_draw)
+            + (3 * 8.0 * dim * dim if dense else 0.0))
+
+
+def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense):
+    """Refuse a run that cannot fit in memory or cannot finish.
+
+    Returns
+    -------
+    float
+        The bytes the records need.
+
+    Raises
+    ------
+    ValueError
+        Naming the arguments, the GiB needed and the GiB available; or the steps per chain
+        when ``draws × thin + tune`` exceeds :data:`MAX_STEPS_PER_CHAIN`.
+    """
+    steps = draws * thin + (tune or 0)
+    if steps > MAX_STEPS_PER_CHAIN:
+        raise ValueError(
+            f"draws={draws} with thin={thin} and tune={tune} is {steps:.3g} steps per chain, "
+            f"more than {MAX_STEPS_PER_CHAIN:.0e} (over a day per chain even at 100 ns a "
+            "step); lower draws or thin")
+    need = record_bytes(chains, draws, tune, dim, keep_warmup, dense)
+    have = available_memory()
+    if have is not None and need > have:
+        parts = [f"chains={chains}", f"draws={draws}", f"dim={dim}"]
+        if keep_warmup:
+            parts.append(f"tune={tune} (warmup draws kept)")
+        raise ValueError(
+            f"{', '.join(parts)} need {need / _GIB:,.1f} GiB for the draws and their "
+            f"statistics, and {have / _GIB:,.1f} GiB is available: lower chains or draws, "
+            "or thin more")
+    return need

@@ -1,0 +1,113 @@
+"""Nothing silent (issue 18, first items): sizes refused up front, wrong gradients and
+wrong output types caught before sampling, a user's too-large step questioned."""
+
+import time
+import warnings
+
+import numba
+import numpy as np
+import pytest
+
+import lcsample
+from lcsample.kernels.exact import stationary_covariance
+from lcsample.mcmc.budget import available_memory, record_bytes
+from lcsample.mcmc.warmup.step_size import large_step_warning, step_size_for_bias
+
+QUIET = dict(progressbar=False, compute_convergence_checks=False)
+
+
+@numba.njit
+def _gaussian(x, grad_out, factor):
+    # log density of N(0, I); the gradient is multiplied by ``factor`` (1 = right)
+    for i in range(x.shape[0]):
+        grad_out[i] = -factor * x[i]
+    return -0.5 * np.sum(x * x)
+
+
+@pytest.mark.parametrize("kwargs, names", [
+    ({"draws": 10**12}, "draws"),
+    ({"chains": 10**9}, "chains"),
+    ({"thin": 10**12}, "thin"),
+    ({"draws": 10**9, "thin": 10**4}, "thin"),
+])
+def test_a_run_too_large_is_refused_before_any_work(kwargs, names):
+    target = lcsample.Target(_gaussian, 3, args=(1.0,))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=names):
+        lcsample.sample(target, seed=0, **kwargs, **QUIET)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_the_memory_estimate_counts_every_record():
+    # posterior 8 B per coordinate; lp, step_size, friction, n_steps 8 B and diverging 1 B
+    # per draw; warmup statistics always, warmup draws when kept; a dense mass 3 d² doubles
+    assert record_bytes(2, 10, 5, 3, False, False) == 2 * (10 * (33 + 24) + 5 * 33)
+    assert record_bytes(2, 10, 5, 3, True, True) == 2 * (10 * 57 + 5 * 57) + 3 * 8 * 9
+    have = available_memory()
+    assert have is None or have > 0
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_gradient_off_by_a_factor_two_is_caught(batched):
+    if batched:
+        target = lcsample.Target.from_batch(lambda X: (-0.5 * (X**2).sum(axis=1), -2.0 * X), 4)
+    else:
+        target = lcsample.Target(_gaussian, 4, args=(2.0,))
+    with pytest.raises(ValueError, match=r"does not match finite differences.*x\[\d\]"):
+        lcsample.sample(target, draws=10, tune=0, seed=0, **QUIET)
+    # the check can be switched off, and a right gradient passes it
+    lcsample.sample(target, draws=10, tune=10, seed=0, check_gradient=False, **QUIET)
+    right = lcsample.Target(_gaussian, 4, args=(1.0,))
+    res = lcsample.sample(right, draws=10, tune=10, seed=0, **QUIET)
+    assert res.attrs["init_grad_evals"] >= 16  # the check's evaluations are counted
+
+
+def test_built_in_targets_pass_the_gradient_check():
+    X, y = lcsample.datasets.load_german_credit()
+    for target in (lcsample.targets.LogisticRegression(X, y),
+                   lcsample.targets.Gaussian(np.arange(3.0), cov=[[2.0, 0.5, 0], [0.5, 1, 0],
+                                                                  [0, 0, 0.3]])):
+        lcsample.sample(target, draws=5, tune=5, chains=1, seed=1, **QUIET)
+
+
+@pytest.mark.parametrize("output, what", [
+    (lambda X: (-0.5 * (X**2).sum(axis=1).astype(complex), -X), "log density"),
+    (lambda X: (-0.5 * (X**2).sum(axis=1), (-X).astype(complex)), "gradient"),
+    (lambda X: (np.zeros(len(X), dtype=int), -X), "log density"),
+])
+def test_complex_or_integer_batched_outputs_raise(output, what):
+    target = lcsample.Target.from_batch(output, 2)
+    with pytest.raises(TypeError, match=f"real floating-point {what}"):
+        lcsample.sample(target, draws=5, seed=0, **QUIET)
+
+
+def test_an_integer_log_density_from_a_jitted_function_raises():
+    @numba.njit
+    def integer_lp(x, grad_out):
+        grad_out[:] = -x
+        return 0
+
+    with pytest.raises(TypeError, match="as a float"):
+        lcsample.sample(lcsample.Target(integer_lp, 2), draws=5, seed=0, **QUIET)
+
+
+def test_a_user_step_far_too_large_is_questioned():
+    target = lcsample.Target(_gaussian, 3, args=(1.0,))
+    with pytest.warns(RuntimeWarning, match=r"step_size=3\.9 with friction=2 overstates"):
+        lcsample.sample(target, draws=50, tune=0, seed=0, step_size=3.9, friction=2.0,
+                        inverse_mass_matrix=1.0, **QUIET)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a sensible step is not questioned
+        lcsample.sample(target, draws=50, tune=0, seed=0, step_size=0.5, friction=2.0,
+                        inverse_mass_matrix=1.0, **QUIET)
+
+
+def test_the_step_warning_states_the_exact_bias_and_the_right_step():
+    h = 1.5  # a 6.7 % variance error, over 5 × 1 %
+    bias = stationary_covariance(1.0, h, 2.0, 1.0, "rmd")[0, 0] - 1.0
+    text = large_step_warning(1.0, h, 2.0, "rmd", 0.01)
+    assert f"{100 * bias:.3g} %" in text
+    assert f"{step_size_for_bias(1.0, 2.0, 'rmd', 0.01):.3g}" in text
+    assert large_step_warning(1.0, 0.5, 2.0, "rmd", 0.01) is None
+    assert "overstates" in large_step_warning(1.0, 3.9, 2.0, "rmd", 0.01)  # by 2,000 %
+    assert "unstable" in large_step_warning(1.0, 5.0, 2.0, "rmd", 0.01)
