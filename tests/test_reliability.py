@@ -111,3 +111,25 @@ def test_the_step_warning_states_the_exact_bias_and_the_right_step():
     assert large_step_warning(1.0, 0.5, 2.0, "rmd", 0.01) is None
     assert "overstates" in large_step_warning(1.0, 3.9, 2.0, "rmd", 0.01)  # by 2,000 %
     assert "unstable" in large_step_warning(1.0, 5.0, 2.0, "rmd", 0.01)
+
+
+def _split_equals_whole(target, **kwargs):
+    whole = lcsample.sample(target, draws=30, **kwargs, **QUIET)
+    first = lcsample.sample(target, draws=12, **kwargs, **QUIET)
+    rest = lcsample.sample(target, draws=18, chains=kwargs["chains"], method=kwargs["method"],
+                           initial_state=first.last_state, **QUIET)
+    np.testing.assert_array_equal(np.concatenate([first.posterior, rest.posterior], axis=1),
+                                  whole.posterior)
+    np.testing.assert_array_equal(rest.last_state.position, whole.last_state.position)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("method", ["rmd", "ulmc", "rmd-tv"])
+def test_a_run_resumed_from_its_last_state_is_the_uninterrupted_run(method, batched):
+    # rmd-tv resumed with its own corrector (it was re-derived from a curvature estimate
+    # that drew on chain 0's stream); any split, jitted or batched
+    if batched:
+        target = lcsample.Target.from_batch(lambda X: (-0.5 * (X**2).sum(axis=1), -X), 3)
+    else:
+        target = lcsample.Target(_gaussian, 3, args=(1.0,))
+    _split_equals_whole(target, tune=40, seed=5, method=method, chains=2)

@@ -21,6 +21,8 @@ class ChainState(NamedTuple):
         ``bit_generator.state`` of each chain's PCG64 stream.
     step_size, friction : ndarray, shape (chains,)
     inverse_mass_matrix : ndarray, shape (chains, d) or (chains, d, d)
+    corrector : tuple (int, float) or None
+        Steps and step size of the ``method="rmd-tv"`` corrector; None for other methods.
     """
 
     position: np.ndarray
@@ -31,6 +33,7 @@ class ChainState(NamedTuple):
     step_size: np.ndarray
     friction: np.ndarray
     inverse_mass_matrix: np.ndarray
+    corrector: tuple | None = None
 
 
 @dataclass

@@ -256,7 +256,9 @@ def _run(chain_list, opts, advance_batch, init_info):
         if opts.step_size is not None:
             _question_step(chain_list, history, opts, init_info)
         if opts.kind.corrected:
-            _set_corrector(chain_list, history, opts.corrector_steps, opts.corrector_step_size)
+            saved = getattr(opts.initial_state, "corrector", None) or (None, None)
+            _set_corrector(chain_list, history, opts.corrector_steps or saved[0],
+                           opts.corrector_step_size or saved[1])
         timing = {"warmup": time.perf_counter() - t0}
         t0 = time.perf_counter()
         out = allocate_records(opts.chains, 0 if interrupted else opts.draws,
@@ -543,4 +545,5 @@ def _last_state(chain_list):
         step_size=np.array([ch.step_size for ch in chain_list]),
         friction=np.array([ch.friction for ch in chain_list]),
         inverse_mass_matrix=np.array([ch.mass.matrix for ch in chain_list]),
+        corrector=chain_list[0].corrector,
     )
