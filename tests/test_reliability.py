@@ -133,3 +133,38 @@ def test_a_run_resumed_from_its_last_state_is_the_uninterrupted_run(method, batc
     else:
         target = lcsample.Target(_gaussian, 3, args=(1.0,))
     _split_equals_whole(target, tune=40, seed=5, method=method, chains=2)
+
+
+def test_the_convergence_checks_take_little_memory_beyond_the_draws():
+    import tracemalloc
+
+    from lcsample.mcmc.results import SamplingResult
+
+    chains, draws, dim = 4, 1000, 300
+    posterior = np.random.default_rng(0).standard_normal((chains, draws, dim))
+    stats = {"lp": np.zeros((chains, draws)), "diverging": np.zeros((chains, draws), bool)}
+    result = SamplingResult(posterior=posterior, sample_stats=stats, warmup=None,
+                            last_state=None, timing={}, n_grad_evals=np.zeros(chains),
+                            attrs={"warmup_converged": True})
+    result.diagnostics()  # imports ArviZ once: its modules are not what is measured
+    tracemalloc.start()
+    try:
+        result.diagnostics()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.3 * posterior.nbytes  # no copy of the posterior (it was 2.6×)
+
+
+def test_a_failure_inside_the_checks_returns_the_draws_with_a_warning(monkeypatch):
+    # fault injection: the checks run out of memory after the draws were made
+    from lcsample.mcmc.results import SamplingResult
+
+    def out_of_memory(self, *args, **kwargs):
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(SamplingResult, "diagnostics", out_of_memory)
+    target = lcsample.Target(_gaussian, 3, args=(1.0,))
+    with pytest.warns(RuntimeWarning, match="convergence checks failed.*MemoryError"):
+        res = lcsample.sample(target, draws=50, tune=20, seed=0, progressbar=False)
+    assert res.posterior.shape == (4, 50, 3) and np.isfinite(res.posterior).all()

@@ -53,6 +53,8 @@ KINDS = ("rhat", "ess", "divergences", "warmup", "coverage")
 
 # Coordinates named in a message; ``Diagnostic.variables`` always lists all of them.
 _N_NAMED = 5
+# Coordinates per ArviZ call (each call copies its block of draws).
+_BLOCK = 64
 
 # |z| above which the lp drift check flags. The z-score is close to N(0, 1) for a stationary
 # chain whose autocorrelation time is well below the batch length, but the batch-means
@@ -122,16 +124,22 @@ def _arviz_statistic(draws, statistic):
     function = getattr(az, statistic)
     # ArviZ divides by the within-chain variance: a constant coordinate gives NaN (reported
     # as a problem by the caller), not a numpy warning
+    values = []
     with np.errstate(divide="ignore", invalid="ignore"):
-        if int(az.__version__.split(".")[0]) >= 1:
-            # ArviZ 1.x (arviz_stats): arrays are accepted directly, with the sample axes
-            # named; the remaining axes are looped over inside arviz_stats
-            values = function(draws, method=method, chain_axis=0, draw_axis=1)
-        else:
-            # ArviZ 0.x: numpy input must be 2-D (chain, draw); a Dataset with a trailing
-            # dimension is handled in one call
-            values = function(az.convert_to_dataset({"v": draws}), method=method)["v"].values
-    return np.asarray(values, dtype=float).reshape(-1)
+        # in blocks of coordinates: ArviZ copies what it is given, so a block bounds the
+        # memory the check takes, whatever the size of the posterior
+        for start in range(0, draws.shape[2], _BLOCK):
+            block = draws[:, :, start:start + _BLOCK]
+            if int(az.__version__.split(".")[0]) >= 1:
+                # ArviZ 1.x (arviz_stats): arrays are accepted directly, with the sample
+                # axes named; the remaining axes are looped over inside arviz_stats
+                out = function(block, method=method, chain_axis=0, draw_axis=1)
+            else:
+                # ArviZ 0.x: numpy input must be 2-D (chain, draw); a Dataset with a
+                # trailing dimension is handled in one call
+                out = function(az.convert_to_dataset({"v": block}), method=method)["v"].values
+            values.append(np.asarray(out, dtype=float).reshape(-1))
+    return np.concatenate(values) if values else np.empty(0)
 
 
 def lp_drift_zscore(lp, first=0.1, last=0.5, n_batches=10):
@@ -249,8 +257,27 @@ def _finite_chains(posterior):
     tuple of int
         Their indices, in increasing order.
     """
-    finite = np.isfinite(posterior).all(axis=(1, 2))
-    return tuple(int(c) for c in np.flatnonzero(finite))
+    # chain by chain, so the temporary is one chain's mask, not the whole posterior's
+    return tuple(c for c in range(posterior.shape[0]) if np.isfinite(posterior[c]).all())
+
+
+def _checked_draws(posterior, chains, columns):
+    """The draws R-hat and ESS look at: a view of the posterior whenever possible.
+
+    All chains and all coordinates: the posterior itself; a contiguous run of chains or
+    coordinates: a slice. Only a scattered choice (a diverged chain in the middle, a
+    coordinate subset) copies, and a coordinate subset is at most ``max_coordinates``.
+
+    Returns
+    -------
+    ndarray, shape (len(chains), draws, len(columns))
+    """
+    first, last = chains[0], chains[-1]
+    rows = (slice(first, last + 1) if last - first + 1 == len(chains) else list(chains))
+    picked = posterior[rows]
+    if columns.size and columns[-1] - columns[0] + 1 == columns.size:
+        return picked[:, :, columns[0]:columns[-1] + 1]
+    return picked[:, :, columns]
 
 
 def _coordinate_subset(dim, max_coordinates):
@@ -569,7 +596,7 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_c
 
     found = _check_rhat_ess_possible(n_draws, used)
     if not found:
-        draws = posterior[list(used)][:, :, columns]
+        draws = _checked_draws(posterior, used, columns)
         found += _check_coverage(columns.size, dim)
         found += _check_rhat(draws, used, n_chains, rhat_threshold, columns, result.var_name)
         found += _check_ess(draws, used, n_chains, min_ess_per_chain, columns, result.var_name)

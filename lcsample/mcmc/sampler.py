@@ -355,10 +355,21 @@ def _assemble(target, opts, chain_list, records, history, timing, seed_attr, ini
 
 
 def _check_convergence(result):
-    """Warn, in one block, about what the convergence checks found."""
+    """Warn, in one block, about what the convergence checks found.
+
+    The checks never cost the run: if they fail (memory included), the result is returned
+    with a warning that says so.
+    """
     from .diagnostics import warn_convergence
 
-    found = result.diagnostics()
+    try:
+        found = result.diagnostics()
+    except Exception as err:  # noqa: BLE001 - any failure here must not lose the draws
+        warnings.warn(
+            f"the convergence checks failed ({type(err).__name__}: {err}); the draws are "
+            "returned unchecked. Call result.diagnostics() to retry, or pass "
+            "compute_convergence_checks=False.", RuntimeWarning, stacklevel=3)
+        return
     # which coordinates were checked is worth saying only next to a problem
     if any(d.kind != "coverage" for d in found):
         warn_convergence(found)
