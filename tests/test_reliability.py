@@ -168,3 +168,50 @@ def test_a_failure_inside_the_checks_returns_the_draws_with_a_warning(monkeypatc
     with pytest.warns(RuntimeWarning, match="convergence checks failed.*MemoryError"):
         res = lcsample.sample(target, draws=50, tune=20, seed=0, progressbar=False)
     assert res.posterior.shape == (4, 50, 3) and np.isfinite(res.posterior).all()
+
+
+def test_sample_from_several_threads_at_once_gives_the_draws_of_each_alone():
+    import concurrent.futures
+
+    target = lcsample.Target(_gaussian, 3, args=(1.0,))
+    alone = [lcsample.sample(target, draws=40, tune=30, seed=s, **QUIET).posterior
+             for s in range(3)]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(
+            lambda s: lcsample.sample(target, draws=40, tune=30, seed=s, **QUIET).posterior,
+            range(3)))
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+_PROCESS_RUN = """
+import sys, numba, numpy as np, lcsample
+
+@numba.njit
+def logdensity_and_grad(x, grad_out, scale):
+    for i in range(x.shape[0]):
+        grad_out[i] = -x[i] / scale
+    return -0.5 * np.sum(x * x) / scale
+
+res = lcsample.sample(lcsample.Target(logdensity_and_grad, 3, args=(2.0,)), draws=20,
+                      tune=20, seed=3, progressbar=False, compute_convergence_checks=False)
+np.save(sys.argv[1], res.posterior)
+"""
+
+
+@pytest.mark.slow
+def test_processes_starting_at_once_on_an_empty_numba_cache_all_succeed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    outs = [tmp_path / f"draws{i}.npy" for i in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-c", _PROCESS_RUN, str(out)], env=env,
+                              stderr=subprocess.PIPE, text=True) for out in outs]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-2000:]
+    first = np.load(outs[0])
+    for out in outs[1:]:
+        np.testing.assert_array_equal(np.load(out), first)
