@@ -215,3 +215,79 @@ def test_processes_starting_at_once_on_an_empty_numba_cache_all_succeed(tmp_path
     first = np.load(outs[0])
     for out in outs[1:]:
         np.testing.assert_array_equal(np.load(out), first)
+
+
+_INTERRUPTED_RUN = """
+import json, sys, time, numba, numpy as np, lcsample
+from lcsample import diffusion
+
+@numba.njit
+def slow(x, grad_out):
+    busy = 0.0
+    for _ in range(2_000):  # a costly log density (~8 µs) that no compiler can fold away
+        for i in range(x.shape[0]):
+            busy = busy * 0.999 + x[i] * x[i]
+    for i in range(x.shape[0]):
+        grad_out[i] = -x[i]
+    return -0.5 * np.sum(x * x) + 0.0 * busy
+
+def slow_batch(X):
+    time.sleep(2e-3)
+    return -0.5 * (X**2).sum(axis=1), -X
+
+def slow_score(x, t):
+    time.sleep(2e-3)
+    return -x
+
+case = sys.argv[1]
+quiet = dict(progressbar=False, compute_convergence_checks=False)
+if case == "diffusion":
+    diffusion.sample(slow_score, dim=2, num_samples=4, steps=3, seed=0, progressbar=False)
+    print("ready", flush=True)
+    x, info = diffusion.sample(slow_score, dim=2, num_samples=4, steps=100_000, seed=0,
+                               progressbar=False)
+    print(json.dumps({"interrupted": bool(info["interrupted"]), "rounds": info["rounds"],
+                      "finite": bool(np.isfinite(x).all())}))
+    sys.exit()
+target = (lcsample.Target.from_batch(slow_batch, 3) if case == "batched"
+          else lcsample.Target(slow, 3))
+kwargs = dict(chains=4, cores=1, seed=1, step_size=0.3, friction=1.5, inverse_mass_matrix=1.0)
+if case == "warmup":
+    kwargs = dict(chains=2, seed=1, tune=10**7, discard_tuned_samples=False)
+lcsample.sample(target, draws=2, tune=0 if case != "warmup" else 20, **quiet,
+                **{k: v for k, v in kwargs.items() if k != "tune"})
+print("ready", flush=True)
+res = lcsample.sample(target, draws=10**6, **({"tune": 0} if case != "warmup" else {}), **quiet,
+                      **kwargs)
+print(json.dumps({"interrupted": bool(res.attrs["interrupted"]), "draws": res.posterior.shape[1],
+                  "finite": bool(np.isfinite(res.posterior).all()),
+                  "chains": res.posterior.shape[0]}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["sampling", "batched", "warmup", "diffusion"])
+def test_ctrl_c_returns_what_was_made_at_every_stage(case):
+    # a real SIGINT to a real process: during sampling with more chains than cores, on a
+    # batched target, during the warmup, and in the diffusion sampler
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_RUN, case],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-2000:]
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["interrupted"] and report["finite"]
+    if case == "diffusion":
+        assert report["rounds"] > 0
+    elif case == "warmup":
+        assert report["draws"] == 0 and report["chains"] == 2
+    else:
+        # every chain has draws (4 chains on 1 core advance in turn), none beyond the stop
+        assert 0 < report["draws"] < 10**6 and report["chains"] == 4

@@ -137,11 +137,13 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
     return x_end, report, answers[-1]
 
 
-def run(oracle, ts, predictor, corrector_args, x, rngs, picard_steps, tolerance, max_rounds, bar):
+def run(oracle, ts, predictor, corrector_args, x, rngs, picard_steps, tolerance, max_rounds, bar,
+        stop):
     """The sampling loop in Picard windows; returns (x, list of window reports).
 
     Arguments as :func:`lcsample.diffusion.sampler._run_sequential`, plus ``picard_steps`` (steps
-    per window), ``tolerance`` and ``max_rounds`` (per window).
+    per window), ``tolerance`` and ``max_rounds`` (per window), and ``stop`` (a
+    ``threading.Event``; once set, no further window starts).
     """
     corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
     n = x.shape[0]
@@ -149,6 +151,8 @@ def run(oracle, ts, predictor, corrector_args, x, rngs, picard_steps, tolerance,
     reports = []
     for w, spec in enumerate(plan_windows(len(ts) - 1, picard_steps,
                                           every if corrector is not None else None)):
+        if stop.is_set():  # Ctrl-C: the samples as they are after the last whole window
+            break
         if spec[0] == "predict":
             grid = ts[spec[1]:spec[2] + 1]
             noise = np.sqrt(np.expm1(2.0 * -np.diff(grid)))

@@ -22,11 +22,13 @@ Randomness: sample i has its own stream, ``SeedSequence(seed)``'s child i, so it
 same whether drawn alone (``first_sample=i``), in a batch of any size, or in chunks.
 """
 
+import threading
 import time
 
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+from .._interrupt import ctrl_c_stops
 from .._progress import progress_bar
 from .._validate import non_negative_float, positive_float, positive_int
 from .corrector import CORRECTORS, Streams, correct, corrector_settings
@@ -183,8 +185,9 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     rngs = Streams(_streams(seed, opts["first_sample"], opts["num_samples"]))
     x = _start(x_init, rngs, opts["num_samples"], opts["dim"])
     t0 = time.perf_counter()
-    with progress_bar(len(opts["ts"]) - 1, progressbar) as bar:
-        x, interrupted, extra = _run(oracle, opts, x, rngs, callback, bar)
+    stop = threading.Event()
+    with ctrl_c_stops(stop), progress_bar(len(opts["ts"]) - 1, progressbar) as bar:
+        x, interrupted, extra = _run(oracle, opts, x, rngs, callback, bar, stop)
     info = {"method": method, "nfe": oracle.nfe, "nfe_per_sample": oracle.nfe / len(x),
             "rounds": oracle.rounds, "ts": opts["ts"], "time": time.perf_counter() - t0,
             "interrupted": interrupted, "predictor": opts["predictor"],
@@ -245,27 +248,42 @@ def _start(x_init, rngs, n, dim):
     return x
 
 
-def _run(oracle, opts, x, rngs, callback, bar):
-    """Sequential or Picard windows; returns (x, interrupted, Picard info)."""
+def _run(oracle, opts, x, rngs, callback, bar, stop):
+    """Sequential or Picard windows; returns (x, interrupted, Picard info).
+
+    ``stop`` (set by Ctrl-C) ends the run at the next step or window, with the samples
+    where they are.
+    """
     ts = opts["ts"]
     corrector_args = tuple(opts[k] for k in ("corrector", "corrector_every", "corrector_steps",
                                              "corrector_step_size", "friction"))
     if opts["picard_steps"] is None:
+        def go_on(i, t, x, s):
+            if stop.is_set():
+                return False
+            if callback is None:
+                return True
+            return callback(i, t, x, (x + sigma2(t) * s) * np.exp(t)) is not False
+
         x, interrupted = _run_sequential(oracle, ts, opts["predictor"], corrector_args, x, rngs,
-                                         opts["denoise"], callback, bar)
+                                         opts["denoise"], go_on, bar)
         return x, interrupted, {}
     x, windows = picard_run(oracle, ts, opts["predictor"], corrector_args, x, rngs,
-                            opts["picard_steps"], opts["tolerance"], opts["max_rounds"], bar)
-    if opts["denoise"]:
+                            opts["picard_steps"], opts["tolerance"], opts["max_rounds"], bar,
+                            stop)
+    if opts["denoise"] and not stop.is_set():
         x = tweedie(oracle, x, ts[-1])
-    return x, False, {"picard_steps": opts["picard_steps"], "tolerance": opts["tolerance"],
+    return x, stop.is_set(), {"picard_steps": opts["picard_steps"], "tolerance": opts["tolerance"],
                       "windows": windows,
                       "window_rounds": np.array([w["rounds"] for w in windows]),
                       "converged": all(w["converged"] for w in windows)}
 
 
-def _run_sequential(oracle, ts, predictor, corrector_args, x, streams, denoise, callback, bar):
-    """The sampling loop: one batched score call per round, the steps vectorized."""
+def _run_sequential(oracle, ts, predictor, corrector_args, x, streams, denoise, go_on, bar):
+    """The sampling loop: one batched score call per round, the steps vectorized.
+
+    ``go_on(i, t, x, s)`` before step i (scores ``s`` at x): False stops the run there.
+    """
     corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
     n = x.shape[0]
     s = None  # the scores at x, when a corrector run ended there
@@ -273,7 +291,7 @@ def _run_sequential(oracle, ts, predictor, corrector_args, x, streams, denoise, 
         t, t_next = ts[i], ts[i + 1]
         if s is None:
             s = oracle(x, np.full(n, t))
-        if callback is not None and callback(i, t, x, (x + sigma2(t) * s) * np.exp(t)) is False:
+        if not go_on(i, t, x, s):
             return x, True
         x = predict(predictor, oracle, x, s, t, t_next, streams)
         s = None

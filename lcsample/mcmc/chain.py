@@ -9,13 +9,20 @@ from .warmup.curvature import extreme_curvatures
 __all__ = ["Chain", "block_lengths", "draw_costs"]
 
 
-def block_lengths(n, blocks=50, minimum=32):
-    """Split ``n`` steps into about ``blocks`` compiled calls (progress and Ctrl-C points).
+def block_lengths(n, thin=1, blocks=50, min_steps=32, max_steps=5000):
+    """Split ``n`` draws of ``thin`` steps into compiled calls (progress and Ctrl-C points).
 
-    Calls are at least ``minimum`` steps long (a call costs microseconds, and
-    ``method="rmd-picard"`` needs room for its Picard blocks).
+    About ``blocks`` calls, each of at least ``min_steps`` steps (a call costs tens of
+    microseconds, and ``method="rmd-picard"`` needs room for its Picard blocks) and at most
+    ``max_steps`` unless ``min_steps`` needs more: a long run still stops within a block of
+    Ctrl-C, and chains that share a core take turns often.
+
+    Returns
+    -------
+    list of int
+        Draws per call, summing to ``n``.
     """
-    size = max(minimum, -(-n // blocks))
+    size = max(-(-min_steps // thin), min(-(-n // blocks), max(1, max_steps // thin)))
     return [min(size, n - start) for start in range(0, n, size)]
 
 

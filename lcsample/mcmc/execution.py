@@ -7,10 +7,8 @@ how a divergence is handled) lives in the task, so both ways of running give the
 results.
 """
 
-import concurrent.futures
-import signal
+import collections
 import threading
-from contextlib import contextmanager
 
 __all__ = ["Monitor", "run_tasks"]
 
@@ -28,29 +26,6 @@ class Monitor:
             self.count += n
 
 
-def _drive(chain, task):
-    """Run one task to completion, advancing its chain with the compiled driver."""
-    try:
-        request = next(task)
-        while True:
-            request = task.send(chain.advance(*request))
-    except StopIteration as stop:
-        return stop.value
-
-
-@contextmanager
-def _sigint_sets(stop):
-    """While active (main thread only), Ctrl-C sets ``stop`` instead of raising."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def run_tasks(chain_list, tasks, cores, monitor, bar, advance_batch=None):
     """Run one task per chain; returns (task results, whether Ctrl-C interrupted).
 
@@ -65,46 +40,79 @@ def run_tasks(chain_list, tasks, cores, monitor, bar, advance_batch=None):
     advance_batch : callable, optional
         ``advance_batch(chains, requests) -> list of (n_done, grads)``: advances several
         chains together (batched targets). When given, tasks run in lockstep in this
-        thread; otherwise each runs in a worker thread.
+        thread; otherwise in ``cores`` worker threads, round-robin.
     """
     if advance_batch is not None:
         return _run_lockstep(chain_list, tasks, monitor, bar, advance_batch)
-    interrupted = False
-    with concurrent.futures.ThreadPoolExecutor(max_workers=cores) as pool:
-        futures = [pool.submit(_drive, ch, t) for ch, t in zip(chain_list, tasks, strict=True)]
-        pending = set(futures)
-        shown = monitor.count
-        while pending:
+    return _run_threads(chain_list, tasks, cores, monitor, bar)
+
+
+def _run_threads(chain_list, tasks, cores, monitor, bar):
+    """Worker threads advance the chains one request at a time, round-robin.
+
+    A chain goes back to the end of the queue after each of its requests, so with more
+    chains than cores every chain progresses at the same pace and an interrupt finds
+    draws in all of them. A task's bookkeeping runs in whichever thread advanced it, one
+    thread at a time per chain, so the results do not depend on ``cores``.
+    """
+    results = [None] * len(tasks)
+    queue = collections.deque(range(len(tasks)))
+    pending = {}
+    failures = []
+    lock = threading.Lock()
+
+    def work():
+        while not failures:
+            with lock:
+                if not queue:
+                    return
+                c = queue.popleft()
+                request = pending.pop(c, None)
             try:
-                _, pending = concurrent.futures.wait(pending, timeout=0.1)
-            except KeyboardInterrupt:
-                # tasks see the flag between compiled blocks and return what they have
-                interrupted = True
-                monitor.stop.set()
+                if request is None:  # the task's first request
+                    request = next(tasks[c])
+                request = tasks[c].send(chain_list[c].advance(*request))
+                with lock:
+                    pending[c] = request
+                    queue.append(c)
+            except StopIteration as done:
+                results[c] = done.value
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                failures.append(err)
+
+    threads = [threading.Thread(target=work, daemon=True)
+               for _ in range(min(cores, len(tasks)))]
+    for t in threads:
+        t.start()
+    shown = monitor.count
+    for t in threads:
+        while t.is_alive():
+            t.join(timeout=0.1)
             bar.update(monitor.count - shown)
             shown = monitor.count
-    return [f.result() for f in futures], interrupted
+    if failures:
+        raise failures[0]
+    return results, monitor.stop.is_set()
 
 
 def _run_lockstep(chain_list, tasks, monitor, bar, advance_batch):
     results = [None] * len(tasks)
     requests = {}
-    with _sigint_sets(monitor.stop):
-        for c, task in enumerate(tasks):
+    for c, task in enumerate(tasks):
+        try:
+            requests[c] = next(task)
+        except StopIteration as stop:
+            results[c] = stop.value
+    shown = monitor.count
+    while requests:
+        order = sorted(requests)
+        replies = advance_batch([chain_list[c] for c in order], [requests[c] for c in order])
+        for c, reply in zip(order, replies, strict=True):
             try:
-                requests[c] = next(task)
+                requests[c] = tasks[c].send(reply)
             except StopIteration as stop:
                 results[c] = stop.value
+                del requests[c]
+        bar.update(monitor.count - shown)
         shown = monitor.count
-        while requests:
-            order = sorted(requests)
-            replies = advance_batch([chain_list[c] for c in order], [requests[c] for c in order])
-            for c, reply in zip(order, replies, strict=True):
-                try:
-                    requests[c] = tasks[c].send(reply)
-                except StopIteration as stop:
-                    results[c] = stop.value
-                    del requests[c]
-            bar.update(monitor.count - shown)
-            shown = monitor.count
     return results, monitor.stop.is_set()

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from .._interrupt import ctrl_c_stops
 from .._progress import progress_bar
 from .._version import __version__
 from ..kernels.compiled import evaluate_rows, run_chain
@@ -176,12 +177,15 @@ def sample(
     midpoints: sequential and parallel. ICLR.
     """
     opts = validate(target, locals())  # the arguments as given, checked before any work
-    chain_list, seed_attr, init_info = _build_chains(target, opts)
-    advance_batch, compile_time = _backend(target, opts)
-    records, history, timing, interrupted = _run(chain_list, opts, advance_batch, init_info)
-    timing = {"compile": compile_time, **timing}
-    result = _assemble(target, opts, chain_list, records, history, timing, seed_attr, init_info,
-                       interrupted)
+    monitor = Monitor()
+    with ctrl_c_stops(monitor.stop):  # from here to the result, Ctrl-C stops, never loses
+        chain_list, seed_attr, init_info = _build_chains(target, opts)
+        advance_batch, compile_time = _backend(target, opts)
+        records, history, timing, interrupted = _run(chain_list, opts, advance_batch,
+                                                     init_info, monitor)
+        timing = {"compile": compile_time, **timing}
+        result = _assemble(target, opts, chain_list, records, history, timing, seed_attr,
+                           init_info, interrupted)
     if opts.compute_convergence_checks and not interrupted:
         _check_convergence(result)
     return result
@@ -238,9 +242,8 @@ def _backend(target, opts):
     return None, time.perf_counter() - t0
 
 
-def _run(chain_list, opts, advance_batch, init_info):
+def _run(chain_list, opts, advance_batch, init_info, monitor):
     """Warmup, then sampling; returns (records, history, timing, interrupted)."""
-    monitor = Monitor()
     bar = progress_bar(opts.chains * ((opts.tune or 0) + opts.draws), opts.progressbar)
     try:
         t0 = time.perf_counter()
@@ -272,8 +275,9 @@ def _run(chain_list, opts, advance_batch, init_info):
         bar.close()
     if interrupted or interrupted_now:
         n_kept = min(done) if done else 0
-        warnings.warn(f"sampling interrupted: returning the {n_kept} draws per chain made so far",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(f"sampling interrupted: returning the {n_kept} draws per chain made so "
+                      "far (attrs['interrupted'] is True); initial_state=result.last_state "
+                      "continues the chains", RuntimeWarning, stacklevel=3)
         out = {k: v[:, :n_kept] for k, v in out.items()}
     _warn_divergences(chain_list)
     return {"sampling": out, "warmup": warm}, history, timing, interrupted or interrupted_now
@@ -300,11 +304,12 @@ def _question_step(chain_list, history, opts, init_info):
         warnings.warn(text, RuntimeWarning, stacklevel=4)  # sample -> _run -> here
 
 
-def _attrs(opts, chain_list, history, timing, seed_attr, init_info, tune):
+def _attrs(opts, chain_list, history, timing, seed_attr, init_info, tune, interrupted):
     """Everything the run chose, for ``result.attrs`` and ArviZ."""
     converged = warmup_converged(history)
     attrs = {
         "inference_library": "lcsample", "inference_library_version": __version__,
+        "interrupted": interrupted,
         "sampler": opts.kind.sampler, "method": opts.method, "is_calibrated": False,
         "seed": seed_attr, "tune": tune, "draws": opts.draws, "thin": opts.thin,
         "chains": opts.chains, "tuning": opts.tuning, "target_accuracy": opts.target_accuracy,
@@ -348,7 +353,8 @@ def _assemble(target, opts, chain_list, records, history, timing, seed_attr, ini
         last_state=_last_state(chain_list),
         timing=timing,
         n_grad_evals=np.array([ch.n_grads for ch in chain_list]),
-        attrs=_attrs(opts, chain_list, history, timing, seed_attr, init_info, tune),
+        attrs=_attrs(opts, chain_list, history, timing, seed_attr, init_info, tune,
+                     interrupted),
         var_name=target.name,
         tuning_history=history,
     )
@@ -364,11 +370,11 @@ def _check_convergence(result):
 
     try:
         found = result.diagnostics()
-    except Exception as err:  # noqa: BLE001 - any failure here must not lose the draws
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - never lose the draws
         warnings.warn(
-            f"the convergence checks failed ({type(err).__name__}: {err}); the draws are "
-            "returned unchecked. Call result.diagnostics() to retry, or pass "
-            "compute_convergence_checks=False.", RuntimeWarning, stacklevel=3)
+            f"the convergence checks failed or were interrupted ({type(err).__name__}: "
+            f"{err}); the draws are returned unchecked. Call result.diagnostics() to retry, "
+            "or pass compute_convergence_checks=False.", RuntimeWarning, stacklevel=3)
         return
     # which coordinates were checked is worth saying only next to a problem
     if any(d.kind != "coverage" for d in found):
@@ -511,7 +517,7 @@ def _sampling_task(chain, c, thin, corrected, out, monitor):
         return n_total
     per_draw = chain.grads_per_draw(thin, corrected)
     done = 0
-    for n in block_lengths(n_total):
+    for n in block_lengths(n_total, thin):
         if monitor.stop.is_set():
             return done
         request = (out["posterior"][c, done:done + n], out["lp"][c, done:done + n], thin, corrected)
