@@ -259,9 +259,15 @@ lcsample.sample(target, draws=2, tune=0 if case != "warmup" else 20, **quiet,
 print("ready", flush=True)
 res = lcsample.sample(target, draws=10**6, **({"tune": 0} if case != "warmup" else {}), **quiet,
                       **kwargs)
-print(json.dumps({"interrupted": bool(res.attrs["interrupted"]), "draws": res.posterior.shape[1],
-                  "finite": bool(np.isfinite(res.posterior).all()),
-                  "chains": res.posterior.shape[0]}))
+report = {"interrupted": bool(res.attrs["interrupted"]), "draws": res.posterior.shape[1],
+          "finite": bool(np.isfinite(res.posterior).all()), "chains": res.posterior.shape[0]}
+if case != "warmup":  # the partial result continues exactly: as one uninterrupted run
+    rest = lcsample.sample(target, draws=50, initial_state=res.last_state, chains=4, cores=1,
+                           **quiet)
+    whole = lcsample.sample(target, draws=res.posterior.shape[1] + 50, tune=0, **quiet, **kwargs)
+    report["exact"] = bool(np.array_equal(
+        np.concatenate([res.posterior, rest.posterior], axis=1), whole.posterior))
+print(json.dumps(report))
 """
 
 
@@ -289,5 +295,7 @@ def test_ctrl_c_returns_what_was_made_at_every_stage(case):
     elif case == "warmup":
         assert report["draws"] == 0 and report["chains"] == 2
     else:
-        # every chain has draws (4 chains on 1 core advance in turn), none beyond the stop
+        # every chain has draws (4 chains on 1 core advance in turn), and the partial
+        # result resumed is the uninterrupted run
         assert 0 < report["draws"] < 10**6 and report["chains"] == 4
+        assert report["exact"]

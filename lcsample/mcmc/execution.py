@@ -14,16 +14,22 @@ __all__ = ["Monitor", "run_tasks"]
 
 
 class Monitor:
-    """Progress counter and stop flag shared by the tasks."""
+    """Progress counter, stop flag and the furthest draw asked for, shared by the tasks."""
 
     def __init__(self):
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self.count = 0
+        self.reached = 0
 
     def add(self, n):
         with self._lock:
             self.count += n
+
+    def reach(self, end):
+        """Record that a chain asked for draws up to ``end`` (exclusive)."""
+        with self._lock:
+            self.reached = max(self.reached, end)
 
 
 def run_tasks(chain_list, tasks, cores, monitor, bar, advance_batch=None):

@@ -266,6 +266,7 @@ def _run(chain_list, opts, advance_batch, init_info, monitor):
         t0 = time.perf_counter()
         out = allocate_records(opts.chains, 0 if interrupted else opts.draws,
                                chain_list[0].x.shape[0], keep_draws=True)
+        monitor.reached = 0
         tasks = [_sampling_task(ch, c, opts.thin, opts.kind.corrected, out, monitor)
                  for c, ch in enumerate(chain_list)]
         done, interrupted_now = run_tasks(chain_list, tasks, opts.cores, monitor, bar,
@@ -518,8 +519,11 @@ def _sampling_task(chain, c, thin, corrected, out, monitor):
     per_draw = chain.grads_per_draw(thin, corrected)
     done = 0
     for n in block_lengths(n_total, thin):
-        if monitor.stop.is_set():
+        # on Ctrl-C every chain stops at the furthest draw any chain asked for: the chains
+        # end level, so the partial result's last state continues them exactly
+        if monitor.stop.is_set() and done >= monitor.reached:
             return done
+        monitor.reach(done + n)
         request = (out["posterior"][c, done:done + n], out["lp"][c, done:done + n], thin, corrected)
         n_done, grads = yield request
         out["step_size"][c, done:done + n_done] = chain.step_size
