@@ -7,6 +7,8 @@ import warnings
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lcsample
 from lcsample.kernels.exact import stationary_covariance
@@ -299,3 +301,52 @@ def test_ctrl_c_returns_what_was_made_at_every_stage(case):
         # result resumed is the uninterrupted run
         assert 0 < report["draws"] < 10**6 and report["chains"] == 4
         assert report["exact"]
+
+
+# Invalid values of lcsample.sample's arguments, each with the name its error must carry.
+_BAD_SAMPLE = {
+    "draws": [0, -3, 2.5, True, 10**12], "tune": [-1, 0.5], "chains": [0, "4", 10**9],
+    "thin": [0, 1.5, 10**12], "cores": [0, -1], "seed": [-1, 1.5, "x"],
+    "step_size": [0.0, -1.0, np.nan, np.inf], "friction": [0.0, np.nan],
+    "method": ["nuts", "rmd-parallel"], "tuning": ["nuts"], "init": ["jitter"],
+    "target_accuracy": [0.0, 1.0, np.nan], "inverse_mass_matrix": ["full", -1.0, [1.0, 2.0]],
+    "initial_positions": [np.zeros(2), np.full(3, np.inf)], "check_gradient": ["yes", 1],
+    "corrector_steps": [0], "picard_steps": [4], "max_rounds": [3],
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from([(k, v) for k, vals in _BAD_SAMPLE.items() for v in vals]),
+                min_size=1, max_size=3, unique_by=lambda kv: kv[0]))
+def test_any_invalid_combination_of_sample_arguments_is_refused_by_name(bad):
+    # quickly (sizes are checked before any work), naming one of the bad arguments; the old
+    # method name is refused naming the new one
+    target = lcsample.Target(_gaussian, 3, args=(1.0,))
+    names = {k: ("rmd-picard" if isinstance(v, str) and v == "rmd-parallel" else k)
+             for k, v in bad}
+    start = time.perf_counter()
+    with pytest.raises((ValueError, TypeError)) as err:
+        lcsample.sample(target, **dict(bad), progressbar=False)
+    assert any(name in str(err.value) for name in names.values()), (bad, str(err.value))
+    assert time.perf_counter() - start < 2.0
+
+
+_BAD_DIFFUSION = {
+    "dim": [0, 2.5], "num_samples": [0, -1], "steps": [0], "t_min": [0.0, -1.0],
+    "predictor": ["euler"], "corrector": ["langevin"], "corrector_every": [0, "start"],
+    "corrector_steps": [0], "friction": [-1.0, np.nan], "corrector_step_size": [0.0],
+    "first_sample": [-1], "picard_steps": [0, 1.5], "score_args": [[1.0]], "method": ["gcc"],
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([(k, v) for k, vals in _BAD_DIFFUSION.items() for v in vals]),
+                min_size=1, max_size=3, unique_by=lambda kv: kv[0]))
+def test_any_invalid_combination_of_diffusion_arguments_is_refused_by_name(bad):
+    from lcsample import diffusion
+
+    names = [("rm-uld" if isinstance(v, str) and v == "gcc" else k) for k, v in bad]
+    kwargs = {"dim": 3, "num_samples": 2, "seed": 0, "progressbar": False, **dict(bad)}
+    with pytest.raises((ValueError, TypeError)) as err:
+        diffusion.sample(lambda x, t: -x, **kwargs)
+    assert any(name in str(err.value) for name in names), (bad, str(err.value))
