@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lcsample
+from lcsample._memory import available_memory
 from lcsample.kernels.exact import stationary_covariance
-from lcsample.mcmc.budget import available_memory, record_bytes
+from lcsample.mcmc.budget import record_bytes
 from lcsample.mcmc.warmup.step_size import large_step_warning, step_size_for_bias
 
 QUIET = dict(progressbar=False, compute_convergence_checks=False)
@@ -332,7 +333,7 @@ def test_any_invalid_combination_of_sample_arguments_is_refused_by_name(bad):
 
 
 _BAD_DIFFUSION = {
-    "dim": [0, 2.5], "num_samples": [0, -1], "steps": [0], "t_min": [0.0, -1.0],
+    "dim": [0, 2.5], "num_samples": [0, -1, 10**13], "steps": [0], "t_min": [0.0, -1.0],
     "predictor": ["euler"], "corrector": ["langevin"], "corrector_every": [0, "start"],
     "corrector_steps": [0], "friction": [-1.0, np.nan], "corrector_step_size": [0.0],
     "first_sample": [-1], "picard_steps": [0, 1.5], "score_args": [[1.0]], "method": ["gcc"],

@@ -29,6 +29,7 @@ import numpy as np
 from numba.core.registry import CPUDispatcher
 
 from .._interrupt import ctrl_c_stops
+from .._memory import GIB, available_memory
 from .._progress import progress_bar
 from .._validate import non_negative_float, positive_float, positive_int
 from .corrector import CORRECTORS, Streams, correct, corrector_settings
@@ -213,6 +214,7 @@ def _validate(args):
     for name in ("dim", "num_samples", "corrector_steps"):
         a[name] = positive_int(a[name], name)
     a["first_sample"] = positive_int(a["first_sample"], "first_sample", minimum=0)
+    _check_size(a["num_samples"], a["dim"])
     a["ts"] = check_grid(a["ts"]) if a["ts"] is not None else time_grid(
         a["steps"], a["grid"], a["t_max"], a["t_min"])
     if a["corrector_every"] == "end":
@@ -223,6 +225,16 @@ def _validate(args):
     if not isinstance(a["score_args"], tuple):
         raise ValueError(f"score_args must be a tuple, got {type(a['score_args']).__name__}")
     return a
+
+
+def _check_size(n, dim):
+    """Refuse a batch whose working arrays (about 16 of shape (n, d)) cannot fit."""
+    need, have = 16 * 8.0 * n * dim, available_memory()
+    if have is not None and need > have:
+        raise ValueError(
+            f"num_samples={n} with dim={dim} needs about {need / GIB:,.1f} GiB of working "
+            f"arrays and {have / GIB:,.1f} GiB is available: draw the samples in chunks "
+            "(first_sample= gives each chunk its own streams)")
 
 
 def _validate_picard(a):

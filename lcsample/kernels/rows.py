@@ -46,7 +46,9 @@ class RowState:
     def start(cls, x, v, g, lp, dense):
         """A state from positions, velocities, gradients and log densities (copied)."""
         x, v, g = (np.array(a, dtype=np.float64) for a in (x, v, g))
-        p = np.empty_like(g) if dense.shape[0] else g
+        if dense.shape[0] == 0:  # a diagonal mass applies u in the kernels: p is g
+            return cls(x, v, g, g, np.array(lp, dtype=np.float64))
+        p = np.empty_like(g)
         for g_row, p_row in zip(g, p, strict=True):
             precondition(dense, g_row, p_row)
         return cls(x, v, g, p, np.array(lp, dtype=np.float64))

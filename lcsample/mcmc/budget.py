@@ -5,9 +5,9 @@ size that cannot fit fails at once with a ``ValueError`` that names the argument
 GiB needed against what the machine has, instead of after the warmup or after swapping.
 """
 
-import os
+from .._memory import GIB, available_memory
 
-__all__ = ["MAX_STEPS_PER_CHAIN", "available_memory", "check_run_size", "record_bytes"]
+__all__ = ["MAX_STEPS_PER_CHAIN", "check_run_size", "record_bytes"]
 
 #: Steps per chain beyond which a run is refused: over a day per chain even at 100 ns a
 #: step, so such a value is a mistake (``thin=10**12``) rather than a plan.
@@ -17,22 +17,6 @@ MAX_STEPS_PER_CHAIN = 10**12
 _STATS_BYTES = 8 * 4 + 1
 # The automatic warmup is at most this long (lcsample.mcmc.warmup.loop.AUTO_TUNE_RANGE).
 _AUTO_TUNE_MAX = 1000
-_GIB = 2.0**30
-
-
-def available_memory():
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def record_bytes(chains, draws, tune, dim, keep_warmup, dense):
@@ -86,7 +70,7 @@ def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense):
         if keep_warmup:
             parts.append(f"tune={tune} (warmup draws kept)")
         raise ValueError(
-            f"{', '.join(parts)} need {need / _GIB:,.1f} GiB for the draws and their "
-            f"statistics, and {have / _GIB:,.1f} GiB is available: lower chains or draws, "
+            f"{', '.join(parts)} need {need / GIB:,.1f} GiB for the draws and their "
+            f"statistics, and {have / GIB:,.1f} GiB is available: lower chains or draws, "
             "or thin more")
     return need
