@@ -351,3 +351,17 @@ def test_any_invalid_combination_of_diffusion_arguments_is_refused_by_name(bad):
     with pytest.raises((ValueError, TypeError)) as err:
         diffusion.sample(lambda x, t: -x, **kwargs)
     assert any(name in str(err.value) for name in names), (bad, str(err.value))
+
+
+def test_the_gradient_check_allows_for_a_float32_function():
+    # JAX computes in float32 by default: its log density is rounded at 1e-7 relative, so
+    # differences of it are noisy; a right gradient must pass, a wrong one still fail
+    def batch(X, factor=1.0):
+        X32 = X.astype(np.float32)
+        lp = np.float32(-5e3) - 0.5 * (X32**2).sum(axis=1)  # |lp| large against |∇|
+        return lp, -factor * X32
+
+    lcsample.sample(lcsample.Target.from_batch(batch, 5), draws=5, tune=5, seed=2, **QUIET)
+    wrong = lcsample.Target.from_batch(lambda X: batch(X, 2.0), 5)
+    with pytest.raises(ValueError, match="does not match finite differences"):
+        lcsample.sample(wrong, draws=5, tune=5, seed=2, **QUIET)

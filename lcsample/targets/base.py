@@ -69,6 +69,8 @@ class Target:
 
     #: Whether the target evaluates many points per call (see :meth:`from_batch`).
     batched = False
+    #: Relative precision of the function's values (float64; a batched function's own).
+    output_eps = float(np.finfo(np.float64).eps)
 
     def __init__(self, logdensity_and_grad, dim, args=(), name="x"):
         if not callable(logdensity_and_grad):
@@ -234,6 +236,9 @@ class BatchedTarget(Target):
                 # complex would be cut to its real part, integers hide a wrong formula
                 raise OutputTypeError(f"the batched function must return a real "
                                       f"floating-point {what}, got dtype {value.dtype}")
+        # the precision the function computes in (JAX: float32 by default), for checks
+        # that difference its values
+        self.output_eps = float(max(np.finfo(lp.dtype).eps, np.finfo(G.dtype).eps))
         lp = lp.astype(np.float64).reshape(-1)
         G = np.ascontiguousarray(G, dtype=np.float64)
         if lp.shape != (X.shape[0],) or G.shape != X.shape:

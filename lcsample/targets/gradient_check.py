@@ -19,14 +19,18 @@ _NAMED = 5
 _MAX_COORDINATES = 100
 
 
-def _difference(logdensity, x, u, h):
-    """Richardson-extrapolated central difference of log π along u, and its noise floor."""
+def _difference(logdensity, x, u, h, eps):
+    """Richardson-extrapolated central difference of log π along u, and its noise floor.
+
+    ``eps`` is the relative precision of log π's values: their rounding, divided by the
+    step, is the noise below which a difference says nothing.
+    """
     def central(step):
         return (logdensity(x + step * u) - logdensity(x - step * u)) / (2.0 * step)
 
     coarse, fine = central(h), central(0.5 * h)
     scale = max(abs(logdensity(x)), 1.0)
-    return (4.0 * fine - coarse) / 3.0, 50.0 * np.finfo(float).eps * scale / h
+    return (4.0 * fine - coarse) / 3.0, 50.0 * eps * scale / h
 
 
 def _mismatch(derivative, difference, noise):
@@ -37,7 +41,7 @@ def _mismatch(derivative, difference, noise):
     return gap / max(abs(derivative), abs(difference), noise)
 
 
-def _worst_coordinates(logdensity, x, grad, h, name):
+def _worst_coordinates(logdensity, x, grad, h, eps, name):
     """Per-coordinate differences on up to 100 coordinates; the worst few, as text."""
     d = x.shape[0]
     coords = np.arange(d) if d <= _MAX_COORDINATES else np.unique(np.concatenate([
@@ -47,7 +51,7 @@ def _worst_coordinates(logdensity, x, grad, h, name):
     for i in coords:
         e = np.zeros(d)
         e[i] = 1.0
-        difference, noise = _difference(logdensity, x, e, h)
+        difference, noise = _difference(logdensity, x, e, h, eps)
         rows.append((_mismatch(grad[i], difference, noise), i, grad[i], difference))
     rows.sort(reverse=True)
     return ", ".join(f"{name}[{i}] (gradient {g:.4g}, differences {fd:.4g})"
@@ -83,13 +87,15 @@ def check_gradient(target, x, n_directions=3, seed=0):
 
     x = np.asarray(x, dtype=np.float64)
     grad = target.logdensity_and_gradient(x)[1]
-    h = _STEP * max(1.0, float(np.max(np.abs(x))))
+    eps = target.output_eps  # known once the function has been called
+    # the step that balances rounding (eps/h) against Richardson's O(h⁴) error, at least 1e-4
+    h = max(_STEP, eps ** 0.2) * max(1.0, float(np.max(np.abs(x))))
     rng = np.random.default_rng(seed)
     worst = 0.0
     for _ in range(n_directions):
         u = rng.standard_normal(x.shape[0])
         u /= np.linalg.norm(u)
-        difference, noise = _difference(logdensity, x, u, h)
+        difference, noise = _difference(logdensity, x, u, h, eps)
         worst = max(worst, _mismatch(float(grad @ u), difference, noise))
     evaluations = 1 + 5 * n_directions
     if worst <= _RELATIVE_TOLERANCE:
@@ -99,6 +105,6 @@ def check_gradient(target, x, n_directions=3, seed=0):
         f"the gradient of {getattr(fn, '__name__', 'the target')} does not match finite "
         f"differences of its log density: directional derivatives differ by "
         f"{100 * worst:.3g} % at the starting point. Worst coordinates: "
-        f"{_worst_coordinates(logdensity, x, grad, h, target.name) or 'none singled out'}. "
+        f"{_worst_coordinates(logdensity, x, grad, h, eps, target.name) or 'none singled out'}. "
         "Check the gradient's formula (a factor, a sign, a missing term), or pass "
         "check_gradient=False to skip this check.")
