@@ -116,10 +116,8 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     steps : int
         Predictor steps (grid intervals) when ``ts`` is not given.
     grid : {"logsnr", "uniform", "karras", "windows"}
-        Built-in grid (see :func:`lcsample.diffusion.time_grid`). Default uniform in
-        log-SNR: on Gaussian data (3 coordinates, variances 0.1-2, 20 RM steps with the
-        "uld-rm" corrector) it kept every variance within 2 %, where a grid uniform in t
-        put its last, large step at the stiffest level and missed the smallest by 10 %.
+        Built-in grid (:func:`lcsample.diffusion.time_grid`); uniform in log-SNR by
+        default, which resolves the stiff last levels (docs/diffusion.md).
     t_max, t_min : float
         Grid end points: start noise level and end time δ > 0.
     ts : array_like, optional
@@ -130,10 +128,8 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     corrector_steps : int
         Langevin steps per corrector run (default 4; 2 for ``"rm-uld"``).
     corrector_step_size, friction : float, optional
-        Step and friction γ of the corrector (unit inverse mass). Default, at level t:
-        h = σ_t/4 and γ = 2/σ_t. Whatever the data, -∇²log p_t ≼ I/σ_t² (p_t is a
-        Gaussian convolution), so these are critical damping and h√L ≤ ¼ for the
-        stiffest direction the score can have (docs/theory.md §10: T_corr ≲ 1/√L).
+        Step and friction γ of the corrector (unit inverse mass). Default at level t:
+        h = σ_t/4, γ = 2/σ_t, from the bound -∇²log p_t ≼ I/σ_t² (docs/theory.md §10).
     denoise : bool
         Finish with a Tweedie step x ← (x + σ²s)/α at the last time (1 evaluation).
     seed : int or numpy.random.SeedSequence, optional
@@ -177,9 +173,8 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
 
     Notes
     -----
-    Whatever the score, the loop is the same: one batched score call per round (a jitted
-    score is called from Python on the whole batch), the predictor steps in vectorized
-    NumPy and the corrector on the compiled step kernels.
+    One loop for any score: one batched score call per round, vectorized predictor
+    steps, the corrector on the compiled step kernels. Ctrl-C stops it (``interrupted``).
     """
     opts = _validate(locals())  # the arguments as given, checked before any work
     oracle = _Oracle(score, opts["dim"], score_args, opts["first_sample"])

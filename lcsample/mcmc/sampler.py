@@ -36,121 +36,67 @@ _CORRECTOR_TIME = 0.5
 _CORRECTOR_STEPS = 16
 
 
-def sample(
-    target,
-    *,
-    draws=1000,
-    tune=None,
-    chains=4,
-    seed=None,
-    method="rmd",
-    step_size=None,
-    friction=None,
-    inverse_mass_matrix="auto",
-    tuning="theory",
-    target_accuracy=STIFF_VARIANCE_BIAS,
-    init="mode",
-    initial_positions=None,
-    corrector_steps=None,
-    corrector_step_size=None,
-    thin=1,
-    cores=None,
-    progressbar=True,
-    discard_tuned_samples=True,
-    compute_convergence_checks=True,
-    initial_state=None,
-    picard_steps=None,
-    tolerance=None,
-    max_rounds=None,
-    check_gradient=True,
-):
+def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", step_size=None,
+           friction=None, inverse_mass_matrix="auto", tuning="theory",
+           target_accuracy=STIFF_VARIANCE_BIAS, init="mode", initial_positions=None,
+           corrector_steps=None, corrector_step_size=None, thin=1, cores=None,
+           progressbar=True, discard_tuned_samples=True, compute_convergence_checks=True,
+           initial_state=None, picard_steps=None, tolerance=None, max_rounds=None,
+           check_gradient=True):
     """Sample a target with randomized-midpoint underdamped Langevin Monte Carlo.
+
+    The user guide explains each option at length: docs/tuning.md (warmup, mass, step),
+    docs/chains.md (seeds, threads, continuing, Ctrl-C), docs/parallel.md (Picard).
 
     Parameters
     ----------
     target : Target
-        The log density and its gradient (see :class:`lcsample.Target`; batched Python
-        targets from :meth:`lcsample.Target.from_batch`).
-    draws : int
-        Draws kept per chain, after thinning.
+        The log density and its gradient (:class:`lcsample.Target`, or batched from
+        :meth:`lcsample.Target.from_batch`).
+    draws, chains, thin : int
+        Draws kept per chain after thinning; chains; steps per kept draw.
     tune : int, optional
-        Warmup steps per chain (0 allowed). Default: sized from the target, 10 relaxation
-        times of its softest direction, 1/(h√m) steps each, between 50 and 1000 (see
-        :func:`lcsample.mcmc.warmup.loop.auto_tune`; recorded in ``attrs["tune"]``), or 0 when
-        continuing ``initial_state``. Tuned values are those not given explicitly.
-    chains : int
+        Warmup steps per chain. Default: 10 relaxation times of the softest direction,
+        50 to 1000 (:func:`lcsample.mcmc.warmup.loop.auto_tune`); 0 with ``initial_state``.
     seed : int or numpy.random.SeedSequence, optional
-        Each chain gets its own stream from ``SeedSequence(seed).spawn(chains)`` (the
-        initialization one more), so the draws do not depend on ``cores``. The
-        ``attrs["seed"]`` of an earlier run (digits as text when above 2**63) repeats it.
+        One stream per chain from ``SeedSequence(seed).spawn``: draws do not depend on
+        ``cores``. An earlier run's ``attrs["seed"]`` repeats it.
     method : {"rmd", "ulmc", "rmd-tv", "rmd-picard"}
-        ``"rmd"``: Shen–Lee randomized midpoint (2 gradients per step, O(h³) stationary
-        variance bias on Gaussians). ``"ulmc"``: exponential-Euler ULMC (1 gradient per
-        step, O(h) bias), the baseline. ``"rmd-tv"``: the paper's log-concave TV
-        algorithm: the chain is RM-ULMC, and each stored draw is taken after a short
-        ULMC corrector run from a fresh velocity (the chain continues uncorrected).
-        ``"rmd-picard"``: RM-ULMC in Picard blocks of ``picard_steps`` steps
-        (:mod:`lcsample.mcmc.picard`), all chains' gradients of a round in one call of the
-        target: fewer sequential rounds for more gradient evaluations; converged, it
-        gives ``"rmd"``'s draws for the same seed.
+        Randomized midpoint (2 gradients a step, O(h³) bias); exponential Euler (1, O(h));
+        the paper's log-concave TV algorithm (a ULMC corrector run before each stored
+        draw); RM-ULMC in Picard blocks (:mod:`lcsample.mcmc.picard`), ``"rmd"``'s draws
+        in fewer sequential rounds for more gradients.
     step_size, friction : float, optional
-        h and γ (in the units of the preconditioned target); used as given when set,
-        otherwise tuned.
+        h and γ in preconditioned units; tuned unless given (a given step far beyond
+        ``target_accuracy`` is warned about).
     inverse_mass_matrix : {"auto", "diag", "dense"} or array_like, shape (d,) or (d, d)
-        ``"diag"``: diagonal, started from the curvature at the mode (the inverse Hessian
-        diagonal) and adapted from windowed variances. ``"dense"``: the inverse Hessian at
-        the mode (Laplace); it costs d gradient evaluations once and O(d²) per step, and
-        removes correlations a diagonal cannot. ``"auto"`` (default): dense for
-        d ≤ 200, diagonal above. An array is used as given.
+        Adapted diagonal, or the inverse Hessian at the mode; ``"auto"``: dense up to
+        d = 200. An array is used as given.
     tuning : {"theory", "adaptive"}
-        How h and γ are tuned (see :mod:`lcsample.mcmc.warmup.loop`). ``"theory"`` (default):
-        curvature estimates, γ = 2√m, h from the exact stationary bias at curvature L.
-        ``"adaptive"``: h from an energy-error target, γ from the largest preconditioned
-        posterior variance.
+        h from the exact stationary bias at the largest curvature and γ = 2√m, or h from
+        an energy-error target (:mod:`lcsample.mcmc.warmup.loop`).
     target_accuracy : float
-        Relative error of the stationary variance allowed along the stiffest direction
-        (default 0.01); the step size follows from it.
+        Relative error of the stationary variance allowed along the stiffest direction.
     init : {"mode", "uniform"}
-        ``"mode"`` (default): start the chains jittered around the mode (found by L-BFGS),
-        ±2 Laplace standard deviations per coordinate. ``"uniform"``: Stan's
-        uniform(-2, 2) per coordinate. Ignored when ``initial_positions`` is given. The
-        mode is searched whenever the starts or the first inverse mass need it.
-    initial_positions : array_like, shape (d,) or (chains, d), optional
+        Jittered around the mode (L-BFGS), or Stan's uniform(-2, 2); ignored with
+        ``initial_positions``, shape (d,) or (chains, d).
+    initial_positions : array_like, optional
     corrector_steps, corrector_step_size : int, float, optional
-        ``method="rmd-tv"`` only: steps and step size of the corrector run per draw.
-        Default: 16 steps over a time 0.5/√L (L the tuned preconditioned smoothness).
-    thin : int
-        Steps per kept draw.
+        ``"rmd-tv"``: the corrector run per draw (default 16 steps over 0.5/√L).
     cores : int, optional
-        Threads running chains in parallel (default: available CPUs, at most ``chains``).
-        Batched targets advance all chains together in one thread.
-    progressbar : bool
-        Show a progress bar when stderr is a terminal.
-    discard_tuned_samples : bool
-        Drop the warmup draws (default) or keep them in ``result.warmup``.
-    compute_convergence_checks : bool
-        Warn, in one block, about R-hat > 1.01, bulk ESS below 100 per chain, divergences
-        and an unconverged warmup (see :meth:`SamplingResult.diagnostics`).
+        Threads (default: CPUs, at most ``chains``); chains share them in turns.
+    progressbar, discard_tuned_samples, compute_convergence_checks : bool
+        A progress bar on a terminal; drop the warmup draws (else ``result.warmup``); warn
+        about R-hat, ESS, divergences and the warmup (:meth:`SamplingResult.diagnostics`).
     initial_state : ChainState, optional
-        ``result.last_state`` of an earlier run: continue it exactly (positions,
-        velocities, random streams and tuned parameters). ``seed`` and
-        ``initial_positions`` must then be None.
-    picard_steps : int, optional
-        ``method="rmd-picard"`` only: RM-ULMC steps per Picard block (default 8).
-    tolerance : float, optional
-        ``method="rmd-picard"`` only: a block stops iterating once no point moved by
-        more than this in a round, RMS over coordinates in units of the inverse mass's
-        standard deviations (default 1e-3; 0 runs every block to the exact sequential
-        result).
-    max_rounds : int, optional
-        ``method="rmd-picard"`` only: Picard rounds per block at most (a block of m
-        steps is exact after 2m; blocks stopped unconverged are counted in
-        ``attrs["picard_unconverged_blocks"]``).
+        ``result.last_state`` of an earlier run, continued exactly (``seed`` and
+        ``initial_positions`` must be None).
+    picard_steps, tolerance, max_rounds : int, float, int, optional
+        ``"rmd-picard"``: steps per block (8), the stopping tolerance in inverse-mass
+        standard deviations (1e-3; 0 for the exact sequential draws), rounds per block.
     check_gradient : bool
-        Before sampling, compare the target's gradient with finite differences of its log
-        density along 3 random directions at the first chain's starting point (16
-        evaluations, counted in ``attrs["init_grad_evals"]``); a mismatch above 1 % raises
-        a ``ValueError`` naming the worst coordinates (:mod:`lcsample.targets.gradient_check`).
+        Compare the gradient with finite differences of the log density before sampling
+        (16 evaluations, :mod:`lcsample.targets.gradient_check`).
 
     Returns
     -------
@@ -159,22 +105,19 @@ def sample(
     Raises
     ------
     ValueError
-        For an invalid argument (the message names it) or a target that fails its check
-        at the initial point.
+        An invalid argument (named), a run too large for memory, a target that fails its
+        check at the starting point, or a gradient that disagrees with its log density.
 
     Notes
     -----
-    RM-ULMC is unadjusted: it samples a distribution within a small, controlled bias of
-    the target, with no Metropolis correction. A chain whose state becomes non-finite is
-    stopped; its remaining draws are NaN and flagged ``diverging``, and a warning names
-    the chain and draw. Ctrl-C returns the draws made so far with a warning.
+    RM-ULMC is unadjusted: no Metropolis correction, a small controlled bias. A chain that
+    reaches a non-finite state is stopped, its remaining draws NaN and ``diverging``.
+    Ctrl-C returns a partial result (``attrs["interrupted"]``) that continues exactly.
 
     References
     ----------
-    Shen, R. and Lee, Y. T. (2019). The randomized midpoint method for log-concave
-    sampling. NeurIPS.
-    Gupta, S., Cai, L. and Chen, S. (2025). Faster diffusion sampling with randomized
-    midpoints: sequential and parallel. ICLR.
+    Shen & Lee (2019), The randomized midpoint method for log-concave sampling, NeurIPS.
+    Gupta, Cai & Chen (2025), Faster diffusion sampling with randomized midpoints, ICLR.
     """
     opts = validate(target, locals())  # the arguments as given, checked before any work
     monitor = Monitor()
