@@ -12,7 +12,7 @@ from lcsample.kernels.exact import stationary_covariance
 from lcsample.mcmc.warmup.curvature import diagonal_curvature, extreme_curvatures, hessian
 from lcsample.mcmc.warmup.loop import AUTO_TUNE_RANGE, auto_tune, window_schedule
 from lcsample.mcmc.warmup.mass import InverseMass, Welford
-from lcsample.mcmc.warmup.starts import find_mode, jittered_starts
+from lcsample.mcmc.warmup.starts import ModeSearch, find_mode, jittered_starts
 from lcsample.mcmc.warmup.step_size import (
     STIFF_VARIANCE_BIAS,
     energy_error,
@@ -175,7 +175,10 @@ def test_auto_mass_is_dense_up_to_200_dimensions():
 def test_jittered_starts_are_overdispersed_in_laplace_units():
     t = _correlated_gaussian(4)
     mass = InverseMass(t.cov)
-    starts = jittered_starts(t.mean, mass, [np.random.default_rng(s) for s in range(2000)])
+    center = ModeSearch(t.mean, *t.check(t.mean), 1, True, "")
+    starts, lp, grad = jittered_starts(center, mass,
+                                       [np.random.default_rng(s) for s in range(2000)], t.check)
+    np.testing.assert_array_equal(lp, [t.check(x)[0] for x in starts])
     white = np.linalg.solve(np.linalg.cholesky(t.cov), (starts - t.mean).T).T
     # uniform(-2, 2) per whitened coordinate: in the cube, sd 2/√3 > 1 (the posterior's)
     assert np.abs(white).max() <= 2.0

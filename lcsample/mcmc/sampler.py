@@ -16,17 +16,15 @@ from .lockstep import LockstepAdvance
 from .options import validate
 from .picard import PicardAdvance
 from .results import ChainState, SamplingResult
-from .warmup.curvature import diagonal_curvature, extreme_curvatures, hessian, positive_floor
+from .warmup.curvature import extreme_curvatures
 from .warmup.loop import WarmupOptions, allocate_records, run_warmup, warmup_converged
 from .warmup.mass import InverseMass
-from .warmup.starts import find_mode, jittered_starts
+from .warmup.modes import several_modes_warning, spread_chains, survey_modes
+from .warmup.starts import initial_points
 from .warmup.step_size import STIFF_VARIANCE_BIAS, large_step_warning
 
 __all__ = ["sample"]
 
-# Stan's default: initial positions uniform in (-2, 2) on the unconstrained scale.
-_INIT_RADIUS = 2.0
-_INIT_TRIES = 100
 # rmd-tv defaults: the corrector runs for time T = _CORRECTOR_TIME/√L in _CORRECTOR_STEPS
 # steps (docs/theory.md §9: T ≲ 1/√L, step ≪ T). On a Gaussian at the default accuracy this
 # lowers the stiffest direction's variance error from 1.0e-2 to 8.9e-3 and leaves softer
@@ -145,17 +143,48 @@ def _build_chains(target, opts):
                              opts.friction, opts.fixed_mass)
         _check_gradient(target, opts, chain_list, init_info)
         return chain_list, "resumed", init_info
+    chain_list, seq = _fresh_chains(target, opts, code, init_info)
+    _check_gradient(target, opts, chain_list, init_info)
+    return chain_list, seq.entropy if seq.entropy < 2**63 else str(seq.entropy), init_info
+
+
+def _fresh_chains(target, opts, code, init_info):
+    """New chains from the seed: starts, first mass, the modes survey; returns (chains, seq).
+
+    The streams: one per chain, one for the initialization, and one for the modes survey
+    (spawned from the initialization's seed, so that the first two are as they were
+    before the survey existed).
+    """
     seed = opts.seed
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     children = seq.spawn(opts.chains + 1)
     rngs = [np.random.default_rng(child) for child in children[:opts.chains]]
     init_rng = np.random.default_rng(children[-1])
-    starts, mass = _initial_points(target, opts.init, x_init, rngs, init_rng, opts.adapt_mass,
-                                   opts.fixed_mass, init_info)
-    chain_list = [_new_chain(target, code, rngs[c], starts[c], opts.step_size, opts.friction,
-                             mass, c, x_init is not None) for c in range(opts.chains)]
-    _check_gradient(target, opts, chain_list, init_info)
-    return chain_list, seq.entropy if seq.entropy < 2**63 else str(seq.entropy), init_info
+    x_init = opts.initial_positions
+    starts, evaluated, mass, mode = initial_points(target, opts.init, x_init, rngs, init_rng,
+                                                   opts.adapt_mass, opts.fixed_mass, init_info)
+    chain_list = [_new_chain(target, code, rngs[c], starts[c],
+                             None if evaluated is None else (evaluated[0][c], evaluated[1][c]),
+                             opts.step_size, opts.friction, mass, c, x_init is not None)
+                  for c in range(opts.chains)]
+    if x_init is None and opts.init == "mode":  # started around the mode: are there others?
+        survey_rng = np.random.default_rng(children[-1].spawn(1)[0])
+        _survey_modes(target, chain_list, mode, mass, survey_rng, init_info)
+    return chain_list, seq
+
+
+def _survey_modes(target, chain_list, mode, mass, rng, init_info):
+    """Test log-concavity at the starts; spread chains over distinct optima, with a warning."""
+    survey = survey_modes(target, mode, mass, np.array([ch.x for ch in chain_list]),
+                          np.array([ch.lp for ch in chain_list]),
+                          np.array([ch.g for ch in chain_list]), rng)
+    init_info.update(concavity_points=survey.n_points, concavity_failures=survey.n_failed,
+                     modes_found=len(survey.optima))
+    init_info["init_grad_evals"] += survey.n_grads
+    if len(survey.optima) > 1:
+        init_info["init_grad_evals"] += spread_chains(chain_list, survey.optima, mass, rng,
+                                                      target.check)
+        warnings.warn(several_modes_warning(survey.optima, mass), RuntimeWarning, stacklevel=5)
 
 
 def _check_gradient(target, opts, chain_list, init_info):
@@ -336,67 +365,10 @@ def _compiled_rows(target):
     return evaluate
 
 
-def _initial_points(target, init, x_init, rngs, init_rng, adapt_mass, fixed_mass, info):
-    """Starting points (chains, d) and the initial inverse mass.
-
-    The mode is found by L-BFGS (from a uniform(-2, 2) point of the initialization
-    stream) when the starts or the first inverse mass need it: the mass starts from the
-    curvature there (inverse Hessian, or its diagonal), and ``init="mode"`` jitters each
-    chain around it by ±2 of the mass's standard deviations.
-    """
-    dim = target.dim
-    starts_from_mode = x_init is None and init == "mode"
-    if fixed_mass is not None and not starts_from_mode:
-        mode = None
-    else:
-        x0, tries = _uniform_start(target, init_rng)
-        mode = find_mode(target.logdensity_and_gradient, x0)
-        info.update(init_grad_evals=tries + mode.n_grads, mode_converged=mode.converged,
-                    mode_logdensity=mode.logdensity)
-    mass = fixed_mass
-    if mass is None and adapt_mass == "dense":
-        hess = hessian(target.logdensity_and_gradient, mode.x, mode.gradient)
-        evals, evecs = np.linalg.eigh(hess)
-        mass = InverseMass((evecs / positive_floor(evals)) @ evecs.T)
-        info["init_grad_evals"] += dim
-    elif mass is None:
-        curv, n = diagonal_curvature(target.logdensity_and_gradient, mode.x, mode.gradient,
-                                     init_rng)
-        mass = InverseMass(1.0 / positive_floor(curv))
-        info["init_grad_evals"] += n
-    if x_init is not None:
-        return x_init, mass
-    if not starts_from_mode:
-        return np.array([_uniform_start(target, rng)[0] for rng in rngs]), mass
-    starts = jittered_starts(mode.x, mass, rngs)
-    for c in range(len(rngs)):
-        try:
-            target.check(starts[c])
-        except ValueError:
-            # a jittered point outside the support: start that chain at the mode
-            starts[c] = mode.x
-    return starts, mass
-
-
-def _uniform_start(target, rng):
-    """A uniform(-2, 2) point where the target is finite (Stan's rule), and the tries used."""
-    for tries in range(1, _INIT_TRIES + 1):
-        x0 = rng.uniform(-_INIT_RADIUS, _INIT_RADIUS, target.dim)
-        try:
-            target.check(x0)
-            return x0, tries
-        except ValueError:
-            # retry a non-finite random start; after the last try the check's own error
-            # (which says what is wrong) goes to the user
-            if tries == _INIT_TRIES:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _new_chain(target, code, rng, x0, step_size, friction, mass, c, user_given):
-    """Check the target at the starting point and set up one chain."""
+def _new_chain(target, code, rng, x0, evaluated, step_size, friction, mass, c, user_given):
+    """Set up one chain at ``x0``, checking the target there unless ``evaluated`` (lp, g)."""
     try:
-        lp, g = target.check(x0)
+        lp, g = evaluated or target.check(x0)
     except ValueError as err:
         if user_given:
             raise ValueError(f"initial_positions[{c}]: {err}") from err

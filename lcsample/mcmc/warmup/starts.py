@@ -2,7 +2,8 @@
 
 Starting at the mode removes the transient that otherwise dominates a short warmup, and
 the curvature at the mode (:mod:`lcsample.mcmc.warmup.curvature`) gives the first inverse
-mass, so the first warmup window already runs well conditioned.
+mass, so the first warmup window already runs well conditioned. Whether the target has
+other optima is asked afterwards (:mod:`lcsample.mcmc.warmup.modes`).
 """
 
 from typing import NamedTuple
@@ -10,11 +11,20 @@ from typing import NamedTuple
 import numpy as np
 import scipy.optimize
 
+from .curvature import diagonal_curvature, hessian, positive_floor
+from .mass import InverseMass
+
 __all__ = [
     "ModeSearch",
     "find_mode",
+    "initial_points",
     "jittered_starts",
+    "uniform_start",
 ]
+
+# Stan's default: initial positions uniform in (-2, 2) on the unconstrained scale.
+INIT_RADIUS = 2.0
+_INIT_TRIES = 100
 
 class ModeSearch(NamedTuple):
     """Result of :func:`find_mode`.
@@ -29,6 +39,8 @@ class ModeSearch(NamedTuple):
         Log density and gradient evaluations used.
     converged : bool
     message : str
+    near : int
+        Index of the known optimum the search stopped next to, or -1.
     """
 
     x: np.ndarray
@@ -37,9 +49,17 @@ class ModeSearch(NamedTuple):
     n_grads: int
     converged: bool
     message: str
+    near: int = -1
 
 
-def find_mode(logdensity_and_gradient, x0, max_iter=1000):
+class _Arrived(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside the objective to stop a search next to a known optimum."""
+
+    def __init__(self, index):
+        self.index = index
+
+
+def find_mode(logdensity_and_gradient, x0, max_iter=1000, mass=None, known=(), radius=0.5):
     """Maximize log π by L-BFGS from ``x0``.
 
     Non-finite values (outside the support) are reported to the optimizer as +inf
@@ -53,6 +73,14 @@ def find_mode(logdensity_and_gradient, x0, max_iter=1000):
     x0 : ndarray, shape (d,)
         A point where log π is finite.
     max_iter : int
+    mass : InverseMass, optional
+        Search in the coordinates z with x = x0 + U^{1/2} z: with U the inverse Hessian at
+        a mode, a near-Gaussian target becomes near-isotropic there and L-BFGS needs a
+        few steps instead of many.
+    known : sequence of ndarray, shape (d,)
+        Optima found before: the search stops at the first point within ``radius``
+        standard deviations of one (measured by ``mass``, which it then requires).
+    radius : float
 
     Returns
     -------
@@ -60,39 +88,155 @@ def find_mode(logdensity_and_gradient, x0, max_iter=1000):
     """
     best = {"lp": -np.inf, "x": None, "g": None}
     count = [0]
+    to_x = (lambda z: x0 + mass.root(z)) if mass is not None else (lambda z: z)
+    to_z = mass.root_transpose if mass is not None else (lambda g: g)
 
-    def potential(x):
+    def potential(z):
         count[0] += 1
+        x = to_x(z)
         lp, g = logdensity_and_gradient(x)
         if not (np.isfinite(lp) and np.isfinite(g).all()):
-            return np.inf, np.zeros_like(x)
+            return np.inf, np.zeros_like(z)
         if lp > best["lp"]:
             best.update(lp=lp, x=x.copy(), g=g.copy())
-        return -lp, -g
+        for k, m in enumerate(known):
+            if np.linalg.norm(mass.whiten(x - m)) < radius:
+                best.update(lp=lp, x=x.copy(), g=g.copy())
+                raise _Arrived(k)
+        return -lp, -to_z(g)
 
-    res = scipy.optimize.minimize(potential, x0, jac=True, method="L-BFGS-B",
-                                  options={"maxiter": max_iter, "gtol": 1e-8, "ftol": 1e-13})
+    z0 = np.zeros_like(x0) if mass is not None else x0
+    try:
+        res = scipy.optimize.minimize(potential, z0, jac=True, method="L-BFGS-B",
+                                      options={"maxiter": max_iter, "gtol": 1e-8,
+                                               "ftol": 1e-13})
+    except _Arrived as stop:
+        return ModeSearch(best["x"], float(best["lp"]), best["g"], count[0], False,
+                          f"stopped next to known optimum {stop.index}", stop.index)
     return ModeSearch(best["x"], float(best["lp"]), best["g"], count[0], bool(res.success),
                       str(res.message))
 
 
-def jittered_starts(center, mass, rng_list, radius=2.0):
-    """Starting points center + U^{1/2}·uniform(-radius, radius), one per chain.
+def jittered_starts(center, mass, rng_list, check, radius=2.0):
+    """Starting points center + U^{1/2}·uniform(-radius, radius), evaluated, one per generator.
 
     With U the Laplace covariance, ±2 scale units around the mode is overdispersed
     relative to the posterior (so R-hat can detect non-mixing) yet inside its bulk.
 
     Parameters
     ----------
-    center : ndarray, shape (d,)
+    center : ModeSearch
+        The optimum to jitter around.
     mass : InverseMass
     rng_list : list of numpy.random.Generator
-        Each chain's stream.
+        One per starting point (each chain's stream).
+    check : callable
+        ``x -> (lp, grad)``, raising ValueError outside the support (``Target.check``):
+        a point where it raises is replaced by the center.
     radius : float
 
     Returns
     -------
-    ndarray, shape (chains, d)
+    x : ndarray, shape (len(rng_list), d)
+    lp : ndarray, shape (len(rng_list),)
+    grad : ndarray, shape (len(rng_list), d)
     """
-    return np.array([center + mass.root(rng.uniform(-radius, radius, center.shape[0]))
-                     for rng in rng_list])
+    n, d = len(rng_list), center.x.shape[0]
+    x, lp, grad = np.empty((n, d)), np.empty(n), np.empty((n, d))
+    for c, rng in enumerate(rng_list):
+        x[c] = center.x + mass.root(rng.uniform(-radius, radius, d))
+        try:
+            lp[c], grad[c] = check(x[c])
+        except ValueError:
+            # a jittered point outside the support: start there at the center
+            x[c], lp[c], grad[c] = center.x, center.logdensity, center.gradient
+    return x, lp, grad
+
+
+def initial_points(target, init, x_init, rngs, init_rng, adapt_mass, fixed_mass, info):
+    """Starting points, the initial inverse mass, and the mode they came from.
+
+    The mode is found by L-BFGS (from a uniform(-2, 2) point of the initialization
+    stream) when the starts or the first inverse mass need it: the mass starts from the
+    curvature there (inverse Hessian, or its diagonal), and ``init="mode"`` jitters each
+    chain around it by ±2 of the mass's standard deviations.
+
+    Parameters
+    ----------
+    target : Target or BatchedTarget
+    init : {"mode", "uniform"}
+    x_init : ndarray, shape (chains, d), or None
+        The user's starting points.
+    rngs : list of numpy.random.Generator
+        The chains' streams (the jitter of ``init="mode"``, the points of ``"uniform"``).
+    init_rng : numpy.random.Generator
+        The initialization stream (the search's start, the diagonal curvature probes).
+    adapt_mass : {"diag", "dense"} or None
+    fixed_mass : InverseMass or None
+    info : dict
+        Receives ``init_grad_evals``, ``mode_converged`` and ``mode_logdensity``.
+
+    Returns
+    -------
+    starts : ndarray, shape (chains, d)
+    evaluated : tuple (lp, grad) of ndarrays, shapes (chains,) and (chains, d), or None
+        The log density and gradient at the starts, when they were evaluated here.
+    mass : InverseMass
+    mode : ModeSearch or None
+        None when no search was needed.
+    """
+    starts_from_mode = x_init is None and init == "mode"
+    mode = None
+    if fixed_mass is None or starts_from_mode:
+        x0, _, _, tries = uniform_start(target, init_rng)
+        mode = find_mode(target.logdensity_and_gradient, x0)
+        info.update(init_grad_evals=tries + mode.n_grads, mode_converged=mode.converged,
+                    mode_logdensity=mode.logdensity)
+    mass = (fixed_mass if fixed_mass is not None
+            else _mass_at_mode(target, mode, adapt_mass, init_rng, info))
+    if x_init is not None:
+        return x_init, None, mass, mode
+    if not starts_from_mode:
+        points = [uniform_start(target, rng) for rng in rngs]
+        return (np.array([p[0] for p in points]), (np.array([p[1] for p in points]),
+                np.array([p[2] for p in points])), mass, mode)
+    x, lp, grad = jittered_starts(mode, mass, rngs, check=target.check)
+    return x, (lp, grad), mass, mode
+
+
+def _mass_at_mode(target, mode, adapt_mass, init_rng, info):
+    """The first inverse mass: the inverse Hessian at the mode, or its diagonal."""
+    if adapt_mass == "dense":
+        hess = hessian(target.logdensity_and_gradient, mode.x, mode.gradient)
+        evals, evecs = np.linalg.eigh(hess)
+        info["init_grad_evals"] += target.dim
+        return InverseMass((evecs / positive_floor(evals)) @ evecs.T)
+    curv, n = diagonal_curvature(target.logdensity_and_gradient, mode.x, mode.gradient,
+                                 init_rng)
+    info["init_grad_evals"] += n
+    return InverseMass(1.0 / positive_floor(curv))
+
+
+def uniform_start(target, rng):
+    """A uniform(-2, 2) point where the target is finite (Stan's rule).
+
+    Returns
+    -------
+    x : ndarray, shape (d,)
+    lp : float
+    grad : ndarray, shape (d,)
+        The evaluation there.
+    tries : int
+        Points drawn (and evaluated) until a finite one.
+    """
+    for tries in range(1, _INIT_TRIES + 1):
+        x0 = rng.uniform(-INIT_RADIUS, INIT_RADIUS, target.dim)
+        try:
+            lp, grad = target.check(x0)
+            return x0, lp, grad, tries
+        except ValueError:
+            # retry a non-finite random start; after the last try the check's own error
+            # (which says what is wrong) goes to the user
+            if tries == _INIT_TRIES:
+                raise
+    raise AssertionError("unreachable")
