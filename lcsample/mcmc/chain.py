@@ -86,6 +86,9 @@ class Chain:
         self.n_grads = 0
         # method="rmd-picard": sequential rounds, Picard blocks, blocks left unconverged
         self.n_rounds = self.picard_blocks = self.picard_unconverged = 0
+        # method="rmd-picard": steps of a solved block beyond the last request
+        # (lcsample.mcmc.picard.PendingSteps), taken first by the next one
+        self.pending = None
         self.diverged_at = None  # (phase, index) of a stop on a non-finite state
 
     def grads_per_draw(self, thin, corrected):

@@ -22,13 +22,15 @@ What it buys is sequential rounds, not gradient evaluations: a block of m steps 
 small when the block is short against the target's time scale (m·h ≲ 1/√λ_max).
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .._jit import kernel
 from ..kernels.coefficients import step_coefficients
 from ..kernels.step import RMD, accept, complete, draw_noise, precondition, propose
 
-__all__ = ["PicardAdvance", "picard_pass"]
+__all__ = ["PendingSteps", "PicardAdvance", "picard_pass", "take_steps"]
 
 
 @kernel
@@ -114,25 +116,49 @@ class _Block:
         return (np.flatnonzero(~(self.x_mid == self.at_mid).all(axis=1)),
                 np.flatnonzero(~(self.x_new == self.at_new).all(axis=1)))
 
-    def commit(self):
-        """Move the chain along the block's steps up to the first non-finite one.
+    def solved(self):
+        """The block's steps as :class:`PendingSteps`."""
+        return PendingSteps(self.x_new, self.v_new, self.g_new, self.lp_new)
 
-        Returns
-        -------
-        int
-            Steps committed: m, or the index of the first non-finite step.
-        """
-        ch = self.chain
-        p = precondition(self.dense, ch.g, np.empty_like(ch.g))
-        lp = ch.lp
-        for k in range(self.alphas.shape[0]):
-            if not accept(self.lp_new[k], self.x_new[k], self.v_new[k], self.g_new[k], self.dense,
-                          ch.x, ch.v, ch.g, p):
-                ch.lp = lp
-                return k
-            lp = float(self.lp_new[k])
-        ch.lp = lp
-        return self.alphas.shape[0]
+
+class PendingSteps(NamedTuple):
+    """Solved steps not yet taken by a chain, in order.
+
+    Attributes
+    ----------
+    x, v, g : ndarray, shape (k, d)
+        Position, velocity and gradient after each step.
+    lp : ndarray, shape (k,)
+    """
+
+    x: np.ndarray
+    v: np.ndarray
+    g: np.ndarray
+    lp: np.ndarray
+
+
+def take_steps(chain, pending, n):
+    """Move ``chain`` along the first ``n`` pending steps, up to the first non-finite one.
+
+    Returns
+    -------
+    n_ok : int
+        Steps taken: ``n``, or the index of the first non-finite step.
+    rest : PendingSteps or None
+        The steps after the first ``n``; None when there are none or one was not finite.
+    """
+    dense = chain.mass.kernel_args[2]
+    p = precondition(dense, chain.g, np.empty_like(chain.g))
+    lp = chain.lp
+    for k in range(n):
+        if not accept(pending.lp[k], pending.x[k], pending.v[k], pending.g[k], dense,
+                      chain.x, chain.v, chain.g, p):
+            chain.lp = lp
+            return k, None
+        lp = float(pending.lp[k])
+    chain.lp = lp
+    rest = PendingSteps(*(a[n:] for a in pending))
+    return n, (rest if len(rest.lp) else None)
 
 
 class PicardAdvance:
@@ -147,44 +173,72 @@ class PicardAdvance:
     tolerance : float
     max_rounds : int or None
         Rounds per block at most (always at most 2·``steps``, where a block is exact).
+    carry : bool
+        Solve whole blocks whatever the request and keep the steps beyond it in
+        ``chain.pending`` for the next request (or the next run, through
+        ``last_state``). With a positive tolerance a block's answer depends on where it
+        ends, so this makes the draws independent of how a run is split into requests,
+        interrupts and resumes. The warmup, whose parameters change between requests,
+        cuts its blocks at the request's end instead. It costs the steps of the run's last
+        block beyond its end (at most ``steps - 1``; they are kept in ``last_state``).
 
     Each chain's ``n_rounds``, ``picard_blocks`` and ``picard_unconverged`` count its
     sequential rounds, its blocks and the blocks stopped unconverged.
     """
 
-    def __init__(self, evaluate, steps, tolerance, max_rounds=None):
+    def __init__(self, evaluate, steps, tolerance, max_rounds=None, carry=False):
         self.evaluate = evaluate
         self.steps, self.tolerance, self.max_rounds = steps, tolerance, max_rounds
+        self.carry = carry
+
+    def carrying(self):
+        """The same advance with ``carry=True``, for the sampling phase.
+
+        At tolerance 0 every block is exact wherever it ends, so it is this advance
+        itself: no steps are solved beyond the run's end.
+        """
+        if self.tolerance == 0:
+            return self
+        return PicardAdvance(self.evaluate, self.steps, self.tolerance, self.max_rounds, True)
 
     def __call__(self, chains, requests):
         thin = requests[0][2]
-        steps = [len(r[0]) * thin for r in requests]
-        done_steps = [0] * len(chains)
-        failed = [None] * len(chains)
-        grads = [0] * len(chains)
-        while True:
-            live = [i for i, ch in enumerate(chains)
-                    if failed[i] is None and done_steps[i] < steps[i]]
-            if not live:
-                break
-            blocks = {i: _Block(chains[i], min(self.steps, steps[i] - done_steps[i]))
-                      for i in live}
+        wanted = [len(r[0]) * thin for r in requests]
+        done, grads = [0] * len(chains), [0] * len(chains)
+        live = set(range(len(chains)))
+        for i, ch in enumerate(chains):  # steps solved for an earlier request come first
+            if ch.pending is not None:
+                self._take(ch, ch.pending, requests[i], done, i, live)
+        while live := {i for i in live if done[i] < wanted[i]}:
+            blocks = {i: _Block(chains[i], self.steps if self.carry
+                                else min(self.steps, wanted[i] - done[i])) for i in live}
             self._iterate(blocks)
             for i, b in blocks.items():
                 grads[i] += b.grads
                 chains[i].n_rounds += b.rounds
                 chains[i].picard_blocks += 1
                 chains[i].picard_unconverged += not b.done
-                bad = b.commit()
-                self._store(b, bad, requests[i], done_steps[i], thin)
-                done_steps[i] += bad
-                if bad < len(b.alphas):
-                    failed[i] = done_steps[i]
+                self._take(chains[i], b.solved(), requests[i], done, i, live)
         results = []
-        for ch, n_steps, g in zip(chains, done_steps, grads, strict=True):
+        for ch, n_steps, g in zip(chains, done, grads, strict=True):
             ch.n_grads += g
             results.append((n_steps // thin, g))
         return results
+
+    @staticmethod
+    def _take(chain, pending, request, done, i, live):
+        """Take pending steps into the request; the rest stays pending, a failure stops."""
+        draws_out, lp_out, thin = request[0], request[1], request[2]
+        n = min(len(pending.lp), len(draws_out) * thin - done[i])
+        n_ok, chain.pending = take_steps(chain, pending, n)
+        for k in range(n_ok):  # every thin-th step is a draw
+            step = done[i] + k + 1
+            if step % thin == 0:
+                draws_out[step // thin - 1] = pending.x[k]
+                lp_out[step // thin - 1] = pending.lp[k]
+        done[i] += n_ok
+        if n_ok < n:
+            live.discard(i)
 
     def _iterate(self, blocks):
         """Rounds of one batched evaluation until every block converged or is capped."""
@@ -213,13 +267,3 @@ class PicardAdvance:
                 b.grads += k + j
                 b.rounds += 1
                 b.done = b.solve() <= self.tolerance
-
-    @staticmethod
-    def _store(b, n_ok, request, done_steps, thin):
-        """Store the draws (every ``thin``-th step) among the block's first ``n_ok`` steps."""
-        draws_out, lp_out = request[0], request[1]
-        for k in range(n_ok):
-            step = done_steps + k + 1
-            if step % thin == 0:
-                draws_out[step // thin - 1] = b.x_new[k]
-                lp_out[step // thin - 1] = b.lp_new[k]

@@ -23,6 +23,11 @@ class ChainState(NamedTuple):
     inverse_mass_matrix : ndarray, shape (chains, d) or (chains, d, d)
     corrector : tuple (int, float) or None
         Steps and step size of the ``method="rmd-tv"`` corrector; None for other methods.
+    pending : tuple or None
+        ``method="rmd-picard"``: per chain, the steps of its last Picard block beyond the
+        run's end (:class:`lcsample.mcmc.picard.PendingSteps`, or None), taken first when
+        the run continues, so that the continuation is the uninterrupted run at any
+        tolerance. None for other methods.
     """
 
     position: np.ndarray
@@ -34,6 +39,7 @@ class ChainState(NamedTuple):
     friction: np.ndarray
     inverse_mass_matrix: np.ndarray
     corrector: tuple | None = None
+    pending: tuple | None = None
 
 
 @dataclass

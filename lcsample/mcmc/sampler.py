@@ -140,7 +140,7 @@ def _build_chains(target, opts):
     code = opts.kind.integrator
     if opts.initial_state is not None:
         chain_list = _resume(target, code, opts.initial_state, opts.chains, opts.step_size,
-                             opts.friction, opts.fixed_mass)
+                             opts.friction, opts.fixed_mass, opts.kind.picard)
         _check_gradient(target, opts, chain_list, init_info)
         return chain_list, "resumed", init_info
     chain_list, seq = _fresh_chains(target, opts, code, init_info)
@@ -241,6 +241,8 @@ def _run(chain_list, opts, advance_batch, init_info, monitor):
         monitor.reached = 0
         tasks = [_sampling_task(ch, c, opts.thin, opts.kind.corrected, out, monitor)
                  for c, ch in enumerate(chain_list)]
+        if opts.kind.picard:  # whole blocks, so the draws do not depend on the requests
+            advance_batch = advance_batch.carrying()
         done, interrupted_now = run_tasks(chain_list, tasks, opts.cores, monitor, bar,
                                           advance_batch)
         timing["sampling"] = time.perf_counter() - t0
@@ -380,8 +382,13 @@ def _new_chain(target, code, rng, x0, evaluated, step_size, friction, mass, c, u
     return chain
 
 
-def _resume(target, code, state, chains, step_size, friction, fixed_mass):
-    """Chains that continue ``state`` (a ChainState) exactly."""
+def _resume(target, code, state, chains, step_size, friction, fixed_mass, picard):
+    """Chains that continue ``state`` (a ChainState) exactly.
+
+    The steps a Picard block solved beyond the earlier run's end are taken first when the
+    run continues by ``rmd-picard`` with the same step, friction and mass; otherwise they
+    are dropped (their random numbers stay used).
+    """
     if not isinstance(state, ChainState):
         raise ValueError("initial_state must be the last_state of an earlier lcsample run")
     if state.position.shape != (chains, target.dim):
@@ -401,6 +408,10 @@ def _resume(target, code, state, chains, step_size, friction, fixed_mass):
             state.gradient[c].copy(), float(state.logdensity[c]),
             step_size or float(state.step_size[c]), friction or float(state.friction[c]), mass,
         ))
+    same = picard and step_size is None and friction is None and fixed_mass is None
+    if same and state.pending is not None:
+        for chain, pending in zip(chain_list, state.pending, strict=True):
+            chain.pending = pending
     return chain_list
 
 
@@ -482,4 +493,6 @@ def _last_state(chain_list):
         friction=np.array([ch.friction for ch in chain_list]),
         inverse_mass_matrix=np.array([ch.mass.matrix for ch in chain_list]),
         corrector=chain_list[0].corrector,
+        pending=(tuple(ch.pending for ch in chain_list)
+                 if any(ch.pending is not None for ch in chain_list) else None),
     )
