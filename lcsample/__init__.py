@@ -1,16 +1,19 @@
 """Fast sampling with randomized-midpoint underdamped Langevin dynamics."""
 
-from . import datasets, metrics, targets
+from . import datasets, metrics, targets, transforms
 from ._version import __version__
 from .kernels.exact import corrected_variance, stationary_covariance
 from .mcmc.results import ChainState, SamplingResult
 from .mcmc.sampler import sample
 from .targets.base import Target
+from .targets.structure import Structure, Variable
 
 __all__ = [
     "ChainState",
     "SamplingResult",
+    "Structure",
     "Target",
+    "Variable",
     "__version__",
     "corrected_variance",
     "datasets",
@@ -18,4 +21,5 @@ __all__ = [
     "sample",
     "stationary_covariance",
     "targets",
+    "transforms",
 ]

@@ -290,7 +290,8 @@ def test_check_rhat_flags_the_shifted_coordinates_worst_first():
     draws[2, :, 2] += 4.0  # further from the others: larger R-hat, listed first
     draws[:, :, 3] = 0.5  # constant: R-hat is 0/0, flagged as the worst
     columns = np.array([7, 11, 13, 17])
-    found = _check_rhat(draws, (0, 1, 2, 3), 4, 1.01, columns, var_name="y")
+    labels = [f"y[{i}]" for i in range(18)]
+    found = _check_rhat(draws, (0, 1, 2, 3), 4, 1.01, columns, labels)
     assert len(found) == 1
     item = found[0]
     assert (item.kind, item.level, item.chains) == ("rhat", "warn", (0, 1, 2, 3))

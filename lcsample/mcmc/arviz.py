@@ -5,10 +5,8 @@ import numpy as np
 __all__ = ["to_arviz", "arrays_by_group"]
 
 
-def _split(array, var_names, default_name):
-    """Map a (chains, draws, d) array to ArviZ variables."""
-    if var_names is None:
-        var_names = default_name
+def _split(array, var_names):
+    """Map a (chains, draws, d) array to ArviZ variables named by ``var_names``."""
     if isinstance(var_names, str):
         return {var_names: array}
     var_names = list(var_names)
@@ -19,21 +17,31 @@ def _split(array, var_names, default_name):
     return {name: array[..., i] for i, name in enumerate(var_names)}
 
 
+def _variables(array, structure, var_names):
+    """The target's variables, constrained, or the split that ``var_names`` asks for."""
+    return structure.constrained(array) if var_names is None else _split(array, var_names)
+
+
 def arrays_by_group(result, var_names=None):
     """The ArviZ groups of ``result`` as plain dicts of arrays with (chain, draw) leading.
 
     Returns
     -------
     dict
-        ``{"posterior": {...}, "sample_stats": {...}}`` and, when warmup was kept,
-        ``"warmup_posterior"`` and ``"warmup_sample_stats"``.
+        ``{"posterior": {...}, "sample_stats": {...}}``; ``"unconstrained_posterior"``
+        when a variable is transformed (and ``var_names`` is None); and, when warmup was
+        kept, ``"warmup_posterior"`` and ``"warmup_sample_stats"``.
     """
+    structure = result.structure
     groups = {
-        "posterior": _split(result.posterior, var_names, result.var_name),
+        "posterior": _variables(result.posterior, structure, var_names),
         "sample_stats": dict(result.sample_stats),
     }
+    if var_names is None and structure.transformed:
+        groups["unconstrained_posterior"] = structure.unconstrained(result.posterior)
     if result.warmup is not None:
-        groups["warmup_posterior"] = _split(result.warmup["posterior"], var_names, result.var_name)
+        groups["warmup_posterior"] = _variables(result.warmup["posterior"], structure,
+                                                var_names)
         groups["warmup_sample_stats"] = dict(result.warmup["sample_stats"])
     return groups
 
@@ -57,6 +65,9 @@ def to_arviz(result, var_names=None, coords=None, dims=None):
     import arviz as az
 
     groups = arrays_by_group(result, var_names)
+    if var_names is None:  # the target's dims and coords, then the caller's on top
+        coords = {**result.structure.coords, **(coords or {})}
+        dims = {**result.structure.dims(), **(dims or {})}
     attrs = _netcdf_safe(result.attrs)
     keep_warmup = result.warmup is not None
     if int(az.__version__.split(".")[0]) >= 1:
@@ -67,7 +78,11 @@ def to_arviz(result, var_names=None, coords=None, dims=None):
             save_warmup=keep_warmup,
             attrs={"/": attrs, "posterior": attrs, "sample_stats": attrs},
         )
+    unconstrained = groups.pop("unconstrained_posterior", None)
     data = az.from_dict(**groups, coords=coords, dims=dims, save_warmup=keep_warmup)
+    if unconstrained is not None:  # a group ArviZ 0.x's from_dict has no argument for
+        extra = az.from_dict(posterior=unconstrained, coords=coords, dims=dims)
+        data.add_groups(unconstrained_posterior=extra.posterior)
     # ArviZ 0.x's from_dict does not write ``attrs`` into the groups: set them directly
     for group in data.groups():
         data[group].attrs.update(attrs)

@@ -193,13 +193,13 @@ def lp_drift_zscore(lp, first=0.1, last=0.5, n_batches=10):
     return float((late_mean - early).mean() / se)
 
 
-def _names(var_name, indices, values, fmt):
+def _names(labels, indices, values, fmt):
     """Name the first few coordinates with their values, for a message.
 
     Parameters
     ----------
-    var_name : str
-        Variable name, as in ``SamplingResult.var_name``.
+    labels : sequence of str or None
+        A name per coordinate of the run (``Structure.labels()``); None: ``x[i]``.
     indices : ndarray of int, shape (k,)
         Coordinate indices, worst first.
     values : ndarray of float, shape (k,)
@@ -210,10 +210,12 @@ def _names(var_name, indices, values, fmt):
     Returns
     -------
     str
-        ``"x[3] = 1.234, x[0] = 1.020"``, ending in ``" and 2 more"`` beyond ``_N_NAMED``.
+        ``"tau = 1.234, theta[0] = 1.020"``, ending in ``" and 2 more"`` beyond
+        ``_N_NAMED``.
     """
     pairs = zip(indices[:_N_NAMED], values[:_N_NAMED], strict=True)
-    shown = ", ".join(f"{var_name}[{i}] = {v:{fmt}}" for i, v in pairs)
+    shown = ", ".join(f"{labels[i] if labels is not None else f'x[{i}]'} = {v:{fmt}}"
+                      for i, v in pairs)
     more = len(indices) - _N_NAMED
     return shown + (f" and {more} more" if more > 0 else "")
 
@@ -346,7 +348,7 @@ def _check_coverage(n_checked, dim):
     )]
 
 
-def _check_rhat(draws, chains, n_chains, threshold, columns, var_name="x"):
+def _check_rhat(draws, chains, n_chains, threshold, columns, labels=None):
     """Flag coordinates whose rank-normalized split R-hat exceeds ``threshold``.
 
     R-hat is ArviZ's rank-normalized split R-hat (Vehtari et al. 2021); an undefined value
@@ -364,8 +366,8 @@ def _check_rhat(draws, chains, n_chains, threshold, columns, var_name="x"):
         Flag R-hat above this.
     columns : ndarray of int, shape (k,)
         Run index of each coordinate in ``draws``.
-    var_name : str
-        Variable name used in the message.
+    labels : sequence of str, optional
+        A name per coordinate of the run, for the message (default ``x[i]``).
 
     Returns
     -------
@@ -391,7 +393,7 @@ def _check_rhat(draws, chains, n_chains, threshold, columns, var_name="x"):
         "rhat",
         f"The rank-normalized split R-hat is larger than {threshold} for "
         f"{order.size} of {rhat.size} coordinates; worst: "
-        f"{_names(var_name, columns[order], rhat[order], '.3f')}"
+        f"{_names(labels, columns[order], rhat[order], '.3f')}"
         f"{_left_out_note(chains, n_chains)}. The chains "
         "have not mixed: run longer or check for multimodality.",
         variables=tuple(int(i) for i in columns[order]),
@@ -400,7 +402,7 @@ def _check_rhat(draws, chains, n_chains, threshold, columns, var_name="x"):
     )]
 
 
-def _check_ess(draws, chains, n_chains, min_per_chain, columns, var_name="x"):
+def _check_ess(draws, chains, n_chains, min_per_chain, columns, labels=None):
     """Flag coordinates whose bulk ESS per chain is below ``min_per_chain``.
 
     The ESS is ArviZ's bulk (rank-normalized) effective sample size summed over the chains
@@ -418,8 +420,8 @@ def _check_ess(draws, chains, n_chains, min_per_chain, columns, var_name="x"):
         Flag coordinates whose total ESS divided by ``len(chains)`` is below this.
     columns : ndarray of int, shape (k,)
         Run index of each coordinate in ``draws``.
-    var_name : str
-        Variable name used in the message.
+    labels : sequence of str, optional
+        A name per coordinate of the run, for the message (default ``x[i]``).
 
     Returns
     -------
@@ -436,7 +438,7 @@ def _check_ess(draws, chains, n_chains, min_per_chain, columns, var_name="x"):
         "ess",
         f"The bulk effective sample size per chain is smaller than {min_per_chain:g} "
         f"for {order.size} of {ess.size} coordinates; worst (total over "
-        f"{len(chains)} chain(s)): {_names(var_name, columns[order], ess[order], '.1f')}"
+        f"{len(chains)} chain(s)): {_names(labels, columns[order], ess[order], '.1f')}"
         f"{_left_out_note(chains, n_chains)}. "
         "Estimates of means and quantiles are unreliable: run more draws.",
         variables=tuple(int(i) for i in columns[order]),
@@ -598,8 +600,9 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_c
     if not found:
         draws = _checked_draws(posterior, used, columns)
         found += _check_coverage(columns.size, dim)
-        found += _check_rhat(draws, used, n_chains, rhat_threshold, columns, result.var_name)
-        found += _check_ess(draws, used, n_chains, min_ess_per_chain, columns, result.var_name)
+        labels = result.structure.labels()
+        found += _check_rhat(draws, used, n_chains, rhat_threshold, columns, labels)
+        found += _check_ess(draws, used, n_chains, min_ess_per_chain, columns, labels)
     found += _check_divergences(diverging)
     found += _check_warmup_converged(result.attrs)
     found += _check_lp_drift(lp, used)

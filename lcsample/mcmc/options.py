@@ -131,7 +131,8 @@ def validate(target, args):
     a.update(_corrector(a))
     a.update(_picard(a))
     a["adapt_mass"], a["fixed_mass"] = _inverse_mass(a.pop("inverse_mass_matrix"), target.dim)
-    a["initial_positions"] = _initial_positions(a["initial_positions"], a["chains"], target.dim)
+    a["initial_positions"] = _initial_positions(a["initial_positions"], a["chains"],
+                                                target.structure)
     a["seed"] = _seed(a["seed"])
     if a["initial_state"] is not None and (a["seed"] is not None
                                            or a["initial_positions"] is not None):
@@ -223,9 +224,15 @@ def _inverse_mass(value, dim):
     return None, InverseMass(u if u.ndim == 1 else 0.5 * (u + u.T))
 
 
-def _initial_positions(value, chains, dim):
+def _initial_positions(value, chains, structure):
+    """Flat unconstrained starts (chains, d) from an array, or named constrained values."""
     if value is None:
         return None
+    dim = structure.dim
+    if isinstance(value, dict):  # {name: constrained value}, the same for every chain
+        value = structure.flatten(value)
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+        value = [structure.flatten(v, f"initial_positions[{c}]") for c, v in enumerate(value)]
     x = np.array(value, dtype=np.float64)
     if x.shape == (dim,):
         x = np.tile(x, (chains, 1))

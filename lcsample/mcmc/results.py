@@ -5,6 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..targets.structure import Structure
+
 __all__ = ["ChainState", "SamplingResult"]
 
 
@@ -67,8 +69,10 @@ class SamplingResult:
         ``attrs["init_grad_evals"]``.
     attrs : dict
         Run metadata (library, version, method, seed, tuned parameters), written to ArviZ.
-    var_name : str
-        Name of the variable in ArviZ output.
+    structure : lcsample.Structure
+        The target's variables: names, shapes, dims and transforms (by default one
+        vector ``x``). ``posterior`` holds the unconstrained coordinates the sampler
+        moves; :meth:`constrained` and :meth:`to_arviz` give the named, constrained values.
     tuning_history : list of dict
         One entry per warmup retune: ``step`` (warmup step), ``step_size``, ``friction``
         and the estimates behind them (``lam_min``, ``lam_max``: extreme curvatures of the
@@ -82,8 +86,22 @@ class SamplingResult:
     timing: dict
     n_grad_evals: np.ndarray
     attrs: dict = field(default_factory=dict)
-    var_name: str = "x"
+    structure: Structure | None = None
     tuning_history: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.structure is None:
+            self.structure = Structure.single("x", self.posterior.shape[-1])
+
+    def constrained(self):
+        """The draws as named variables on their supports.
+
+        Returns
+        -------
+        dict
+            ``{name: ndarray (chains, draws, *shape)}``, derived variables included.
+        """
+        return self.structure.constrained(self.posterior)
 
     @property
     def n_divergences(self):
@@ -96,10 +114,13 @@ class SamplingResult:
         Parameters
         ----------
         var_names : str or sequence of str, optional
-            A string names the whole vector (default: the target's name); a sequence of
-            ``d`` strings makes one scalar variable per coordinate.
+            Overrides the target's variables: a string names the whole unconstrained
+            vector; a sequence of ``d`` strings makes one scalar variable per coordinate.
+            Default: the target's variables, constrained, with their dims and coords
+            (and the unconstrained coordinates in the ``unconstrained_posterior`` group
+            when a variable is transformed).
         coords, dims : dict, optional
-            As in ``arviz.from_dict``.
+            As in ``arviz.from_dict``; added to the target's own.
         """
         from .arviz import to_arviz
 

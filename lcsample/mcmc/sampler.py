@@ -78,7 +78,9 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
     init : {"mode", "uniform"}
         Jittered around the mode (L-BFGS), or Stan's uniform(-2, 2); ignored with
         ``initial_positions``, shape (d,) or (chains, d).
-    initial_positions : array_like, optional
+    initial_positions : array_like or dict, optional
+        Starts, shape (d,) or (chains, d) on the unconstrained scale, or named values
+        ``{name: value}`` on the variables' supports (a list of dicts: one per chain).
     corrector_steps, corrector_step_size : int, float, optional
         ``"rmd-tv"``: the corrector run per draw (default 16 steps over 0.5/√L).
     cores : int, optional
@@ -330,7 +332,7 @@ def _assemble(target, opts, chain_list, records, history, timing, seed_attr, ini
         n_grad_evals=np.array([ch.n_grads for ch in chain_list]),
         attrs=_attrs(opts, chain_list, history, timing, seed_attr, init_info, tune,
                      interrupted),
-        var_name=target.name,
+        structure=target.structure,
         tuning_history=history,
     )
 

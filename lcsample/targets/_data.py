@@ -1,8 +1,10 @@
-"""Checks shared by the regression targets: a design matrix, responses, a positive scale."""
+"""Shared by the regression targets: checks of the data, a positive scale, the weights."""
 
 import numpy as np
 
-__all__ = ["design_and_response", "positive_scale"]
+from .structure import Structure, Variable
+
+__all__ = ["design_and_response", "positive_scale", "weights_structure"]
 
 
 def design_and_response(X, y):
@@ -31,3 +33,15 @@ def positive_scale(value, name):
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be positive, got {value!r}")
     return float(value)
+
+
+def weights_structure(X):
+    """The regressions' one variable: weights ``w`` with dims ("feature",).
+
+    The feature labels are the columns of ``X`` when it has them (a pandas DataFrame),
+    else ArviZ numbers them.
+    """
+    columns = getattr(X, "columns", None)
+    d = np.shape(X)[1]
+    coords = {"feature": [str(c) for c in columns]} if columns is not None else None
+    return Structure([Variable("w", (d,), dims=("feature",))], coords)

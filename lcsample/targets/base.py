@@ -11,6 +11,8 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+from .structure import Structure
+
 __all__ = ["BatchedTarget", "OutputTypeError", "Target"]
 
 # Written past the end of the gradient buffer during the check, to catch an oracle that
@@ -39,6 +41,30 @@ def _require_finite(fn_name, lp, grad):
         )
 
 
+def _positive_dim(dim):
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    return int(dim)
+
+
+def _structure(variables, coords, name, dim):
+    """The target's Structure: the variables given, or one vector ``name`` of length dim."""
+    if variables is None:
+        if coords is not None:
+            raise ValueError("coords label the dims of variables: give variables too")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"name must be a Python identifier, got {name!r}")
+        return Structure.single(name, dim)
+    if name != "x":
+        raise ValueError("give either name (one vector variable) or variables, not both")
+    structure = variables if isinstance(variables, Structure) else Structure(variables, coords)
+    if isinstance(variables, Structure) and coords is not None:
+        raise ValueError("coords belong in the Structure given as variables")
+    if structure.dim != dim:
+        raise ValueError(f"variables have {structure.dim} coordinates in all, but dim={dim}")
+    return structure
+
+
 class Target:
     """A log density π(x) on R^d with its gradient, callable from compiled code.
 
@@ -55,7 +81,14 @@ class Target:
         Extra arguments (data arrays, constants) passed after ``grad_out``. Chains share
         them across threads, so the function must not write into them.
     name : str, optional
-        Name of the variable in ArviZ output (default ``"x"``).
+        Name of the one vector variable when ``variables`` is not given (default ``"x"``).
+    variables : sequence of lcsample.Variable or lcsample.Structure, optional
+        The model's variables in the order of x: names, shapes, ArviZ dims and the
+        transforms from x (unconstrained) to the values reported. Their sizes must add up
+        to ``dim``. The function sees the unconstrained x and must include the transforms'
+        log-Jacobians (:mod:`lcsample.transforms`).
+    coords : dict, optional
+        ``{dim name: labels}`` for the variables' dims.
 
     Examples
     --------
@@ -65,6 +98,19 @@ class Target:
     ...     grad_out[:] = -x / scale**2
     ...     return -0.5 * (x @ x) / scale**2
     >>> target = lcsample.Target(logdensity_and_grad, dim=3, args=(2.0,))
+
+    Named variables, one of them positive (sampled as log σ, reported as σ):
+
+    >>> @numba.njit
+    ... def normal_model(x, grad_out, y):
+    ...     mu, log_sigma = x[0], x[1]
+    ...     r = (y - mu) / np.exp(log_sigma)
+    ...     grad_out[0] = r.sum() / np.exp(log_sigma)
+    ...     grad_out[1] = (r * r).sum() - y.size + 1.0  # + 1: the log-Jacobian's derivative
+    ...     return -0.5 * (r * r).sum() - y.size * log_sigma + log_sigma
+    >>> target = lcsample.Target(normal_model, dim=2, args=(np.array([0.3, -1.2, 0.8]),),
+    ...                          variables=[lcsample.Variable("mu"),
+    ...                                     lcsample.Variable("sigma", transform="log")])
     """
 
     #: Whether the target evaluates many points per call (see :meth:`from_batch`).
@@ -72,22 +118,22 @@ class Target:
     #: Relative precision of the function's values (float64; a batched function's own).
     output_eps = float(np.finfo(np.float64).eps)
 
-    def __init__(self, logdensity_and_grad, dim, args=(), name="x"):
+    def __init__(self, logdensity_and_grad, dim, args=(), name="x", variables=None,
+                 coords=None):
         if not callable(logdensity_and_grad):
             raise TypeError("logdensity_and_grad must be callable")
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
         if not isinstance(args, tuple):
             raise ValueError(f"args must be a tuple, got {type(args).__name__}")
         if not isinstance(logdensity_and_grad, CPUDispatcher):
             logdensity_and_grad = numba.njit(logdensity_and_grad)
         self.logdensity_and_grad = logdensity_and_grad
-        self.dim = int(dim)
+        self.dim = _positive_dim(dim)
         self.args = args
-        self.name = name
+        self.structure = _structure(variables, coords, name, self.dim)
+        self.name = self.structure.variables[0].name
 
     @classmethod
-    def from_batch(cls, logdensity_and_grad_batch, dim, name="x"):
+    def from_batch(cls, logdensity_and_grad_batch, dim, name="x", variables=None, coords=None):
         """A target evaluated by a Python function on all chains at once.
 
         For log densities numba cannot compile (JAX, PyTorch, plain NumPy): all chains
@@ -101,7 +147,8 @@ class Target:
             ``fn(X) -> (lp, G)``: X shape (n, dim) → lp shape (n,), G = ∇log π shape
             (n, dim); array-likes are converted with ``numpy.asarray``.
         dim : int
-        name : str, optional
+        name, variables, coords : optional
+            As for :class:`Target`.
 
         Returns
         -------
@@ -114,7 +161,48 @@ class Target:
         ...     return -0.5 * (X**2).sum(axis=1), -X
         >>> target = lcsample.Target.from_batch(fn, dim=3)
         """
-        return BatchedTarget(logdensity_and_grad_batch, dim, name=name)
+        return BatchedTarget(logdensity_and_grad_batch, dim, name=name, variables=variables,
+                             coords=coords)
+
+    @classmethod
+    def from_jax(cls, logdensity, example_position, transforms=None, dims=None, coords=None):
+        """A target from a JAX log density on a pytree, as BlackJAX and NumPyro take them.
+
+        The gradient comes from ``jax.value_and_grad`` and all chains are evaluated in one
+        jitted ``jax.vmap`` call per round (a :class:`BatchedTarget`). Needs the ``jax``
+        extra (``pip install 'lcsample[jax]'``). JAX computes in float32 unless
+        ``jax.config.update("jax_enable_x64", True)`` was called; lcsample's checks allow
+        for the precision the function returns.
+
+        Parameters
+        ----------
+        logdensity : callable
+            ``logdensity(position) -> scalar``, written with ``jax.numpy`` on the
+            unconstrained scale (log-Jacobians included).
+        example_position : pytree of arrays
+            Gives the variables: each leaf one variable, named by its dict keys (nested
+            keys joined by ``_``; a bare array is ``x``), with the leaf's shape.
+        transforms, dims : dict, optional
+            ``{name: transform}`` and ``{name: dims}`` for the leaves (see
+            :class:`lcsample.Variable`).
+        coords : dict, optional
+            ``{dim name: labels}``.
+
+        Returns
+        -------
+        BatchedTarget
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, lcsample
+        >>> def logdensity(p):
+        ...     return -0.5 * jnp.sum(p["theta"] ** 2) - 0.5 * p["log_tau"] ** 2
+        >>> target = lcsample.Target.from_jax(
+        ...     logdensity, {"theta": jnp.zeros(3), "log_tau": jnp.zeros(())})
+        """
+        from .jax_target import from_jax
+
+        return from_jax(logdensity, example_position, transforms, dims, coords)
 
     def __repr__(self):
         fn = getattr(self.logdensity_and_grad, "__name__", "logdensity_and_grad")
@@ -207,21 +295,21 @@ class BatchedTarget(Target):
         ``fn(X) -> (lp, G)`` for X of shape (n, d): lp shape (n,), G = ∇log π, shape
         (n, d). Anything array-like (JAX, PyTorch on CPU) that ``numpy.asarray`` converts.
     dim : int
-    name : str, optional
+    name, variables, coords : optional
+        As for :class:`Target`.
     """
 
     batched = True
 
-    def __init__(self, logdensity_and_grad_batch, dim, name="x"):
+    def __init__(self, logdensity_and_grad_batch, dim, name="x", variables=None, coords=None):
         if not callable(logdensity_and_grad_batch):
             raise TypeError("logdensity_and_grad_batch must be callable")
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
         self.batch_fn = logdensity_and_grad_batch
         self.logdensity_and_grad = None
-        self.dim = int(dim)
+        self.dim = _positive_dim(dim)
         self.args = ()
-        self.name = name
+        self.structure = _structure(variables, coords, name, self.dim)
+        self.name = self.structure.variables[0].name
 
     def __repr__(self):
         fn = getattr(self.batch_fn, "__name__", "logdensity_and_grad_batch")

@@ -41,8 +41,8 @@ def _mismatch(derivative, difference, noise):
     return gap / max(abs(derivative), abs(difference), noise)
 
 
-def _worst_coordinates(logdensity, x, grad, h, eps, name):
-    """Per-coordinate differences on up to 100 coordinates; the worst few, as text."""
+def _worst_coordinates(logdensity, x, grad, h, eps, labels):
+    """Per-coordinate differences on up to 100 coordinates; the worst few, named by labels."""
     d = x.shape[0]
     coords = np.arange(d) if d <= _MAX_COORDINATES else np.unique(np.concatenate([
         np.argsort(-np.abs(grad))[:_MAX_COORDINATES // 2],
@@ -54,7 +54,7 @@ def _worst_coordinates(logdensity, x, grad, h, eps, name):
         difference, noise = _difference(logdensity, x, e, h, eps)
         rows.append((_mismatch(grad[i], difference, noise), i, grad[i], difference))
     rows.sort(reverse=True)
-    return ", ".join(f"{name}[{i}] (gradient {g:.4g}, differences {fd:.4g})"
+    return ", ".join(f"{labels[i]} (gradient {g:.4g}, differences {fd:.4g})"
                      for err, i, g, fd in rows[:_NAMED] if err > _RELATIVE_TOLERANCE)
 
 
@@ -101,10 +101,11 @@ def check_gradient(target, x, n_directions=3, seed=0):
     if worst <= _RELATIVE_TOLERANCE:
         return evaluations
     fn = getattr(target, "batch_fn", None) or target.logdensity_and_grad
+    named = _worst_coordinates(logdensity, x, grad, h, eps, target.structure.labels())
     raise ValueError(
         f"the gradient of {getattr(fn, '__name__', 'the target')} does not match finite "
         f"differences of its log density: directional derivatives differ by "
         f"{100 * worst:.3g} % at the starting point. Worst coordinates: "
-        f"{_worst_coordinates(logdensity, x, grad, h, eps, target.name) or 'none singled out'}. "
+        f"{named or 'none singled out'}. "
         "Check the gradient's formula (a factor, a sign, a missing term), or pass "
         "check_gradient=False to skip this check.")

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._jit import kernel
-from ._data import design_and_response, positive_scale
+from ._data import design_and_response, positive_scale, weights_structure
 from .base import Target
 
 __all__ = ["LinearRegression"]
@@ -49,6 +49,7 @@ class LinearRegression(Target):
     """
 
     def __init__(self, X, y, noise_scale=1.0, prior_scale=1.0):
+        X_given = X  # its column names, if any, label the weights
         X, y = design_and_response(X, y)
         noise_scale = positive_scale(noise_scale, "noise_scale")
         prior_scale = positive_scale(prior_scale, "prior_scale")
@@ -78,5 +79,5 @@ class LinearRegression(Target):
             d,
             args=(X, np.ascontiguousarray(X.T), y, noise_precision, prior_precision,
                   float(log_norm)),
-            name="w",
+            variables=weights_structure(X_given),
         )

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._jit import kernel
-from ._data import design_and_response, positive_scale
+from ._data import design_and_response, positive_scale, weights_structure
 from .base import Target
 
 __all__ = ["LogisticRegression"]
@@ -52,6 +52,7 @@ class LogisticRegression(Target):
     """
 
     def __init__(self, X, y, prior_scale=1.0):
+        X_given = X  # its column names, if any, label the weights
         X, y = design_and_response(X, y)
         if not np.isin(y, (0.0, 1.0)).all():
             raise ValueError("y must contain only 0 and 1")
@@ -66,5 +67,5 @@ class LogisticRegression(Target):
             _logistic_logdensity_and_grad,
             X.shape[1],
             args=(X, np.ascontiguousarray(X.T), y, prior_precision),
-            name="w",
+            variables=weights_structure(X_given),
         )

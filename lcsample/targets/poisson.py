@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._jit import kernel
-from ._data import design_and_response, positive_scale
+from ._data import design_and_response, positive_scale, weights_structure
 from .base import Target
 
 __all__ = ["PoissonRegression"]
@@ -43,6 +43,7 @@ class PoissonRegression(Target):
     """
 
     def __init__(self, X, y, prior_scale=1.0):
+        X_given = X  # its column names, if any, label the weights
         X, y = design_and_response(X, y)
         if not ((y >= 0).all() and (y == np.floor(y)).all()):
             raise ValueError("y must contain only non-negative integer counts")
@@ -57,5 +58,5 @@ class PoissonRegression(Target):
             _poisson_logdensity_and_grad,
             X.shape[1],
             args=(X, np.ascontiguousarray(X.T), y, prior_precision),
-            name="w",
+            variables=weights_structure(X_given),
         )
