@@ -24,12 +24,20 @@ _SPECIALIZED = {}
 _LAST = {}
 
 
-def _function_type(fn, args):
-    """The first-class function type of ``fn(x, grad_out, *args)`` with 1-D C arrays."""
+def compile_target(fn, args):
+    """Compile ``fn(x, grad_out, *args)`` for 1-D C arrays; returns its argument types.
+
+    A no-op once compiled for these types (``Target.compile`` does it first, timed).
+    """
     vector = types.float64[::1]
     fn_args = (vector, vector, *(numba.typeof(a) for a in args))
-    fn.compile(fn_args)  # a no-op once compiled (Target.check compiles this signature)
-    return types.FunctionType(fn.overloads[fn_args].signature)
+    fn.compile(fn_args)
+    return fn_args
+
+
+def _function_type(fn, args):
+    """The first-class function type of ``fn(x, grad_out, *args)`` with 1-D C arrays."""
+    return types.FunctionType(fn.overloads[compile_target(fn, args)].signature)
 
 
 def with_target(loop, fn, args, *rest):

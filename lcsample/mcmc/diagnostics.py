@@ -13,8 +13,10 @@
     warmup reported that it did not converge (``attrs["warmup_converged"]``), or the
     log density ``lp`` drifts between the start and the end of the draws.
 
-R-hat and ESS come from ArviZ (``arviz.rhat`` / ``arviz.ess``, both ArviZ lines), so the
-numbers agree with ``arviz.summary``. :func:`warn_convergence` turns the list into one
+R-hat and ESS are the rank-normalized split R-hat and the bulk ESS of
+:mod:`lcsample.mcmc.convergence`, equal to ArviZ's (``arviz.rhat(method="rank")``,
+``arviz.ess(method="bulk")``) to rounding, so the numbers agree with ``arviz.summary``
+without importing ArviZ after every run. :func:`warn_convergence` turns the list into one
 ``RuntimeWarning``.
 
 Each check is a private function with one job, each returning a list of
@@ -39,6 +41,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .convergence import bulk_ess, rank_rhat
+
 __all__ = [
     "DRIFT_Z_THRESHOLD",
     "KINDS",
@@ -53,7 +57,7 @@ KINDS = ("rhat", "ess", "divergences", "warmup", "coverage")
 
 # Coordinates named in a message; ``Diagnostic.variables`` always lists all of them.
 _N_NAMED = 5
-# Coordinates per ArviZ call (each call copies its block of draws).
+# Coordinates per statistic call (each call ranks a copy of its block of draws).
 _BLOCK = 64
 
 # |z| above which the lp drift check flags. The z-score is close to N(0, 1) for a stationary
@@ -101,16 +105,17 @@ class Diagnostic(NamedTuple):
     level: str = "warn"
 
 
-def _arviz_statistic(draws, statistic):
-    """Rank-normalized split R-hat or bulk ESS per coordinate, computed by ArviZ.
+def _statistic(draws, statistic):
+    """Rank-normalized split R-hat or bulk ESS per coordinate (Vehtari et al. 2021).
 
     Parameters
     ----------
     draws : ndarray, shape (chains, draws, d)
         Finite draws; ``draws >= 4``, and ``chains >= 2`` for ``"rhat"``.
     statistic : {"rhat", "ess"}
-        ``"rhat"``: ``arviz.rhat(method="rank")``; ``"ess"``: ``arviz.ess(method="bulk")``
-        (Vehtari et al. 2021).
+        :func:`~lcsample.mcmc.convergence.rank_rhat` or
+        :func:`~lcsample.mcmc.convergence.bulk_ess`, equal to ArviZ's ``rhat(method="rank")``
+        and ``ess(method="bulk")``.
 
     Returns
     -------
@@ -118,27 +123,11 @@ def _arviz_statistic(draws, statistic):
         The statistic per coordinate; the ESS is summed over chains. NaN where it is
         undefined (R-hat of a constant coordinate).
     """
-    import arviz as az
-
-    method = {"rhat": "rank", "ess": "bulk"}[statistic]
-    function = getattr(az, statistic)
-    # ArviZ divides by the within-chain variance: a constant coordinate gives NaN (reported
-    # as a problem by the caller), not a numpy warning
-    values = []
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # in blocks of coordinates: ArviZ copies what it is given, so a block bounds the
-        # memory the check takes, whatever the size of the posterior
-        for start in range(0, draws.shape[2], _BLOCK):
-            block = draws[:, :, start:start + _BLOCK]
-            if int(az.__version__.split(".")[0]) >= 1:
-                # ArviZ 1.x (arviz_stats): arrays are accepted directly, with the sample
-                # axes named; the remaining axes are looped over inside arviz_stats
-                out = function(block, method=method, chain_axis=0, draw_axis=1)
-            else:
-                # ArviZ 0.x: numpy input must be 2-D (chain, draw); a Dataset with a
-                # trailing dimension is handled in one call
-                out = function(az.convert_to_dataset({"v": block}), method=method)["v"].values
-            values.append(np.asarray(out, dtype=float).reshape(-1))
+    function = {"rhat": rank_rhat, "ess": bulk_ess}[statistic]
+    # in blocks of coordinates: ranking copies what it is given, so a block bounds the
+    # memory the check takes, whatever the size of the posterior
+    values = [function(draws[:, :, start:start + _BLOCK])
+              for start in range(0, draws.shape[2], _BLOCK)]
     return np.concatenate(values) if values else np.empty(0)
 
 
@@ -351,7 +340,7 @@ def _check_coverage(n_checked, dim):
 def _check_rhat(draws, chains, n_chains, threshold, columns, labels=None):
     """Flag coordinates whose rank-normalized split R-hat exceeds ``threshold``.
 
-    R-hat is ArviZ's rank-normalized split R-hat (Vehtari et al. 2021); an undefined value
+    R-hat is the rank-normalized split R-hat (Vehtari et al. 2021); an undefined value
     (NaN, from a constant coordinate) is flagged.
 
     Parameters
@@ -384,7 +373,7 @@ def _check_rhat(draws, chains, n_chains, threshold, columns, labels=None):
             "cannot be checked. Run more chains.",
             chains=chains, level="info",
         )]
-    rhat = _arviz_statistic(draws, "rhat")
+    rhat = _statistic(draws, "rhat")
     bad = np.flatnonzero(~(rhat <= threshold))  # NaN counts as bad
     if not bad.size:
         return []
@@ -405,7 +394,7 @@ def _check_rhat(draws, chains, n_chains, threshold, columns, labels=None):
 def _check_ess(draws, chains, n_chains, min_per_chain, columns, labels=None):
     """Flag coordinates whose bulk ESS per chain is below ``min_per_chain``.
 
-    The ESS is ArviZ's bulk (rank-normalized) effective sample size summed over the chains
+    The ESS is the bulk (rank-normalized) effective sample size summed over the chains
     (Vehtari et al. 2021); an undefined value (NaN) is flagged.
 
     Parameters
@@ -429,7 +418,7 @@ def _check_ess(draws, chains, n_chains, min_per_chain, columns, labels=None):
         One ``"ess"`` item (smallest ESS first, values are the totals over the chains) when
         some coordinate is flagged, else empty.
     """
-    ess = _arviz_statistic(draws, "ess")
+    ess = _statistic(draws, "ess")
     bad = np.flatnonzero(~(ess / len(chains) >= min_per_chain))
     if not bad.size:
         return []
@@ -563,12 +552,12 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_c
 
     Notes
     -----
-    - R-hat and ESS are computed by ArviZ on the chains whose draws are all finite; a
+    - R-hat and ESS are computed on the chains whose draws are all finite; a
       chain that diverged (NaN draws) is left out and the message says so. R-hat needs two
       such chains and at least 4 draws; otherwise an ``"info"`` item says it was skipped.
       A coordinate whose statistic is undefined (constant draws) is flagged.
-    - ArviZ loops over coordinates in Python: roughly 2.5 ms per coordinate for 4 chains
-      of 1000 draws (about 25 s at d = 10,000), hence ``max_coordinates``.
+    - Beyond ``max_coordinates`` a subset is checked (a ``"coverage"`` note says which),
+      which bounds the checks' time on very large runs.
     - ``"divergences"`` counts the draws flagged diverging during sampling. A chain that
       reached a non-finite state is stopped and all its remaining draws are flagged, so
       the count is draws, not events; the affected chains are listed.
@@ -609,13 +598,15 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_c
     return found
 
 
-def warn_convergence(diagnostics):
+def warn_convergence(diagnostics, stacklevel=2):
     """Emit one ``RuntimeWarning`` listing every item of ``diagnostics``.
 
     Parameters
     ----------
     diagnostics : list of Diagnostic
         As returned by :func:`convergence_checks`. Nothing is emitted when it is empty.
+    stacklevel : int
+        As for :func:`warnings.warn`, counted from the caller of this function.
     """
     diagnostics = list(diagnostics)
     if not diagnostics:
@@ -626,4 +617,4 @@ def warn_convergence(diagnostics):
     lines = [header + (f", {n_notes} note(s)" if n_notes else "")]
     lines += [f"- [{d.kind}{', info' if d.level == 'info' else ''}] {d.message}"
               for d in diagnostics]
-    warnings.warn("\n".join(lines), RuntimeWarning, stacklevel=2)
+    warnings.warn("\n".join(lines), RuntimeWarning, stacklevel=stacklevel + 1)

@@ -61,8 +61,11 @@ class SamplingResult:
         (chains, tune, ...), when ``discard_tuned_samples=False``.
     last_state : ChainState
     timing : dict
-        Wall seconds: ``compile`` (numba compilation before the first draw), ``warmup``,
-        ``sampling``.
+        Wall seconds of ``sample``: ``compile`` (the target's function and the sampler's
+        loops, by numba), ``initialization`` (mode search, modes survey, curvature at the
+        mode, gradient check), ``warmup``, ``sampling``, ``checks`` (convergence checks)
+        and ``total``, from the call to the return; the parts add up to ``total`` but for
+        the validation of the arguments and the assembly of the result.
     n_grad_evals : ndarray, shape (chains,)
         All gradient evaluations per chain, warmup and checks included. The shared
         initialization (mode search and curvature at the mode) is counted once, in

@@ -119,23 +119,35 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
     Shen & Lee (2019), The randomized midpoint method for log-concave sampling, NeurIPS.
     Gupta, Cai & Chen (2025), Faster diffusion sampling with randomized midpoints, ICLR.
     """
+    start = time.perf_counter()
     opts = validate(target, locals())  # the arguments as given, checked before any work
     monitor = Monitor()
     with ctrl_c_stops(monitor.stop):  # from here to the result, Ctrl-C stops, never loses
-        chain_list, seed_attr, init_info = _build_chains(target, opts)
-        advance_batch, compile_time = _backend(target, opts)
-        records, history, timing, interrupted = _run(chain_list, opts, advance_batch,
-                                                     init_info, monitor)
-        timing = {"compile": compile_time, **timing}
+        timing = {"compile": target.compile()}
+        chain_list, seed_attr, init_info = _build_chains(target, opts, timing)
+        advance_batch = _backend(target, opts, timing)
+        records, history, interrupted = _run(chain_list, opts, advance_batch, init_info,
+                                             monitor, timing)
         result = _assemble(target, opts, chain_list, records, history, timing, seed_attr,
                            init_info, interrupted)
-    if opts.compute_convergence_checks and not interrupted:
-        _check_convergence(result)
+    _finish(result, opts.compute_convergence_checks and not interrupted, start)
     return result
 
 
-def _build_chains(target, opts):
-    """The chains at their starting points; returns (chains, attrs seed, init info)."""
+def _build_chains(target, opts, timing):
+    """The chains at their starting points; returns (chains, attrs seed, init info).
+
+    Its seconds go to ``timing["initialization"]``.
+    """
+    t0 = time.perf_counter()
+    try:
+        return _chains_at_start(target, opts)
+    finally:
+        timing["initialization"] = time.perf_counter() - t0
+
+
+def _chains_at_start(target, opts):
+    """:func:`_build_chains` untimed."""
     x_init = opts.initial_positions
     init_info = {"init": "resumed" if opts.initial_state is not None else
                  ("initial_positions" if x_init is not None else opts.init), "init_grad_evals": 0}
@@ -186,7 +198,8 @@ def _survey_modes(target, chain_list, mode, mass, rng, init_info):
     if len(survey.optima) > 1:
         init_info["init_grad_evals"] += spread_chains(chain_list, survey.optima, mass, rng,
                                                       target.check)
-        warnings.warn(several_modes_warning(survey.optima, mass), RuntimeWarning, stacklevel=5)
+        # sample -> _build_chains -> _chains_at_start -> _fresh_chains -> here
+        warnings.warn(several_modes_warning(survey.optima, mass), RuntimeWarning, stacklevel=6)
 
 
 def _check_gradient(target, opts, chain_list, init_info):
@@ -195,32 +208,33 @@ def _check_gradient(target, opts, chain_list, init_info):
         init_info["init_grad_evals"] += check_gradient(target, chain_list[0].x)
 
 
-def _backend(target, opts):
-    """How chains advance, and the seconds spent compiling for it.
+def _backend(target, opts, timing):
+    """How chains advance; the seconds spent compiling for it go to ``timing["compile"]``.
 
     Returns
     -------
     advance_batch : callable or None
         Picard blocks (``"rmd-picard"``), lockstep rows (batched targets), or None: each
         chain in its own thread on the compiled loop.
-    compile_time : float
     """
     t0 = time.perf_counter()
-    if opts.kind.picard:
-        evaluate = target.evaluate if target.batched else _compiled_rows(target)
-        advance = PicardAdvance(evaluate, opts.picard_steps, opts.tolerance, opts.max_rounds)
-        return advance, time.perf_counter() - t0
-    if target.batched:
-        return LockstepAdvance(target.evaluate), 0.0
-    _compile(target, opts.kind.integrator, opts.kind.corrected)
-    return None, time.perf_counter() - t0
+    try:
+        if opts.kind.picard:
+            evaluate = target.evaluate if target.batched else _compiled_rows(target)
+            return PicardAdvance(evaluate, opts.picard_steps, opts.tolerance, opts.max_rounds)
+        if target.batched:
+            return LockstepAdvance(target.evaluate)
+        _compile(target, opts.kind.integrator, opts.kind.corrected)
+        return None
+    finally:
+        timing["compile"] += time.perf_counter() - t0
 
 
-def _run(chain_list, opts, advance_batch, init_info, monitor):
-    """Warmup, then sampling; returns (records, history, timing, interrupted)."""
+def _run(chain_list, opts, advance_batch, init_info, monitor, timing):
+    """Warmup, then sampling, timed into ``timing``; returns (records, history, interrupted)."""
+    t0 = time.perf_counter()
     bar = progress_bar(opts.chains * ((opts.tune or 0) + opts.draws), opts.progressbar)
     try:
-        t0 = time.perf_counter()
         resumed = opts.initial_state is not None
         tune = (0 if resumed else None) if opts.tune is None else opts.tune
         warmup_opts = WarmupOptions(opts.method, opts.tuning, opts.target_accuracy,
@@ -236,7 +250,7 @@ def _run(chain_list, opts, advance_batch, init_info, monitor):
             saved = getattr(opts.initial_state, "corrector", None) or (None, None)
             _set_corrector(chain_list, history, opts.corrector_steps or saved[0],
                            opts.corrector_step_size or saved[1])
-        timing = {"warmup": time.perf_counter() - t0}
+        timing["warmup"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         out = allocate_records(opts.chains, 0 if interrupted else opts.draws,
                                chain_list[0].x.shape[0], keep_draws=True)
@@ -247,7 +261,6 @@ def _run(chain_list, opts, advance_batch, init_info, monitor):
             advance_batch = advance_batch.carrying()
         done, interrupted_now = run_tasks(chain_list, tasks, opts.cores, monitor, bar,
                                           advance_batch)
-        timing["sampling"] = time.perf_counter() - t0
     finally:
         bar.close()
     if interrupted or interrupted_now:
@@ -257,7 +270,8 @@ def _run(chain_list, opts, advance_batch, init_info, monitor):
                       "continues the chains", RuntimeWarning, stacklevel=3)
         out = {k: v[:, :n_kept] for k, v in out.items()}
     _warn_divergences(chain_list)
-    return {"sampling": out, "warmup": warm}, history, timing, interrupted or interrupted_now
+    timing["sampling"] = time.perf_counter() - t0
+    return {"sampling": out, "warmup": warm}, history, interrupted or interrupted_now
 
 
 def _question_step(chain_list, history, opts, init_info):
@@ -337,6 +351,21 @@ def _assemble(target, opts, chain_list, records, history, timing, seed_attr, ini
     )
 
 
+def _finish(result, check, start):
+    """The convergence checks when ``check``; the last entries of ``result.timing``.
+
+    ``timing["checks"]`` is their time and ``timing["total"]`` the wall time of
+    ``sample`` from its call: the parts add up to it but for the validation of the
+    arguments and the assembly of the result.
+    """
+    t0 = time.perf_counter()
+    if check:
+        _check_convergence(result)
+    result.timing["checks"] = time.perf_counter() - t0
+    result.timing["total"] = time.perf_counter() - start
+    result.attrs.update(checks_time=result.timing["checks"], total_time=result.timing["total"])
+
+
 def _check_convergence(result):
     """Warn, in one block, about what the convergence checks found.
 
@@ -351,11 +380,12 @@ def _check_convergence(result):
         warnings.warn(
             f"the convergence checks failed or were interrupted ({type(err).__name__}: "
             f"{err}); the draws are returned unchecked. Call result.diagnostics() to retry, "
-            "or pass compute_convergence_checks=False.", RuntimeWarning, stacklevel=3)
+            "or pass compute_convergence_checks=False.", RuntimeWarning,
+            stacklevel=4)  # sample -> _finish -> here
         return
     # which coordinates were checked is worth saying only next to a problem
     if any(d.kind != "coverage" for d in found):
-        warn_convergence(found)
+        warn_convergence(found, stacklevel=4)  # sample -> _finish -> here
 
 
 def _compiled_rows(target):

@@ -7,10 +7,13 @@ samplers advance in lockstep, one call per round (:mod:`lcsample.mcmc.lockstep`)
 checked once at the starting point, with an error that says what is wrong.
 """
 
+import time
+
 import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+from .._jit import compile_target
 from .structure import Structure
 
 __all__ = ["BatchedTarget", "OutputTypeError", "Target"]
@@ -208,6 +211,32 @@ class Target:
         fn = getattr(self.logdensity_and_grad, "__name__", "logdensity_and_grad")
         return f"{type(self).__name__}({fn}, dim={self.dim})"
 
+    def compile(self):
+        """Compile the function for the sampler's argument types, ahead of its first call.
+
+        Returns
+        -------
+        float
+            Seconds it took (0 when it was compiled already).
+
+        Raises
+        ------
+        TypeError
+            Numba cannot compile the function in nopython mode (with numba's reason).
+        """
+        t0 = time.perf_counter()
+        try:
+            compile_target(self.logdensity_and_grad, self.args)
+        except _COMPILE_ERRORS as err:
+            fn_name = getattr(self.logdensity_and_grad, "__name__", "logdensity_and_grad")
+            raise TypeError(
+                f"{fn_name} could not be compiled by numba in nopython mode, which lcsample "
+                "needs to call it from its compiled sampler. Write it with NumPy operations "
+                "numba supports, with signature (x, grad_out, *args) -> float. "
+                f"Numba said:\n{err}"
+            ) from None
+        return time.perf_counter() - t0
+
     def logdensity_and_gradient(self, x):
         """Evaluate at one point from Python.
 
@@ -251,15 +280,9 @@ class Target:
         buffer = np.full(self.dim + _GUARD_LEN, np.nan)
         buffer[self.dim :] = _GUARD
         grad = buffer[: self.dim]
+        self.compile()
         try:
             lp = self.logdensity_and_grad(x, grad, *self.args)
-        except _COMPILE_ERRORS as err:
-            raise TypeError(
-                f"{fn_name} could not be compiled by numba in nopython mode, which lcsample "
-                "needs to call it from its compiled sampler. Write it with NumPy operations "
-                "numba supports, with signature (x, grad_out, *args) -> float. "
-                f"Numba said:\n{err}"
-            ) from None
         except Exception as err:
             raise ValueError(
                 f"{fn_name} raised at the initial point (dim={self.dim}): "
@@ -335,6 +358,11 @@ class BatchedTarget(Target):
                 f"of shape {X.shape}; got {lp.shape} and {G.shape}"
             )
         return lp, G
+
+    def compile(self):
+        """Nothing to compile ahead: a jitted batched function (JAX) compiles at its first
+        call, which lcsample counts in ``timing["initialization"]``. Returns 0."""
+        return 0.0
 
     def logdensity_and_gradient(self, x):
         lp, G = self.evaluate(np.asarray(x, dtype=np.float64)[None, :])
