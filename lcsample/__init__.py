@@ -6,6 +6,7 @@ from .kernels.exact import corrected_variance, stationary_covariance
 from .mcmc.results import ChainState, SamplingResult
 from .mcmc.sampler import sample
 from .targets.base import Target
+from .targets.pymc_model import from_pymc
 from .targets.structure import Structure, Variable
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "__version__",
     "corrected_variance",
     "datasets",
+    "from_pymc",
     "metrics",
     "sample",
     "stationary_covariance",

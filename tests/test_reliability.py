@@ -152,14 +152,14 @@ def test_the_convergence_checks_take_little_memory_beyond_the_draws():
     result = SamplingResult(posterior=posterior, sample_stats=stats, warmup=None,
                             last_state=None, timing={}, n_grad_evals=np.zeros(chains),
                             attrs={"warmup_converged": True})
-    result.diagnostics()  # imports ArviZ once: its modules are not what is measured
+    result.diagnostics()  # imports and compiles once: not what is measured
     tracemalloc.start()
     try:
         result.diagnostics()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 0.3 * posterior.nbytes  # no copy of the posterior (it was 2.6×)
+    assert peak < 0.25 * posterior.nbytes  # no copy of the posterior (it was 2.6×)
 
 
 def test_a_failure_inside_the_checks_returns_the_draws_with_a_warning(monkeypatch):

@@ -58,7 +58,8 @@ def test_shapes_and_stats():
     # lp is the log density of the stored draw
     lp = [TARGET.logdensity_and_gradient(x)[0] for x in res.posterior[1, :5]]
     np.testing.assert_allclose(res.sample_stats["lp"][1, :5], lp, rtol=1e-12)
-    assert set(res.timing) == {"compile", "warmup", "sampling"}
+    assert set(res.timing) == {"compile", "initialization", "warmup", "sampling", "checks",
+                               "total"}
     assert res.attrs["is_calibrated"] is False and res.attrs["seed"] == 4
 
 

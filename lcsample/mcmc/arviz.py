@@ -29,8 +29,9 @@ def arrays_by_group(result, var_names=None):
     -------
     dict
         ``{"posterior": {...}, "sample_stats": {...}}``; ``"unconstrained_posterior"``
-        when a variable is transformed (and ``var_names`` is None); and, when warmup was
-        kept, ``"warmup_posterior"`` and ``"warmup_sample_stats"``.
+        when a variable is transformed (and ``var_names`` is None); the target's
+        ``"observed_data"`` and ``"constant_data"`` when it has them; and, when warmup
+        was kept, ``"warmup_posterior"`` and ``"warmup_sample_stats"``.
     """
     structure = result.structure
     groups = {
@@ -39,6 +40,7 @@ def arrays_by_group(result, var_names=None):
     }
     if var_names is None and structure.transformed:
         groups["unconstrained_posterior"] = structure.unconstrained(result.posterior)
+    groups.update(structure.data)  # observed_data, constant_data: the model's data
     if result.warmup is not None:
         groups["warmup_posterior"] = _variables(result.warmup["posterior"], structure,
                                                 var_names)

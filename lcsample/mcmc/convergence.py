@@ -29,20 +29,34 @@ def _split_chains(draws):
     return np.concatenate([draws[:, :half], draws[:, draws.shape[1] - half:]], axis=0)
 
 
-def _average_ranks(column):
-    """1-based ranks, ties sharing their average rank (without scipy.stats' import cost)."""
-    ordered = np.sort(column)
-    below = np.searchsorted(ordered, column, side="left")
-    up_to = np.searchsorted(ordered, column, side="right")
-    return (below + 1 + up_to) / 2.0
+def _average_ranks(values):
+    """1-based ranks along each row of (k, S), ties sharing their average rank.
+
+    Sorted once per row; a run of equal values spans positions first..last of the sorted
+    row and each of them gets rank (first + last)/2 + 1 (scipy.stats.rankdata's "average",
+    without that module's import cost).
+    """
+    n = values.shape[1]
+    order = np.argsort(values, axis=1)  # ties are grouped below: any order of them works
+    ordered = np.take_along_axis(values, order, axis=1)
+    position = np.arange(n)
+    starts = np.ones(ordered.shape, dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = np.ones(ordered.shape, dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, position, n)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty(ordered.shape)
+    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=1)
+    return ranks
 
 
 def _rank_normalize(draws):
     """Normal scores of the pooled ranks, per coordinate; same shape (m, n, d)."""
     m, n, d = draws.shape
-    pooled = draws.reshape(m * n, d)
-    ranks = np.column_stack([_average_ranks(pooled[:, j]) for j in range(d)])
-    return ndtri((ranks - 0.375) / (m * n + 0.25)).reshape(m, n, d)
+    # coordinates as contiguous rows: sorting along them is several times faster
+    ranks = _average_ranks(np.ascontiguousarray(draws.reshape(m * n, d).T))
+    return ndtri((ranks.T - 0.375) / (m * n + 0.25)).reshape(m, n, d)
 
 
 def _rhat(chains):

@@ -57,7 +57,9 @@ KINDS = ("rhat", "ess", "divergences", "warmup", "coverage")
 
 # Coordinates named in a message; ``Diagnostic.variables`` always lists all of them.
 _N_NAMED = 5
-# Coordinates per statistic call (each call ranks a copy of its block of draws).
+# Coordinates per statistic call, at most: each call's working arrays (split and ranked
+# copies, the zero-padded FFT) take several times its block of draws, so blocks of at
+# most d/64 coordinates keep the checks' memory near a tenth of the posterior's.
 _BLOCK = 64
 
 # |z| above which the lp drift check flags. The z-score is close to N(0, 1) for a stationary
@@ -126,8 +128,9 @@ def _statistic(draws, statistic):
     function = {"rhat": rank_rhat, "ess": bulk_ess}[statistic]
     # in blocks of coordinates: ranking copies what it is given, so a block bounds the
     # memory the check takes, whatever the size of the posterior
-    values = [function(draws[:, :, start:start + _BLOCK])
-              for start in range(0, draws.shape[2], _BLOCK)]
+    block = max(1, min(_BLOCK, draws.shape[2] // 64))
+    values = [function(draws[:, :, start:start + block])
+              for start in range(0, draws.shape[2], block)]
     return np.concatenate(values) if values else np.empty(0)
 
 
@@ -337,7 +340,25 @@ def _check_coverage(n_checked, dim):
     )]
 
 
-def _check_rhat(draws, chains, n_chains, threshold, columns, labels=None):
+def _rhat_advice(attrs):
+    """What to do about a high R-hat, from what the run learned about the target.
+
+    Never "run longer" when the run showed that a longer one cannot help.
+    """
+    if attrs.get("modes_found", 1) > 1:
+        return ("The chains started at different optima of a target with several modes "
+                "(see the warning before sampling): a longer run will not mix them.")
+    if attrs.get("flat_directions"):
+        return (f"The log density has no curvature along {attrs['flat_directions']} at its "
+                "mode (see the warning before sampling): give every variable a proper "
+                "prior, or reparameterize; a longer run will not help.")
+    if attrs.get("concavity_pair_failures", 0) > 0:
+        return ("The target is not log-concave where the chains are (see the warning "
+                "after sampling): reparameterize or use NUTS; a longer run may not help.")
+    return "The chains have not mixed: run longer or check for multimodality."
+
+
+def _check_rhat(draws, chains, n_chains, threshold, columns, labels=None, advice=None):
     """Flag coordinates whose rank-normalized split R-hat exceeds ``threshold``.
 
     R-hat is the rank-normalized split R-hat (Vehtari et al. 2021); an undefined value
@@ -357,6 +378,8 @@ def _check_rhat(draws, chains, n_chains, threshold, columns, labels=None):
         Run index of each coordinate in ``draws``.
     labels : sequence of str, optional
         A name per coordinate of the run, for the message (default ``x[i]``).
+    advice : str, optional
+        What to do, ending the message (default: run longer or check for multimodality).
 
     Returns
     -------
@@ -383,8 +406,7 @@ def _check_rhat(draws, chains, n_chains, threshold, columns, labels=None):
         f"The rank-normalized split R-hat is larger than {threshold} for "
         f"{order.size} of {rhat.size} coordinates; worst: "
         f"{_names(labels, columns[order], rhat[order], '.3f')}"
-        f"{_left_out_note(chains, n_chains)}. The chains "
-        "have not mixed: run longer or check for multimodality.",
+        f"{_left_out_note(chains, n_chains)}. {advice or _rhat_advice({})}",
         variables=tuple(int(i) for i in columns[order]),
         values=tuple(float(v) for v in rhat[order]),
         chains=chains,
@@ -590,7 +612,8 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_c
         draws = _checked_draws(posterior, used, columns)
         found += _check_coverage(columns.size, dim)
         labels = result.structure.labels()
-        found += _check_rhat(draws, used, n_chains, rhat_threshold, columns, labels)
+        found += _check_rhat(draws, used, n_chains, rhat_threshold, columns, labels,
+                             _rhat_advice(result.attrs))
         found += _check_ess(draws, used, n_chains, min_ess_per_chain, columns, labels)
     found += _check_divergences(diverging)
     found += _check_warmup_converged(result.attrs)

@@ -11,6 +11,7 @@ from .._version import __version__
 from ..kernels.compiled import evaluate_rows, run_chain
 from ..targets.gradient_check import check_gradient
 from .chain import Chain, block_lengths, draw_costs
+from .concavity import check_concavity, concavity_warning
 from .execution import Monitor, run_tasks
 from .lockstep import LockstepAdvance
 from .options import validate
@@ -32,6 +33,8 @@ __all__ = ["sample"]
 # steps would raise it to 1.6e-2, because exponential Euler's own O(h) bias takes over.
 _CORRECTOR_TIME = 0.5
 _CORRECTOR_STEPS = 16
+# Chain states kept per chain during sampling for the concavity check (at block ends).
+_TRAIL = 16
 
 
 def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", step_size=None,
@@ -181,7 +184,16 @@ def _fresh_chains(target, opts, code, init_info):
                              None if evaluated is None else (evaluated[0][c], evaluated[1][c]),
                              opts.step_size, opts.friction, mass, c, x_init is not None)
                   for c in range(opts.chains)]
-    if x_init is None and opts.init == "mode":  # started around the mode: are there others?
+    if "flat_directions" in init_info:
+        warnings.warn(
+            f"the log density is flat, or curves upward, along {init_info['flat_directions']} "
+            "at its mode: no curvature there to scale the sampler by. If a variable has "
+            "neither a prior nor data the posterior is improper (give it a proper prior); "
+            "otherwise the target is not log-concave at its mode (reparameterize, or use "
+            "NUTS).", RuntimeWarning, stacklevel=5)  # sample -> _build_chains -> ... -> here
+    # started around the mode: are there others? (Not along a flat direction, where every
+    # search ends somewhere else on the same ridge: warned about above.)
+    if x_init is None and opts.init == "mode" and "flat_directions" not in init_info:
         survey_rng = np.random.default_rng(children[-1].spawn(1)[0])
         _survey_modes(target, chain_list, mode, mass, survey_rng, init_info)
     return chain_list, seq
@@ -234,6 +246,7 @@ def _run(chain_list, opts, advance_batch, init_info, monitor, timing):
     """Warmup, then sampling, timed into ``timing``; returns (records, history, interrupted)."""
     t0 = time.perf_counter()
     bar = progress_bar(opts.chains * ((opts.tune or 0) + opts.draws), opts.progressbar)
+    seen = [_states(chain_list)]  # chain states for the concavity check
     try:
         resumed = opts.initial_state is not None
         tune = (0 if resumed else None) if opts.tune is None else opts.tune
@@ -250,12 +263,14 @@ def _run(chain_list, opts, advance_batch, init_info, monitor, timing):
             saved = getattr(opts.initial_state, "corrector", None) or (None, None)
             _set_corrector(chain_list, history, opts.corrector_steps or saved[0],
                            opts.corrector_step_size or saved[1])
+        seen.append(_states(chain_list))
         timing["warmup"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         out = allocate_records(opts.chains, 0 if interrupted else opts.draws,
                                chain_list[0].x.shape[0], keep_draws=True)
         monitor.reached = 0
-        tasks = [_sampling_task(ch, c, opts.thin, opts.kind.corrected, out, monitor)
+        trails = [[] for _ in chain_list]
+        tasks = [_sampling_task(ch, c, opts.thin, opts.kind.corrected, out, monitor, trails[c])
                  for c, ch in enumerate(chain_list)]
         if opts.kind.picard:  # whole blocks, so the draws do not depend on the requests
             advance_batch = advance_batch.carrying()
@@ -270,8 +285,30 @@ def _run(chain_list, opts, advance_batch, init_info, monitor, timing):
                       "continues the chains", RuntimeWarning, stacklevel=3)
         out = {k: v[:, :n_kept] for k, v in out.items()}
     _warn_divergences(chain_list)
+    if init_info.get("modes_found", 1) == 1:  # several modes were warned about already
+        seen += [tuple(map(np.array, zip(*states, strict=True)))
+                 for states in zip(*trails, strict=False)]
+        _question_concavity(chain_list[0].target, seen, init_info)
     timing["sampling"] = time.perf_counter() - t0
     return {"sampling": out, "warmup": warm}, history, interrupted or interrupted_now
+
+
+def _states(chain_list):
+    """Copies of the chains' (x, lp, g), shapes (chains, d), (chains,), (chains, d)."""
+    return (np.array([ch.x for ch in chain_list]), np.array([ch.lp for ch in chain_list]),
+            np.array([ch.g for ch in chain_list]))
+
+
+def _question_concavity(target, seen, init_info):
+    """Warn when chain states prove the target is not log-concave (free unless it is)."""
+    x, lp, g = (np.concatenate(parts) for parts in zip(*seen, strict=True))
+    finite = np.isfinite(lp) & np.isfinite(x).all(axis=1) & np.isfinite(g).all(axis=1)
+    check = check_concavity(target, x[finite], lp[finite], g[finite])
+    init_info.update(concavity_pairs=check.n_pairs, concavity_pair_failures=check.n_failed)
+    init_info["init_grad_evals"] += check.n_grads
+    if check.n_failed:
+        warnings.warn(concavity_warning(check), RuntimeWarning,
+                      stacklevel=4)  # sample -> _run -> here
 
 
 def _question_step(chain_list, history, opts, init_info):
@@ -468,8 +505,12 @@ def _compile(target, code, corrected):
                   np.zeros(d), 0.0, np.random.default_rng(0), np.empty((0, d)), np.empty(0))
 
 
-def _sampling_task(chain, c, thin, corrected, out, monitor):
-    """Draw one chain's samples into ``out`` (a task generator); returns the draws made."""
+def _sampling_task(chain, c, thin, corrected, out, monitor, trail):
+    """Draw one chain's samples into ``out`` (a task generator); returns the draws made.
+
+    The chain's state after each block goes to ``trail`` (every other one dropped when it
+    passes :data:`_TRAIL`), for the concavity check.
+    """
     n_total = out["lp"].shape[1]
     if chain.diverged_at is not None:
         out["diverging"][c, :] = True
@@ -490,6 +531,9 @@ def _sampling_task(chain, c, thin, corrected, out, monitor):
         out["n_steps"][c, done:done + n_done] = costs
         done += n_done
         monitor.add(n_done)
+        trail.append((chain.x.copy(), chain.lp, chain.g.copy()))
+        if len(trail) > _TRAIL:
+            del trail[::2]
         if n_done < n:
             # stopped on a non-finite state: the draws from here on are NaN and flagged
             out["n_steps"][c, done] = failed

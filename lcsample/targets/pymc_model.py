@@ -103,9 +103,9 @@ def from_pymc(model, *, cache=True):
         ``fn(x, grad_out, *args)`` with x of shape (dim,) in the order of
         ``model.free_RVs``; ``args`` the data arrays. Its Structure names the free
         variables (shapes, dims, transforms), the model's coords and deterministics
-        (derived variables, computed by the model's graph). Extra attributes:
-        ``initial_point`` (dim,), PyMC's starting point, unconstrained;
-        ``observed_data`` and ``constant_data``, ``{name: ndarray}``.
+        (derived variables, computed by the model's graph) and its observed and
+        constant data (``structure.data``, for ArviZ). Extra attribute:
+        ``initial_point`` (dim,), PyMC's starting point, unconstrained.
 
     Raises
     ------
@@ -129,11 +129,14 @@ def from_pymc(model, *, cache=True):
     constrain, derived = _constrain(pm, frozen, blocks, dim)
     free = [Variable(b.name, b.shape, b.transform, b.dims) for b in blocks]
     coords = {name: list(values) for name, values in model.coords.items()}
-    structure = Structure(free, coords=coords, constrain=constrain, derived=derived)
+    data = {"observed_data": _observed_data(model), "constant_data": _constant_data(model)}
+    data_dims = {name: list(model.named_vars_to_dims[name])
+                 for group in data.values() for name in group
+                 if model.named_vars_to_dims.get(name)}
+    structure = Structure(free, coords=coords, constrain=constrain, derived=derived,
+                          data=data, data_dims=data_dims)
     target = Target(fn, dim, args=args, variables=structure)
     target.initial_point = _flat_initial_point(model, blocks)
-    target.observed_data = _observed_data(model)
-    target.constant_data = _constant_data(model)
     return target
 
 
@@ -168,17 +171,25 @@ def _layout(model):
     for rv in model.free_RVs:
         value = model.rvs_to_values[rv]
         shape = tuple(int(n) for n in np.shape(point[value.name]))
-        dims = model.named_vars_to_dims.get(rv.name)
-        # A transform that changes the shape (simplex: K values → K - 1) leaves the
-        # unconstrained block without labels: the dims describe the constrained value.
-        if dims is not None and len(dims) != len(shape):
-            dims = None
         blocks.append(_Block(rv.name, value.name, shape, start, start + math.prod(shape),
-                             tuple(dims) if dims else None, _transform(model, rv)))
+                             _block_dims(model, rv.name, shape), _transform(model, rv)))
         start = blocks[-1].stop
     if not blocks:
         raise ValueError("the model has no free variables to sample")
     return blocks
+
+
+def _block_dims(model, name, shape):
+    """The variable's dims if they label the unconstrained block, else None.
+
+    A transform that changes the shape (simplex: K values → K - 1) leaves the block
+    unlabelled: the dims describe the constrained value.
+    """
+    dims = model.named_vars_to_dims.get(name)
+    if not dims or len(dims) != len(shape):
+        return None
+    lengths = [len(model.coords.get(d) or ()) or n for d, n in zip(dims, shape, strict=True)]
+    return tuple(dims) if tuple(lengths) == shape else None
 
 
 def _transform(model, rv):
@@ -203,7 +214,8 @@ def _transform(model, rv):
 
 def _constant_bound(bound):
     """A bound as a float, None when unbounded, False when not a scalar constant."""
-    from pytensor.tensor import NotScalarConstantError, get_underlying_scalar_constant_value
+    from pytensor.tensor import get_underlying_scalar_constant_value
+    from pytensor.tensor.exceptions import NotScalarConstantError
 
     if bound is None:
         return None
@@ -221,9 +233,9 @@ def _flat_initial_point(model, blocks):
 
 def _slices_of(model, blocks, x):
     """Each value variable of ``model`` → its reshaped slice of the flat vector ``x``."""
-    return {model.rvs_to_values[model[b.name]]:
-            x[b.start:b.stop].reshape(b.shape).astype(model.rvs_to_values[model[b.name]].dtype)
-            for b in blocks}
+    values = [model.rvs_to_values[model[b.name]] for b in blocks]
+    return {value: x[b.start:b.stop].reshape(b.shape).astype(value.dtype)
+            for value, b in zip(values, blocks, strict=True)}
 
 
 # ---- the log density ----------------------------------------------------------------------

@@ -57,6 +57,11 @@ class Structure:
     derived : sequence of Variable, optional
         Variables that ``constrain`` computes beyond the free ones (their ``transform``
         is ignored).
+    data : dict, optional
+        ``{"observed_data": {name: array}, "constant_data": {name: array}}``: the model's
+        data, written to those ArviZ groups.
+    data_dims : dict, optional
+        ``{name: dims}`` of the data arrays.
 
     Raises
     ------
@@ -66,7 +71,8 @@ class Structure:
         not match the axis they label.
     """
 
-    def __init__(self, variables, coords=None, constrain=None, derived=()):
+    def __init__(self, variables, coords=None, constrain=None, derived=(), data=None,
+                 data_dims=None):
         self.variables = tuple(_checked(v) for v in variables)
         self.derived = tuple(_checked(v) for v in derived)
         if not self.variables:
@@ -77,6 +83,12 @@ class Structure:
         self.coords = {str(k): list(v) for k, v in (coords or {}).items()}
         self._check_coords()
         self._constrain = constrain
+        self.data = {group: dict(arrays) for group, arrays in (data or {}).items() if arrays}
+        unknown = set(self.data) - {"observed_data", "constant_data"}
+        if unknown:
+            raise ValueError(f"data groups must be observed_data or constant_data, got "
+                             f"{sorted(unknown)}")
+        self.data_dims = {name: list(d) for name, d in (data_dims or {}).items()}
         sizes = [math.prod(v.shape) for v in self.variables]
         self.dim = int(sum(sizes))
         ends = np.cumsum([0, *sizes])
@@ -105,19 +117,19 @@ class Structure:
         return out
 
     def unconstrained(self, flat):
-        """Split flat coordinates (..., d) into {name: (..., *shape)}, unconstrained."""
+        """Split flat coordinates ``(..., d)`` into ``{name: (..., *shape)}``, unconstrained."""
         flat = np.asarray(flat)
         lead = flat.shape[:-1]
-        return {v.name: flat[..., self.slices[v.name]].reshape(*lead, *v.shape)
+        return {v.name: flat[..., self.slices[v.name]].reshape(lead + v.shape)
                 for v in self.variables}
 
     def constrained(self, flat):
-        """The values users report: {name: (..., *shape)}, derived variables included."""
+        """The values users report, ``{name: (..., *shape)}``, derived variables included."""
         flat = np.asarray(flat, dtype=float)
         if self._constrain is not None:
             lead = flat.shape[:-1]
             values = self._constrain(flat.reshape(-1, flat.shape[-1]))
-            return {k: np.asarray(a).reshape(*lead, *np.shape(a)[1:]) for k, a in values.items()}
+            return {k: np.asarray(a).reshape(lead + np.shape(a)[1:]) for k, a in values.items()}
         return {name: as_transform(v.transform).forward(value)
                 for (name, value), v in zip(self.unconstrained(flat).items(), self.variables,
                                             strict=True)}
@@ -147,8 +159,9 @@ class Structure:
         return flat
 
     def dims(self):
-        """{name: dims} of the variables that declare them, for ArviZ."""
-        return {v.name: list(v.dims) for v in self.variables + self.derived if v.dims}
+        """{name: dims} of the variables and data that declare them, for ArviZ."""
+        return {**self.data_dims,
+                **{v.name: list(v.dims) for v in self.variables + self.derived if v.dims}}
 
     def _check_coords(self):
         for v in self.variables + self.derived:

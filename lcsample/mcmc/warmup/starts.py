@@ -17,6 +17,7 @@ from .mass import InverseMass
 __all__ = [
     "ModeSearch",
     "find_mode",
+    "flat_directions",
     "initial_points",
     "jittered_starts",
     "uniform_start",
@@ -205,16 +206,50 @@ def initial_points(target, init, x_init, rngs, init_rng, adapt_mass, fixed_mass,
 
 
 def _mass_at_mode(target, mode, adapt_mass, init_rng, info):
-    """The first inverse mass: the inverse Hessian at the mode, or its diagonal."""
+    """The first inverse mass: the inverse Hessian at the mode, or its diagonal.
+
+    Directions without positive curvature there are recorded by name in
+    ``info["flat_directions"]`` (see :func:`flat_directions`).
+    """
     if adapt_mass == "dense":
         hess = hessian(target.logdensity_and_gradient, mode.x, mode.gradient)
         evals, evecs = np.linalg.eigh(hess)
         info["init_grad_evals"] += target.dim
+        _record_flat(info, flat_directions(evals, evecs, target.structure.labels()))
         return InverseMass((evecs / positive_floor(evals)) @ evecs.T)
     curv, n = diagonal_curvature(target.logdensity_and_gradient, mode.x, mode.gradient,
                                  init_rng)
     info["init_grad_evals"] += n
+    _record_flat(info, flat_directions(curv, None, target.structure.labels()))
     return InverseMass(1.0 / positive_floor(curv))
+
+
+def flat_directions(curvature, vectors, labels):
+    """Labels of the directions without positive curvature at the mode.
+
+    Parameters
+    ----------
+    curvature : ndarray, shape (k,)
+        Curvatures of -log π: eigenvalues (with ``vectors``) or the diagonal (None).
+    vectors : ndarray, shape (d, k) or None
+    labels : list of str
+        Coordinate labels; an eigenvector is named by its largest component.
+
+    Returns
+    -------
+    list of str
+        Directions whose curvature is at most 1e-8 of the largest: flat (an improper
+        direction, a variable without prior or data) or curving upward.
+    """
+    flat = np.flatnonzero(curvature <= 1e-8 * max(float(np.max(curvature)), 0.0))
+    if vectors is None:
+        return [labels[i] for i in flat]
+    return [labels[int(np.argmax(np.abs(vectors[:, i])))] for i in flat]
+
+
+def _record_flat(info, names):
+    if names:
+        info["flat_directions"] = ", ".join(names)
 
 
 def uniform_start(target, rng):
