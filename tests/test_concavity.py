@@ -138,3 +138,32 @@ def test_the_pair_test_is_exact_on_a_gaussian_and_fails_on_a_convex_function():
     gaps = 0.5 * ((x[:, None] - x[None]) ** 2).sum(-1)
     assert bad.n_failed == 30 and bad.worst_gap == pytest.approx(gaps.max())
     assert bad.curvature == pytest.approx(1.0, rel=1e-4)
+
+
+def test_tuning_from_extreme_curvatures_and_chains_that_never_move_are_named():
+    from lcsample.mcmc.warmup.step_size import CURVATURE_RANGE, extreme_curvature_warning
+
+    target = lcsample.Target(_eight_schools_centered, 10, args=EIGHT,
+                             variables=[Variable("mu"), Variable("tau", transform="log"),
+                                        Variable("theta", (8,))])
+    # started uniformly, the centered eight schools tunes a step in the thousands
+    result, texts = _warnings_of(target, init="uniform")
+    found = [t for t in texts if "nothing like it is at its mode" in t]
+    assert len(found) == 1 and "a longer run will" in found[0]
+    assert result.attrs["step_size"][0] > 100
+    low, high = CURVATURE_RANGE
+    assert extreme_curvature_warning(low, high, 0.5, 1.0) is None
+    assert extreme_curvature_warning(low / 2, 1.0, 0.5, 1.0) is not None
+    assert extreme_curvature_warning(1.0, 2 * high, 0.5, 1.0) is not None
+
+
+def test_a_chain_that_never_moves_is_reported_stuck():
+    from lcsample.mcmc.diagnostics import convergence_checks
+
+    result = lcsample.sample(lcsample.targets.Gaussian(np.zeros(2), cov=np.ones(2)),
+                             draws=200, seed=0, progressbar=False,
+                             compute_convergence_checks=False)
+    result.posterior[2] = result.posterior[2, 0]  # chain 2 frozen at its first draw
+    stuck = [d for d in convergence_checks(result) if d.kind == "stuck"]
+    assert len(stuck) == 1 and stuck[0].chains == (2,)
+    assert "did not move" in stuck[0].message and "longer run will not help" in stuck[0].message

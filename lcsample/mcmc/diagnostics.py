@@ -9,6 +9,8 @@
     bulk effective sample size per chain below a threshold (default 100);
 ``"divergences"``
     draws flagged ``diverging`` during sampling;
+``"stuck"``
+    chains whose draws are all the same point;
 ``"warmup"``
     warmup reported that it did not converge (``attrs["warmup_converged"]``), or the
     log density ``lp`` drifts between the start and the end of the draws.
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 # The values of ``Diagnostic.kind``
-KINDS = ("rhat", "ess", "divergences", "warmup", "coverage")
+KINDS = ("rhat", "ess", "divergences", "warmup", "coverage", "stuck")
 
 # Coordinates named in a message; ``Diagnostic.variables`` always lists all of them.
 _N_NAMED = 5
@@ -79,7 +81,7 @@ class Diagnostic(NamedTuple):
 
     Attributes
     ----------
-    kind : {"rhat", "ess", "divergences", "warmup", "coverage"}
+    kind : {"rhat", "ess", "divergences", "warmup", "coverage", "stuck"}
         Which check produced it.
     message : str
         Human-readable description, naming the worst coordinates and values.
@@ -487,6 +489,41 @@ def _check_divergences(diverging):
     )]
 
 
+def _check_stuck(posterior, used, attrs):
+    """Chains that did not move: every draw the same point.
+
+    Parameters
+    ----------
+    posterior : ndarray, shape (chains, draws, d)
+    used : tuple of int
+        The chains with all draws finite (the others diverged: reported apart).
+    attrs : mapping
+        ``SamplingResult.attrs``, for the chains' step sizes.
+
+    Returns
+    -------
+    list of Diagnostic
+        One ``"stuck"`` item naming the chains, or empty.
+    """
+    if posterior.shape[1] < 2:
+        return []
+    # max - min per chain and coordinate: reductions, no copy of the draws
+    stuck = tuple(c for c in used
+                  if not (posterior[c].max(axis=0) > posterior[c].min(axis=0)).any())
+    if not stuck:
+        return []
+    steps = np.atleast_1d(attrs.get("step_size", np.nan))
+    step = ", ".join(f"{steps[c]:.3g}" for c in stuck if c < steps.size)
+    return [Diagnostic(
+        "stuck",
+        f"{len(stuck)} chain(s) did not move: every draw is the same point (chains: "
+        f"{_chain_list(stuck)}; step_size {step}). Where they sit the log density is "
+        "likely unbounded or extremely curved (a hierarchical scale going to 0): "
+        "reparameterize or use NUTS; a longer run will not help.",
+        chains=stuck,
+    )]
+
+
 def _check_warmup_converged(attrs):
     """Report a warmup that said it did not converge.
 
@@ -615,6 +652,7 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_c
         found += _check_rhat(draws, used, n_chains, rhat_threshold, columns, labels,
                              _rhat_advice(result.attrs))
         found += _check_ess(draws, used, n_chains, min_ess_per_chain, columns, labels)
+    found += _check_stuck(posterior, used, result.attrs)
     found += _check_divergences(diverging)
     found += _check_warmup_converged(result.attrs)
     found += _check_lp_drift(lp, used)

@@ -22,7 +22,11 @@ from .warmup.loop import WarmupOptions, allocate_records, run_warmup, warmup_con
 from .warmup.mass import InverseMass
 from .warmup.modes import several_modes_warning, spread_chains, survey_modes
 from .warmup.starts import initial_points
-from .warmup.step_size import STIFF_VARIANCE_BIAS, large_step_warning
+from .warmup.step_size import (
+    STIFF_VARIANCE_BIAS,
+    extreme_curvature_warning,
+    large_step_warning,
+)
 
 __all__ = ["sample"]
 
@@ -259,6 +263,7 @@ def _run(chain_list, opts, advance_batch, init_info, monitor, timing):
                                                 monitor, bar, advance_batch)
         if opts.step_size is not None:
             _question_step(chain_list, history, opts, init_info)
+        _question_tuning(history, chain_list[0])
         if opts.kind.corrected:
             saved = getattr(opts.initial_state, "corrector", None) or (None, None)
             _set_corrector(chain_list, history, opts.corrector_steps or saved[0],
@@ -309,6 +314,17 @@ def _question_concavity(target, seen, init_info):
     if check.n_failed:
         warnings.warn(concavity_warning(check), RuntimeWarning,
                       stacklevel=4)  # sample -> _run -> here
+
+
+def _question_tuning(history, chain):
+    """Warn when the warmup's last curvature estimate is far outside the mode's scale."""
+    last = next((e for e in reversed(history) if e.get("lam_min", 0) > 0), None)
+    if last is None:
+        return
+    text = extreme_curvature_warning(last["lam_min"], last["lam_max"], chain.step_size,
+                                     chain.friction)
+    if text is not None:
+        warnings.warn(text, RuntimeWarning, stacklevel=4)  # sample -> _run -> here
 
 
 def _question_step(chain_list, history, opts, init_info):

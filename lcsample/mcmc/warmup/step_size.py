@@ -19,6 +19,7 @@ __all__ = [
     "STIFF_VARIANCE_BIAS",
     "energy_error",
     "energy_target",
+    "extreme_curvature_warning",
     "large_step_warning",
     "stationary_bias",
     "step_size_for_bias",
@@ -72,6 +73,37 @@ def large_step_warning(curvature, step_size, friction, method, target_accuracy):
                 f"chain has no stationary law there; {advice}")
     return (f"step_size={step_size:g} with friction={friction:g} overstates the variance {where} "
             f"by {100 * bias:.3g} %; {advice}")
+
+
+#: Preconditioned curvatures beyond these, seen by the warmup's last estimate, mean the
+#: target in the chains' region is nothing like its Laplace approximation at the mode.
+CURVATURE_RANGE = (1e-4, 1e4)
+
+
+def extreme_curvature_warning(lam_min, lam_max, step_size, friction):
+    """What to tell a user whose tuned step and friction came from extreme curvatures.
+
+    The first inverse mass is the Laplace covariance at the mode, so a target that stays
+    close to it shows preconditioned curvatures near 1 wherever the chains are. Outside
+    :data:`CURVATURE_RANGE` the tuned step is absurd (it was 1870 for the centered eight
+    schools started uniformly) and a longer run will not fix it.
+
+    Returns
+    -------
+    str or None
+    """
+    low, high = CURVATURE_RANGE
+    if low <= lam_min and lam_max <= high:
+        return None
+    return (
+        f"the warmup tuned step_size={step_size:.3g} and friction={friction:.3g} from "
+        f"curvatures between {lam_min:.3g} and {lam_max:.3g} (preconditioned units, where "
+        "a target close to its Laplace approximation at the mode shows about 1): where the "
+        "chains are, the target is nothing like it is at its mode. A log density that rises "
+        "without bound (a hierarchical scale going to 0) or a flat direction does this: "
+        "reparameterize (non-centered form, proper priors) or use NUTS; a longer run will "
+        "not help."
+    )
 
 
 def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIAS):
