@@ -358,7 +358,7 @@ def test_check_divergences_counts_draws_and_names_chains():
     (item,) = _check_divergences(diverging)
     assert (item.kind, item.values, item.chains) == ("divergences", (6,), (1, 3))
     assert item.message.startswith("6 draw(s) after warmup were flagged diverging, in 2 of "
-                                   "4 chain(s) (chains: 1, 3).")
+                                   "4 chain(s) (chains: 1, 3): the chain's energy jumped")
 
 
 def test_check_warmup_converged_reads_attrs():

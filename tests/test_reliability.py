@@ -42,10 +42,11 @@ def test_a_run_too_large_is_refused_before_any_work(kwargs, names):
 
 
 def test_the_memory_estimate_counts_every_record():
-    # posterior 8 B per coordinate; lp, step_size, friction, n_steps 8 B and diverging 1 B
-    # per draw; warmup statistics always, warmup draws when kept; a dense mass 3 d² doubles
-    assert record_bytes(2, 10, 5, 3, False, False) == 2 * (10 * (33 + 24) + 5 * 33)
-    assert record_bytes(2, 10, 5, 3, True, True) == 2 * (10 * 57 + 5 * 57) + 3 * 8 * 9
+    # posterior 8 B per coordinate; lp, energy, step_size, friction, n_steps 8 B and
+    # diverging, nonfinite 1 B per draw; warmup statistics always, warmup draws when kept;
+    # a dense mass 3 d² doubles
+    assert record_bytes(2, 10, 5, 3, False, False) == 2 * (10 * (42 + 24) + 5 * 42)
+    assert record_bytes(2, 10, 5, 3, True, True) == 2 * (10 * 66 + 5 * 66) + 3 * 8 * 9
     have = available_memory()
     assert have is None or have > 0
 

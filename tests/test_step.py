@@ -91,7 +91,7 @@ def test_compiled_chain_is_the_reference_step(method, mass):
     draws, lps = np.empty((3, 4)), np.empty(3)
     n, _, _ = run_chain(target.logdensity_and_grad, target.args, method, h, g,
                         InverseMass(MASSES[mass]).kernel_args, None, 2, x, v, gr, lp,
-                        np.random.default_rng(11), draws, lps)
+                        np.random.default_rng(11), draws, lps, np.empty(3))
     assert n == 3
     xr, vr = _reference_run(11, method, X0, V0, h, g, MASSES[mass], 6)
     np.testing.assert_allclose(x, xr, rtol=1e-12, atol=1e-13)
@@ -223,7 +223,7 @@ def test_dense_mass_with_a_diagonal_matrix_is_the_diagonal_path(method, correcto
         draws, lps = np.empty((20, 5)), np.empty(20)
         n, _, _ = run_chain(target.logdensity_and_grad, target.args, method, 0.3, 1.3,
                             mass.kernel_args, corrector, 3, x, v, g, lp,
-                            np.random.default_rng(5), draws, lps)
+                            np.random.default_rng(5), draws, lps, np.empty(20))
         assert n == 20
         out[name] = (draws, x, v)
     for a, b in zip(out["diag"], out["dense"], strict=True):

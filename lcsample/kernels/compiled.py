@@ -21,6 +21,7 @@ from .step import (
     complete,
     draw_noise,
     fresh_velocity,
+    kinetic_energy,
     precondition,
     propose,
 )
@@ -88,7 +89,7 @@ def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, 
 
 
 def _run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng, draws_out,
-               lp_out):
+               lp_out, energy_out):
     """Advance one chain by ``draws_out.shape[0]`` draws of ``thin`` steps each.
 
     Called through :func:`run_chain`, which compiles it for the user's function type.
@@ -106,7 +107,9 @@ def _run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp
         State; updated in place to the last finite state.
     lp : float
     draws_out : ndarray, shape (n, d)
-    lp_out : ndarray, shape (n,)
+    lp_out, energy_out : ndarray, shape (n,)
+        log π and the Hamiltonian −log π + ½ vᵀU⁻¹v at each draw
+        (:func:`~lcsample.kernels.step.kinetic_energy`).
 
     Returns
     -------
@@ -135,11 +138,13 @@ def _run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp
             for i in range(d):  # a loop: slice assignment costs numba ~2 s more to compile
                 draws_out[k, i] = x[i]
             lp_out[k] = lp
+            energy_out[k] = kinetic_energy(u, chol, v) - lp
         else:
-            failed, lp_out[k] = corrected_draw(fn, args, corrector, gamma, precond, sigma, rng, x,
-                                               g, lp, draws_out[k])
+            failed, lp_out[k], kinetic = corrected_draw(fn, args, corrector, gamma, precond,
+                                                        sigma, rng, x, g, lp, draws_out[k])
             if failed:
                 return k, lp, thin * per_step + failed
+            energy_out[k] = kinetic - lp_out[k]
     return draws_out.shape[0], lp, 0
 
 
@@ -165,6 +170,8 @@ def corrected_draw(fn, args, corrector, gamma, precond, sigma, rng, x, g, lp, dr
         0, or the gradient evaluations spent when the run went non-finite.
     lp : float
         log π at the end point.
+    kinetic : float
+        ½ vᵀU⁻¹v of the run's end velocity.
     """
     n_corr, h_corr = corrector
     u, chol, dense = precond
@@ -176,10 +183,10 @@ def corrected_draw(fn, args, corrector, gamma, precond, sigma, rng, x, g, lp, dr
                              n_corr, precond, sigma, xc, vc, gc, pc, lp, rng,
                              step_scratch(d, ULMC))
     if done < n_corr:
-        return done + 1, lp
+        return done + 1, lp, 0.0
     for i in range(d):
         draw_out[i] = xc[i]
-    return 0, lp
+    return 0, lp, kinetic_energy(u, chol, vc)
 
 
 def _evaluate_rows(fn, args, X, lp, G):

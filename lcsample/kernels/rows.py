@@ -22,11 +22,13 @@ from .step import (
     complete,
     draw_noise,
     fresh_velocity,
+    kinetic_energy,
     precondition,
     propose,
 )
 
-__all__ = ["RowState", "advance_rows", "fresh_velocities", "langevin_rows", "typed_generators"]
+__all__ = ["RowState", "advance_rows", "fresh_velocities", "kinetic_rows", "langevin_rows",
+           "typed_generators"]
 
 
 @dataclass
@@ -52,6 +54,14 @@ class RowState:
         for g_row, p_row in zip(g, p, strict=True):
             precondition(dense, g_row, p_row)
         return cls(x, v, g, p, np.array(lp, dtype=np.float64))
+
+
+@kernel
+def kinetic_rows(u, chol, V, out):
+    """``out[i] = ½ V[i]ᵀU⁻¹V[i]`` for each row of V (n, d)
+    (:func:`~lcsample.kernels.step.kinetic_energy`)."""
+    for i in range(V.shape[0]):
+        out[i] = kinetic_energy(u, chol, V[i])
 
 
 def typed_generators(rngs):

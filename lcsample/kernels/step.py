@@ -47,6 +47,7 @@ __all__ = [
     "correlate",
     "draw_noise",
     "fresh_velocity",
+    "kinetic_energy",
     "precondition",
     "propose",
     "standard_normals",
@@ -258,3 +259,39 @@ def accept(lp_new, x_new, v_new, g_new, dense, x, v, g, p):
     if dense.shape[0] > 0:
         precondition(dense, g, p)
     return True
+
+
+@kernel
+def kinetic_energy(u, chol, v):
+    """½ vᵀU⁻¹v: the kinetic energy of velocity v under the inverse mass U.
+
+    The chain's Hamiltonian is H = −log π(x) + ½ vᵀU⁻¹v, whose stationary law is
+    π(x)·N(v; 0, U); ``sample_stats["energy"]`` records it at each draw, in NUTS's units.
+
+    Parameters
+    ----------
+    u : ndarray, shape (d,)
+        Diagonal of U (ones when U is dense).
+    chol : ndarray, shape (d, d) or (0, 0)
+        Lower Cholesky factor L of a dense U (U⁻¹ = L⁻ᵀL⁻¹: forward substitution), or
+        empty for a diagonal U.
+    v : ndarray, shape (d,)
+
+    Returns
+    -------
+    float
+    """
+    d = v.shape[0]
+    total = 0.0
+    if chol.shape[0] == 0:
+        for i in range(d):
+            total += v[i] * v[i] / u[i]
+        return 0.5 * total
+    z = np.empty(d)
+    for i in range(d):  # L z = v, so vᵀU⁻¹v = |z|²
+        acc = v[i]
+        for k in range(i):
+            acc -= chol[i, k] * z[k]
+        z[i] = acc / chol[i, i]
+        total += z[i] * z[i]
+    return 0.5 * total

@@ -12,9 +12,9 @@ __all__ = ["MAX_STEPS_PER_CHAIN", "check_run_size", "record_bytes"]
 #: Steps per chain beyond which a run is refused: over a day per chain even at 100 ns a
 #: step, so such a value is a mistake (``thin=10**12``) rather than a plan.
 MAX_STEPS_PER_CHAIN = 10**12
-# Bytes per draw of the sample statistics: lp, step_size, friction (float64), n_steps
-# (int64) and diverging (bool).
-_STATS_BYTES = 8 * 4 + 1
+# Bytes per draw of the sample statistics: lp, energy, step_size, friction (float64),
+# n_steps (int64), diverging and nonfinite (bool).
+_STATS_BYTES = 8 * 5 + 2
 # The automatic warmup is at most this long (lcsample.mcmc.warmup.loop.AUTO_TUNE_RANGE).
 _AUTO_TUNE_MAX = 1000
 

@@ -1,12 +1,35 @@
 """One chain's state and how it advances, tunes and records; run inside a worker thread."""
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..kernels.compiled import run_chain
 from ..kernels.step import GRADS_PER_STEP, fresh_velocity
 from .warmup.curvature import extreme_curvatures
 
-__all__ = ["Chain", "block_lengths", "draw_costs"]
+__all__ = ["Chain", "Request", "block_lengths", "draw_costs"]
+
+
+class Request(NamedTuple):
+    """What a task asks of a chain: draws into these arrays (views of the records).
+
+    Attributes
+    ----------
+    draws : ndarray, shape (n, d)
+    lp, energy : ndarray, shape (n,)
+        log π and the Hamiltonian −log π + ½ vᵀU⁻¹v at each draw.
+    thin : int
+        Steps per draw.
+    corrected : bool
+        Take each draw after the ``rmd-tv`` corrector.
+    """
+
+    draws: np.ndarray
+    lp: np.ndarray
+    energy: np.ndarray
+    thin: int
+    corrected: bool
 
 
 def block_lengths(n, thin=1, blocks=50, min_steps=32, max_steps=5000):
@@ -96,19 +119,19 @@ class Chain:
         extra = self.corrector[0] if corrected and self.corrector is not None else 0
         return thin * GRADS_PER_STEP[self.integrator] + extra
 
-    def advance(self, draws_out, lp_out, thin=1, corrected=False):
-        """Run ``len(draws_out)`` draws; returns (draws done, gradient evaluations).
+    def advance(self, request):
+        """Run the draws of ``request`` (a :class:`Request`); returns (draws done, gradients).
 
-        ``corrected``: take each draw after the corrector run (sampling phase of
+        ``request.corrected``: take each draw after the corrector run (sampling phase of
         ``method="rmd-tv"``); warmup draws are never corrected.
         """
-        corrector = self.corrector if corrected else None
+        corrector = self.corrector if request.corrected else None
         n_done, self.lp, failed_grads = run_chain(
             self.target.logdensity_and_grad, self.target.args, self.integrator, self.step_size,
-            self.friction, self.mass.kernel_args, corrector, thin, self.x, self.v, self.g,
-            self.lp, self.rng, draws_out, lp_out,
+            self.friction, self.mass.kernel_args, corrector, request.thin, self.x, self.v,
+            self.g, self.lp, self.rng, request.draws, request.lp, request.energy,
         )
-        grads = n_done * self.grads_per_draw(thin, corrected) + failed_grads
+        grads = n_done * self.grads_per_draw(request.thin, request.corrected) + failed_grads
         self.n_grads += grads
         return n_done, grads
 

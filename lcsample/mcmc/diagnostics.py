@@ -481,9 +481,10 @@ def _check_divergences(diverging):
     return [Diagnostic(
         "divergences",
         f"{n_flagged} draw(s) after warmup were flagged diverging, in {len(hit)} of "
-        f"{n_chains} chain(s) (chains: {_chain_list(hit)}). A chain that reaches a "
-        "non-finite state is stopped and its remaining draws are NaN. Try a smaller "
-        "step_size or check the target's log density.",
+        f"{n_chains} chain(s) (chains: {_chain_list(hit)}): the chain's energy jumped by "
+        "more than 1000 since the previous draw, or it reached a non-finite state, where "
+        "it is stopped and its remaining draws are NaN (sample_stats['nonfinite']). Try "
+        "a smaller step_size or check the target's log density.",
         values=(n_flagged,),
         chains=hit,
     )]

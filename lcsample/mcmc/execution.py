@@ -1,7 +1,7 @@
 """Running per-chain tasks: in threads (compiled targets) or in lockstep (batched targets).
 
 A task is a generator for one chain. Each time it needs the chain advanced it yields a
-request ``(draws_out, lp_out, thin, corrected)`` and receives ``(n_done, grads)``; it
+:class:`~lcsample.mcmc.chain.Request` and receives ``(n_done, grads)``; it
 returns its result at the end. The bookkeeping around each advance (what is recorded,
 how a divergence is handled) lives in the task, so both ways of running give the same
 results.
@@ -77,7 +77,7 @@ def _run_threads(chain_list, tasks, cores, monitor, bar):
             try:
                 if request is None:  # the task's first request
                     request = next(tasks[c])
-                request = tasks[c].send(chain_list[c].advance(*request))
+                request = tasks[c].send(chain_list[c].advance(request))
                 with lock:
                     pending[c] = request
                     queue.append(c)

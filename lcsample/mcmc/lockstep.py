@@ -8,7 +8,7 @@ target to the round-off of the two gradient implementations.
 
 import numpy as np
 
-from ..kernels.rows import RowState, advance_rows, langevin_rows, typed_generators
+from ..kernels.rows import RowState, advance_rows, kinetic_rows, langevin_rows, typed_generators
 from ..kernels.step import GRADS_PER_STEP, ULMC
 
 __all__ = ["LockstepAdvance"]
@@ -27,7 +27,7 @@ class LockstepAdvance:
         self.evaluate = evaluate
 
     def __call__(self, chains, requests):
-        """Advance ``chains`` as ``requests`` (draws_out, lp_out, thin, corrected) ask.
+        """Advance ``chains`` as ``requests`` (:class:`~lcsample.mcmc.chain.Request`) ask.
 
         Chains that share an inverse mass advance together.
 
@@ -47,14 +47,15 @@ class LockstepAdvance:
         return results
 
     def _advance_group(self, chains, requests):
-        thin, corrected = requests[0][2], requests[0][3]
+        thin, corrected = requests[0].thin, requests[0].corrected
         first = chains[0]
         precond = first.mass.kernel_args
         state = RowState.start([c.x for c in chains], [c.v for c in chains],
                                [c.g for c in chains], [c.lp for c in chains], precond[2])
         h, gamma = np.array([c.step_size for c in chains]), np.array([c.friction for c in chains])
         rngs = typed_generators([c.rng for c in chains])
-        wanted = np.array([len(r[0]) for r in requests])
+        wanted = np.array([len(r.draws) for r in requests])
+        kinetic = np.empty(len(chains))
         n_done, failed = wanted.copy(), np.zeros(len(chains), dtype=np.int64)
         per_step = GRADS_PER_STEP[first.integrator]
         live = wanted > 0
@@ -70,9 +71,11 @@ class LockstepAdvance:
                                               gamma, precond, state, rngs, live.copy())
                 self._stop(live, c_steps < n_corr, k, thin * per_step + c_steps + 1, n_done,
                            failed)
+            kinetic_rows(precond[0], precond[1], draw.v, kinetic)
             for i in np.flatnonzero(live):
-                requests[i][0][k] = draw.x[i]
-                requests[i][1][k] = draw.lp[i]
+                requests[i].draws[k] = draw.x[i]
+                requests[i].lp[k] = draw.lp[i]
+                requests[i].energy[k] = kinetic[i] - draw.lp[i]
         return self._finish(chains, state, n_done, failed, thin, corrected)
 
     @staticmethod

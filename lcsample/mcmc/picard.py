@@ -28,7 +28,15 @@ import numpy as np
 
 from .._jit import kernel
 from ..kernels.coefficients import step_coefficients
-from ..kernels.step import RMD, accept, complete, draw_noise, precondition, propose
+from ..kernels.step import (
+    RMD,
+    accept,
+    complete,
+    draw_noise,
+    kinetic_energy,
+    precondition,
+    propose,
+)
 
 __all__ = ["PendingSteps", "PicardAdvance", "picard_pass", "take_steps"]
 
@@ -202,8 +210,8 @@ class PicardAdvance:
         return PicardAdvance(self.evaluate, self.steps, self.tolerance, self.max_rounds, True)
 
     def __call__(self, chains, requests):
-        thin = requests[0][2]
-        wanted = [len(r[0]) * thin for r in requests]
+        thin = requests[0].thin
+        wanted = [len(r.draws) * thin for r in requests]
         done, grads = [0] * len(chains), [0] * len(chains)
         live = set(range(len(chains)))
         for i, ch in enumerate(chains):  # steps solved for an earlier request come first
@@ -228,14 +236,17 @@ class PicardAdvance:
     @staticmethod
     def _take(chain, pending, request, done, i, live):
         """Take pending steps into the request; the rest stays pending, a failure stops."""
-        draws_out, lp_out, thin = request[0], request[1], request[2]
-        n = min(len(pending.lp), len(draws_out) * thin - done[i])
+        thin = request.thin
+        n = min(len(pending.lp), len(request.draws) * thin - done[i])
         n_ok, chain.pending = take_steps(chain, pending, n)
+        u, chol, _ = chain.mass.kernel_args
         for k in range(n_ok):  # every thin-th step is a draw
             step = done[i] + k + 1
             if step % thin == 0:
-                draws_out[step // thin - 1] = pending.x[k]
-                lp_out[step // thin - 1] = pending.lp[k]
+                request.draws[step // thin - 1] = pending.x[k]
+                request.lp[step // thin - 1] = pending.lp[k]
+                request.energy[step // thin - 1] = (kinetic_energy(u, chol, pending.v[k])
+                                                    - pending.lp[k])
         done[i] += n_ok
         if n_ok < n:
             live.discard(i)

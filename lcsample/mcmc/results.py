@@ -51,11 +51,14 @@ class SamplingResult:
     Attributes
     ----------
     posterior : ndarray, shape (chains, draws, d)
-        Draws. Rows of a chain that diverged are NaN from the draw where it stopped, and
-        ``sample_stats["diverging"]`` is True there.
+        Draws. Rows of a chain that reached a non-finite state are NaN from the draw
+        where it stopped, and ``sample_stats["nonfinite"]`` is True there.
     sample_stats : dict of ndarray, each shape (chains, draws)
-        ``lp`` (log density), ``diverging`` (bool), ``step_size``, ``friction`` and
-        ``n_steps`` (gradient evaluations spent on the draw).
+        ``lp`` (log density); ``energy``, the Hamiltonian −log π + ½ vᵀU⁻¹v at the draw
+        (NUTS's units: ArviZ's energy plot and BFMI take it); ``diverging``, as NUTS users
+        read it: the energy jumped by more than 1000 since the last draw, or the chain
+        stopped on a non-finite state; ``nonfinite``, that stop alone; ``step_size``,
+        ``friction`` and ``n_steps`` (gradient evaluations spent on the draw).
     warmup : dict or None
         ``{"posterior": ..., "sample_stats": {...}}`` of the tuning phase, shape
         (chains, tune, ...), when ``discard_tuned_samples=False``.
@@ -108,7 +111,7 @@ class SamplingResult:
 
     @property
     def n_divergences(self):
-        """Number of chains that stopped on a non-finite state during sampling."""
+        """Number of chains with a divergent draw during sampling (see ``sample_stats``)."""
         return int(self.sample_stats["diverging"].any(axis=1).sum())
 
     def to_arviz(self, var_names=None, coords=None, dims=None):

@@ -10,7 +10,7 @@ from .._progress import progress_bar
 from .._version import __version__
 from ..kernels.compiled import evaluate_rows, run_chain
 from ..targets.gradient_check import check_gradient
-from .chain import Chain, block_lengths, draw_costs
+from .chain import Chain, Request, block_lengths, draw_costs
 from .concavity import check_concavity, concavity_warning
 from .execution import Monitor, run_tasks
 from .lockstep import LockstepAdvance
@@ -18,7 +18,13 @@ from .options import validate
 from .picard import PicardAdvance
 from .results import ChainState, SamplingResult
 from .warmup.curvature import extreme_curvatures
-from .warmup.loop import WarmupOptions, allocate_records, run_warmup, warmup_converged
+from .warmup.loop import (
+    WarmupOptions,
+    allocate_records,
+    flag_energy_jumps,
+    run_warmup,
+    warmup_converged,
+)
 from .warmup.mass import InverseMass
 from .warmup.modes import several_modes_warning, spread_chains, survey_modes
 from .warmup.starts import initial_points
@@ -289,11 +295,17 @@ def _run(chain_list, opts, advance_batch, init_info, monitor, timing):
                       "far (attrs['interrupted'] is True); initial_state=result.last_state "
                       "continues the chains", RuntimeWarning, stacklevel=3)
         out = {k: v[:, :n_kept] for k, v in out.items()}
+    for records in (out, warm):
+        flag_energy_jumps(records)
     _warn_divergences(chain_list)
-    if init_info.get("modes_found", 1) == 1:  # several modes were warned about already
+    # not after several modes (warned about already), nor for Picard blocks solved to a
+    # positive tolerance, whose states carry gradients from a nearby point, not their own
+    approximate = opts.kind.picard and opts.tolerance > 0
+    if init_info.get("modes_found", 1) == 1 and not approximate:
         seen += [tuple(map(np.array, zip(*states, strict=True)))
                  for states in zip(*trails, strict=False)]
-        _question_concavity(chain_list[0].target, seen, init_info)
+        healthy = np.array([ch.diverged_at is None for ch in chain_list])
+        _question_concavity(chain_list[0].target, seen, healthy, init_info)
     timing["sampling"] = time.perf_counter() - t0
     return {"sampling": out, "warmup": warm}, history, interrupted or interrupted_now
 
@@ -304,11 +316,17 @@ def _states(chain_list):
             np.array([ch.g for ch in chain_list]))
 
 
-def _question_concavity(target, seen, init_info):
-    """Warn when chain states prove the target is not log-concave (free unless it is)."""
+def _question_concavity(target, seen, healthy, init_info):
+    """Warn when chain states prove the target is not log-concave (free unless it is).
+
+    ``seen``: (x, lp, g) of every chain, at several times; ``healthy``, shape (chains,):
+    the chains that never reached a non-finite state (a stopped chain's last states can
+    be near overflow, where the test would only measure rounding).
+    """
     x, lp, g = (np.concatenate(parts) for parts in zip(*seen, strict=True))
-    finite = np.isfinite(lp) & np.isfinite(x).all(axis=1) & np.isfinite(g).all(axis=1)
-    check = check_concavity(target, x[finite], lp[finite], g[finite])
+    use = np.tile(healthy, len(seen))[:len(lp)]
+    use &= np.isfinite(lp) & np.isfinite(x).all(axis=1) & np.isfinite(g).all(axis=1)
+    check = check_concavity(target, x[use], lp[use], g[use])
     init_info.update(concavity_pairs=check.n_pairs, concavity_pair_failures=check.n_failed)
     init_info["init_grad_evals"] += check.n_grads
     if check.n_failed:
@@ -518,7 +536,8 @@ def _compile(target, code, corrected):
     for corrector in ((None, (1, 0.1)) if corrected else (None,)):
         run_chain(target.logdensity_and_grad, target.args, code, 0.1, 1.0,
                   InverseMass(np.ones(d)).kernel_args, corrector, 1, np.zeros(d), np.zeros(d),
-                  np.zeros(d), 0.0, np.random.default_rng(0), np.empty((0, d)), np.empty(0))
+                  np.zeros(d), 0.0, np.random.default_rng(0), np.empty((0, d)), np.empty(0),
+                  np.empty(0))
 
 
 def _sampling_task(chain, c, thin, corrected, out, monitor, trail):
@@ -529,7 +548,7 @@ def _sampling_task(chain, c, thin, corrected, out, monitor, trail):
     """
     n_total = out["lp"].shape[1]
     if chain.diverged_at is not None:
-        out["diverging"][c, :] = True
+        out["diverging"][c, :] = out["nonfinite"][c, :] = True
         return n_total
     per_draw = chain.grads_per_draw(thin, corrected)
     done = 0
@@ -539,8 +558,9 @@ def _sampling_task(chain, c, thin, corrected, out, monitor, trail):
         if monitor.stop.is_set() and done >= monitor.reached:
             return done
         monitor.reach(done + n)
-        request = (out["posterior"][c, done:done + n], out["lp"][c, done:done + n], thin, corrected)
-        n_done, grads = yield request
+        rows = slice(done, done + n)
+        n_done, grads = yield Request(out["posterior"][c, rows], out["lp"][c, rows],
+                                      out["energy"][c, rows], thin, corrected)
         out["step_size"][c, done:done + n_done] = chain.step_size
         out["friction"][c, done:done + n_done] = chain.friction
         costs, failed = draw_costs(grads, n_done, n_done == n, per_draw)
@@ -555,7 +575,7 @@ def _sampling_task(chain, c, thin, corrected, out, monitor, trail):
             out["n_steps"][c, done] = failed
             out["posterior"][c, done:] = np.nan
             out["lp"][c, done:] = np.nan
-            out["diverging"][c, done:] = True
+            out["diverging"][c, done:] = out["nonfinite"][c, done:] = True
             chain.diverged_at = ("sampling", done)
             monitor.add(n_total - done)
             return n_total

@@ -30,16 +30,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..chain import block_lengths, draw_costs
+from ..chain import Request, block_lengths, draw_costs
 from ..execution import run_tasks
 from .mass import InverseMass, Welford
 from .step_size import energy_error, energy_target, step_size_for_bias
 
 __all__ = [
+    "MAX_ENERGY_ERROR",
     "TUNING_ROUTES",
     "WarmupOptions",
     "allocate_records",
     "auto_tune",
+    "flag_energy_jumps",
     "run_warmup",
     "warmup_converged",
     "window_schedule",
@@ -202,11 +204,14 @@ def auto_tune(history):
 
 
 def allocate_records(chains, n, dim, keep_draws):
-    """Per-draw records, shape (chains, n): ``lp``, ``diverging``, ``step_size``,
-    ``friction``, ``n_steps``, and ``posterior`` (chains, n, dim) when ``keep_draws``."""
+    """Per-draw records, shape (chains, n): ``lp``, ``energy``, ``diverging``,
+    ``nonfinite``, ``step_size``, ``friction``, ``n_steps``, and ``posterior``
+    (chains, n, dim) when ``keep_draws``."""
     arrays = {
         "lp": np.full((chains, n), np.nan),
+        "energy": np.full((chains, n), np.nan),
         "diverging": np.zeros((chains, n), dtype=bool),
+        "nonfinite": np.zeros((chains, n), dtype=bool),
         "step_size": np.full((chains, n), np.nan),
         "friction": np.full((chains, n), np.nan),
         "n_steps": np.zeros((chains, n), dtype=np.int64),
@@ -214,6 +219,25 @@ def allocate_records(chains, n, dim, keep_draws):
     if keep_draws:
         arrays["posterior"] = np.full((chains, n, dim), np.nan)
     return arrays
+
+
+#: An energy change between consecutive draws beyond this is a divergence (NUTS's and
+#: Stan's threshold on a trajectory's energy error).
+MAX_ENERGY_ERROR = 1000.0
+
+
+def flag_energy_jumps(records):
+    """Mark as ``diverging`` the draws whose Hamiltonian jumped by more than 1000.
+
+    The Hamiltonian H = −log π + ½ vᵀU⁻¹v of a stationary chain changes between draws by
+    O(√d); a jump of :data:`MAX_ENERGY_ERROR` is an integrator on the edge of instability,
+    what NUTS users know as a divergence. Non-finite stops are flagged already (and in
+    ``nonfinite``).
+    """
+    energy = records["energy"]
+    if energy.shape[1] > 1:
+        with np.errstate(invalid="ignore"):
+            records["diverging"][:, 1:] |= np.abs(np.diff(energy, axis=1)) > MAX_ENERGY_ERROR
 
 
 def warmup_converged(history):
@@ -348,14 +372,16 @@ def _segment_task(chain, c, start, length, warm, extra_grads, tune_step, monitor
     blocks = block_lengths(length)
     size = blocks[0] if blocks else 0
     buffer, lp_buffer = np.empty((size, chain.x.shape[0])), np.empty(size)
+    energy_buffer = np.empty(size)
     kept = []
     done = 0
     for n in blocks:
         if monitor.stop.is_set() or chain.diverged_at is not None:
             break
-        n_done, grads = yield buffer[:n], lp_buffer[:n], 1, False
+        n_done, grads = yield Request(buffer[:n], lp_buffer[:n], energy_buffer[:n], 1, False)
         sl = slice(start + done, start + done + n_done)
         warm["lp"][c, sl] = lp_buffer[:n_done]
+        warm["energy"][c, sl] = energy_buffer[:n_done]
         warm["step_size"][c, sl] = chain.step_size
         warm["friction"][c, sl] = chain.friction
         costs, failed = draw_costs(grads, n_done, n_done == n, per_step)
@@ -372,7 +398,7 @@ def _segment_task(chain, c, start, length, warm, extra_grads, tune_step, monitor
         monitor.add(n)
         if n_done < n:
             # the failed step is recorded as diverging, its position as NaN
-            warm["diverging"][c, start + done] = True
+            warm["diverging"][c, start + done] = warm["nonfinite"][c, start + done] = True
             warm["step_size"][c, start + done] = chain.step_size
             warm["friction"][c, start + done] = chain.friction
             warm["n_steps"][c, start + done] += failed
@@ -381,7 +407,8 @@ def _segment_task(chain, c, start, length, warm, extra_grads, tune_step, monitor
                 break
             # a tuned step that diverges was too large: halve it and carry on from the
             # last finite state; the rest of this block is skipped and flagged with it
-            warm["diverging"][c, start + done:start + done + n - n_done] = True
+            skipped = slice(start + done, start + done + n - n_done)
+            warm["diverging"][c, skipped] = warm["nonfinite"][c, skipped] = True
             chain.step_size *= 0.5
             chain.refresh_velocity()
             done += n - n_done
