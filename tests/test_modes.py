@@ -132,3 +132,26 @@ def test_user_starts_and_uniform_starts_are_not_surveyed():
             warnings.filterwarnings("error", message=".*different optima")
             res = lcsample.sample(target, draws=10, tune=20, seed=0, **kwargs, **QUIET)
         assert "modes_found" not in res.attrs
+
+
+@numba.njit
+def _unequal_modes(x, grad_out, mu, log_weight):
+    # log of N(mu, I) + e^{log_weight} N(-mu, I): the second peak log_weight nats lower
+    a = -0.5 * np.sum((x - mu) ** 2)
+    b = log_weight - 0.5 * np.sum((x + mu) ** 2)
+    top = max(a, b)
+    wa, wb = np.exp(a - top), np.exp(b - top)
+    for i in range(x.shape[0]):
+        grad_out[i] = (-(x[i] - mu[i]) * wa - (x[i] + mu[i]) * wb) / (wa + wb)
+    return top + np.log(wa + wb)
+
+
+@pytest.mark.parametrize("log_weight, reported", [(-10.0, True), (-30.0, False)])
+def test_an_optimum_with_negligible_mass_is_not_reported(log_weight, reported):
+    # 20 nats (d = 2 < 20) below the highest: e^-20 of its mass at equal widths
+    target = lcsample.Target(_unequal_modes, 2, args=(_separated(2, 5.0), log_weight))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = lcsample.sample(target, draws=50, tune=50, seed=1, **QUIET)
+    several = any("different optima" in str(w.message) for w in caught)
+    assert several == reported and res.attrs["modes_found"] == (2 if reported else 1)

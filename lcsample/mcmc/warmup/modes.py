@@ -34,6 +34,11 @@ MAX_SEARCHES = 4
 #: Two optima closer than this, in standard deviations of the first mode's Laplace
 #: approximation, are one mode.
 SAME_MODE = 1.0
+#: An optimum this many nats (at least; d when d is larger) below the highest holds a
+#: negligible share of the mass, unless it is e^(that/d) times wider in every direction:
+#: it is not a mode worth spreading chains over (L-BFGS also stops at such points far
+#: out in a scale's tail).
+NEGLIGIBLE_NATS = 20.0
 # Halvings of a Newton step that lowers log π before the search hands over to L-BFGS.
 _HALVINGS = 8
 # Rounding allowance of the tangent test, in units of the output's machine epsilon times
@@ -47,7 +52,8 @@ class ModeSurvey(NamedTuple):
     Attributes
     ----------
     optima : list of ModeSearch
-        The first search, then each further distinct optimum by decreasing log density.
+        The first search, then each further distinct optimum whose log density is within
+        max(:data:`NEGLIGIBLE_NATS`, d) of the highest, in the order found.
     n_points : int
         Points tested.
     n_failed : int
@@ -126,7 +132,13 @@ def survey_modes(target, mode, mass, x, lp, grad, rng):
         n_grads += found.n_grads
         if found.near < 0 and found.converged:
             optima.append(found)
-    return ModeSurvey(optima, len(x), int(failed.sum()), n_grads)
+    return ModeSurvey(_weighty(optima, x.shape[1]), len(x), int(failed.sum()), n_grads)
+
+
+def _weighty(optima, d):
+    """The first optimum, then the others within max(NEGLIGIBLE_NATS, d) of the highest."""
+    floor = max(o.logdensity for o in optima) - max(NEGLIGIBLE_NATS, float(d))
+    return [optima[0], *(o for o in optima[1:] if o.logdensity >= floor)]
 
 
 def _search(logdensity_and_gradient, x, lp, grad, mass, optima, newton_steps=5):
