@@ -28,7 +28,8 @@ from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 #: The test files run against every mutant; change freely.
-FAST_TESTS = ["tests/test_step.py", "tests/test_coefficients.py", "tests/test_golden.py"]
+FAST_TESTS = ["tests/test_step.py", "tests/test_coefficients.py", "tests/test_golden.py",
+              "tests/test_energy.py"]
 #: What is copied to the temporary directory (files that are absent are skipped).
 COPIED = ["lcsample", "tests", "pyproject.toml", "setup.cfg"]
 #: Seconds before a run is stopped; a mutant that hangs counts as caught.
@@ -87,6 +88,12 @@ MUTATIONS = [
     Mutation("preconditioned gradient not applied at the midpoint (dense)", STEP,
              (("ug = u[i] * pm[i]", "ug = u[i] * g_mid[i]"),),
              "complete uses ∇log π(x_mid) instead of U·∇log π(x_mid) for a dense mass."),
+    Mutation("kinetic energy with U in place of its inverse (diagonal)", STEP,
+             (("total += v[i] * v[i] / u[i]", "total += v[i] * v[i] * u[i]"),),
+             "kinetic_energy computes ½ vᵀUv instead of ½ vᵀU⁻¹v for a diagonal mass."),
+    Mutation("kinetic energy with the transposed dense factor", STEP,
+             (("acc -= chol[i, k] * z[k]", "acc -= chol[k, i] * z[k]"),),
+             "kinetic_energy solves with Lᵀ instead of L for a dense mass."),
 ]
 
 
