@@ -70,9 +70,10 @@ class SamplingResult:
         and ``total``, from the call to the return; the parts add up to ``total`` but for
         the validation of the arguments and the assembly of the result.
     n_grad_evals : ndarray, shape (chains,)
-        All gradient evaluations per chain, warmup and checks included. The shared
-        initialization (mode search and curvature at the mode) is counted once, in
-        ``attrs["init_grad_evals"]``.
+        All gradient evaluations per chain, warmup and checks included. The evaluations
+        outside the chains are counted once, in ``attrs["init_grad_evals"]``: the mode
+        search, the curvature at the mode, the gradient check, the modes survey, and the
+        Hessian of the concavity check when a failure is named.
     attrs : dict
         Run metadata (library, version, method, seed, tuned parameters), written to ArviZ.
     structure : lcsample.Structure
