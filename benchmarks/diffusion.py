@@ -42,6 +42,7 @@ writes ``benchmarks/results/diffusion.json`` (or PATH) and prints the report sec
 import argparse
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,25 +317,30 @@ def steps_for(problem, combo, nfe):
     """Step count whose NFE per sample is nearest ``nfe``, from two one-sample probes.
 
     NFE is affine in the number of corrector windows (a window = ``corrector_every``
-    predictor steps), so runs of 1 and 2 windows give it exactly for any multiple.
+    predictor steps), so runs of 4 and 8 windows give it exactly for any multiple (not 1
+    and 2: the sampler refuses a one-step grid on which the predictor is unstable).
     """
     every = combo.corrector_every
-    probes = [sample(problem.score, dim=problem.dim, num_samples=1, steps=k * every,
-                     t_max=problem.t_max, t_min=T_MIN, seed=0, score_args=problem.score_args,
-                     **combo.options())[1]["nfe_per_sample"] for k in (1, 2)]
-    per_window = probes[1] - probes[0]
-    windows = max(1, round((nfe - (probes[0] - per_window)) / per_window))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # short grids warn: only NFE counts
+        probes = [sample(problem.score, dim=problem.dim, num_samples=1, steps=k * every,
+                         t_max=problem.t_max, t_min=T_MIN, seed=0,
+                         score_args=problem.score_args, **combo.options())[1]["nfe_per_sample"]
+                  for k in (4, 8)]
+    per_window = (probes[1] - probes[0]) / 4
+    windows = max(1, round((nfe - (probes[0] - 4 * per_window)) / per_window))
     return windows * every
 
 
 def run_one(problem, combo, steps):
-    """One sampler run and its metrics; a run whose score went non-finite is kept."""
+    """One sampler run and its metrics; a run the sampler refused (a non-finite score or
+    state, or a grid too short for the predictor) is kept, with the reason."""
     t0 = time.perf_counter()
     try:
         x, info = sample(problem.score, dim=problem.dim, num_samples=problem.n, steps=steps,
                          t_max=problem.t_max, t_min=T_MIN, seed=SEED,
                          score_args=problem.score_args, **combo.options())
-    except ValueError as err:  # the sampler refuses non-finite scores
+    except ValueError as err:  # refused: the reason is the error's first line
         return {"steps": steps, "nfe": None, "error": str(err).splitlines()[0],
                 "metrics": {m: float("inf") for m in problem.metrics},
                 "wall_s": time.perf_counter() - t0}

@@ -55,7 +55,7 @@ def _target(backend):
 MCMC_METHODS = ("rmd", "ulmc", "rmd-tv", "rmd-picard")
 MASSES = ("diag", "dense")
 BACKENDS = ("jitted", "batched")
-PREDICTORS = ("rm", "exp-euler", "ddpm", "heun")
+PREDICTORS = ("rm", "exp-euler", "ddpm", "heun", "ddim")
 CORRECTORS = (None, "uld", "uld-rm")
 LOOPS = ("python", "compiled", "picard")
 

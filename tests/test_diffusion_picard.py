@@ -24,6 +24,7 @@ COMBINATIONS = [
     ("rm", "uld", 4),
     ("rm", "uld-rm", "end"),
     ("exp-euler", "uld", 1),
+    ("ddim", "uld-rm", 3),
     ("ddpm", None, 1),
     ("heun", "uld", "end"),
 ]
@@ -102,9 +103,11 @@ def test_samples_do_not_depend_on_the_batch():
 
 
 def test_max_rounds_cap_is_reported_not_hidden():
-    _, info = diffusion.sample(score, dim=3, num_samples=10, steps=16, corrector=None,
-                               picard_steps=16, tolerance=0.0, max_rounds=2, seed=1,
-                               progressbar=False)
+    with pytest.warns(RuntimeWarning, match=r"max_rounds=2 before tolerance=0.0 in 1 window"
+                                            r"\(s\), for 10 sample\(s\)"):
+        _, info = diffusion.sample(score, dim=3, num_samples=10, steps=16, corrector=None,
+                                   picard_steps=16, tolerance=0.0, max_rounds=2, seed=1,
+                                   progressbar=False)
     assert not info["converged"]
     w = info["windows"][0]
     assert w["rounds"] == 2 and not w["converged"] and w["unconverged_samples"] == 10
@@ -128,7 +131,7 @@ def test_windows_cover_the_grid_once_in_order(steps, parallel, every):
     corrections = [w[1] for w in windows if w[0] == "correct"]
     assert corrections == ([] if every is None else list(range(every, steps + 1, every)))
     # a corrector follows the window that ends at its step, and no window crosses one
-    for a, b in zip(windows, windows[1:]):
+    for a, b in zip(windows, windows[1:], strict=False):
         if b[0] == "correct":
             assert a[0] == "predict" and a[2] == b[1]
         if every is not None and a[0] == "predict":

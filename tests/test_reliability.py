@@ -341,6 +341,7 @@ _BAD_DIFFUSION = {
     "predictor": ["euler"], "corrector": ["langevin"], "corrector_every": [0, "start"],
     "corrector_steps": [0], "friction": [-1.0, np.nan], "corrector_step_size": [0.0],
     "first_sample": [-1], "picard_steps": [0, 1.5], "score_args": [[1.0]], "method": ["gcc"],
+    "t_max": [1e3, np.inf], "strict": ["yes", 1],
 }
 
 

@@ -1,7 +1,7 @@
 """Diffusion-model sampling with randomized midpoints (Gupta, Cai & Chen, ICLR 2025).
 
 :func:`sample` runs the reverse process: predictors ("rm", the paper's Algorithm 1;
-"exp-euler", "ddpm", "heun"), underdamped-Langevin correctors ("uld", "uld-rm") on the
+"ddim", "exp-euler", "ddpm", "heun"), underdamped-Langevin correctors ("uld", "uld-rm") on the
 MCMC sampler's kernels, sequentially or in Picard windows (``picard_steps=R``,
 :mod:`lcsample.diffusion.picard`). Also here: the forward process and time grids
 (:mod:`~lcsample.diffusion.process`), adapters for trained models

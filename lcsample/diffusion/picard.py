@@ -21,7 +21,8 @@ Vuong's parallel ULMC, docs/theory.md §11). A window is solved by Picard iterat
    residual): RMS over coordinates of Δx divided by √(e^{2h} - 1), the standard deviation
    the reverse SDE adds over a predictor step h, or by the corrector step's position-noise
    standard deviation. Converged samples are not evaluated again; ``max_rounds`` caps the
-   rounds per window, and a window that hits it is reported as not converged.
+   rounds per window, and a window that hits it is reported as not converged (a
+   ``RuntimeWarning`` after the run; with ``strict`` a ``RuntimeError`` at once).
 
 So the converged output is the sequential sampler's output for the same arguments and
 seed (to ``tolerance``; with ``tolerance=0`` to round-off), which the tests check. The
@@ -40,7 +41,7 @@ from ..kernels.coefficients import pair_covariance
 from .corrector import correct, corrector_settings
 from .predictors import predict
 
-__all__ = ["plan_windows", "run"]
+__all__ = ["plan_windows", "run", "unconverged_message"]
 
 
 class _Tape:
@@ -88,7 +89,9 @@ def plan_windows(steps, picard_steps, corrector_every=None):
 
 
 def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exact_first):
-    """Picard iteration of one window for every sample; returns (x_end, report, last answer).
+    """Picard iteration of one window for every sample.
+
+    Returns (x_end, report, the last query's answers, which samples converged (n,)).
 
     ``window(x0, oracle, rngs) -> x_end`` is the window's sequential code; ``scale(t)``
     the noise scale of a query at times ``t`` (n,); ``exact_first``: the guess is the
@@ -114,7 +117,8 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
             done[:] = True  # every point already scored where it is: exact
             break
         rows = np.concatenate([p[m] for p, m in zip(points, stale, strict=False)])
-        scores = oracle(rows, np.concatenate([t[m] for t, m in zip(times, stale, strict=False)]))
+        scores = oracle(rows, np.concatenate([t[m] for t, m in zip(times, stale, strict=False)]),
+                        samples=np.concatenate([np.flatnonzero(m) for m in stale]))
         start = 0
         for q, m in enumerate(stale):
             k = int(m.sum())
@@ -134,54 +138,90 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
         points = tape.points
     report = {"rounds": rounds, "converged": bool(done.all()),
               "unconverged_samples": int((~done).sum()), "residuals": residuals}
-    return x_end, report, answers[-1]
+    return x_end, report, answers[-1], done
+
+
+def _window(spec, ts, predictor, corrector_args, n):
+    """The sequential code of window ``spec`` (:func:`plan_windows`) for :func:`_solve`.
+
+    Returns ``window(x0, tape, rngs) -> x_end``, ``scale(t)`` (the noise scale of queries
+    at times t (m,)) and the window's levels (t_start, t_end).
+    """
+    corrector, _, n_corr, h_fixed, gamma_fixed = corrector_args
+    if spec[0] == "predict":
+        grid = ts[spec[1]:spec[2] + 1]
+        noise = np.sqrt(np.expm1(2.0 * -np.diff(grid)))
+
+        def window(x0, tape, rngs):
+            for t, t_next in zip(grid[:-1], grid[1:], strict=False):
+                x0 = predict(predictor, tape, x0, tape(x0, np.full(n, t)), t, t_next, rngs)
+            return x0
+
+        def scale(t):
+            k = np.searchsorted(-grid, -t, side="right") - 1
+            return noise[np.clip(k, 0, len(noise) - 1)]
+
+        return window, scale, (grid[0], grid[-1])
+    t = ts[spec[1]]
+    h, gamma = corrector_settings(t, h_fixed, gamma_fixed)
+    noise = np.sqrt(2.0 * gamma * pair_covariance(h, gamma)[2])
+
+    def window(x0, tape, rngs):
+        return correct(corrector, tape, x0, t, n_corr, h, gamma, rngs)[0]
+
+    def scale(t_query):
+        return np.full(t_query.shape, noise)
+
+    return window, scale, (t, t)
+
+
+def unconverged_message(reports, n, tolerance, max_rounds):
+    """What a run whose windows stopped at ``max_rounds`` says, and what to do about it.
+
+    ``reports``: the windows that stopped unconverged; ``n``: the samples whose windows did.
+    """
+    worst = max(r["residuals"][-1] for r in reports if r["residuals"])
+    return (f"Picard iteration stopped at max_rounds={max_rounds} before tolerance={tolerance} "
+            f"in {len(reports)} window(s), for {n} sample(s) (largest last residual "
+            f"{worst:.3g}): those samples are not the sequential sampler's. Raise max_rounds "
+            "(None: no cap; a window of Q score calls is exact after Q rounds) or tolerance; "
+            "info['windows'] has each window's residuals, and strict=True raises instead")
 
 
 def run(oracle, ts, predictor, corrector_args, x, rngs, picard_steps, tolerance, max_rounds, bar,
-        stop):
-    """The sampling loop in Picard windows; returns (x, list of window reports).
+        stop, strict=False):
+    """The sampling loop in Picard windows.
 
     Arguments as :func:`lcsample.diffusion.sampler._run_sequential`, plus ``picard_steps`` (steps
-    per window), ``tolerance`` and ``max_rounds`` (per window), and ``stop`` (a
-    ``threading.Event``; once set, no further window starts).
+    per window), ``tolerance`` and ``max_rounds`` (per window), ``stop`` (a
+    ``threading.Event``; once set, no further window starts) and ``strict`` (raise a
+    ``RuntimeError`` as soon as a window stops unconverged).
+
+    Returns
+    -------
+    x : ndarray, shape (n, d)
+    reports : list of dict
+        One per window run.
+    unconverged : ndarray of bool, shape (n,)
+        The samples of which some window stopped unconverged.
     """
-    corrector, every, n_corr, h_fixed, gamma_fixed = corrector_args
+    corrector, every = corrector_args[:2]
     n = x.shape[0]
     guess = oracle(x, np.full(n, ts[0]))
     reports = []
+    unconverged = np.zeros(n, dtype=bool)
     for w, spec in enumerate(plan_windows(len(ts) - 1, picard_steps,
                                           every if corrector is not None else None)):
         if stop.is_set():  # Ctrl-C: the samples as they are after the last whole window
             break
-        if spec[0] == "predict":
-            grid = ts[spec[1]:spec[2] + 1]
-            noise = np.sqrt(np.expm1(2.0 * -np.diff(grid)))
-
-            def window(x0, tape, rngs, grid=grid):
-                for t, t_next in zip(grid[:-1], grid[1:], strict=False):
-                    x0 = predict(predictor, tape, x0, tape(x0, np.full(n, t)), t, t_next, rngs)
-                return x0
-
-            def scale(t, grid=grid, noise=noise):
-                k = np.searchsorted(-grid, -t, side="right") - 1
-                return noise[np.clip(k, 0, len(noise) - 1)]
-
-            level = (grid[0], grid[-1])
-        else:
-            t = ts[spec[1]]
-            h, gamma = corrector_settings(t, h_fixed, gamma_fixed)
-            noise = np.sqrt(2.0 * gamma * pair_covariance(h, gamma)[2])
-
-            def window(x0, tape, rngs, t=t, h=h, gamma=gamma):
-                return correct(corrector, tape, x0, t, n_corr, h, gamma, rngs)[0]
-
-            def scale(t, noise=noise):
-                return np.full(t.shape, noise)
-
-            level = (t, t)
-        x, report, guess = _solve(window, x, oracle, rngs, guess, scale, tolerance,
-                                  max_rounds, exact_first=w == 0)
+        window, scale, level = _window(spec, ts, predictor, corrector_args, n)
+        x, report, guess, done = _solve(window, x, oracle, rngs, guess, scale, tolerance,
+                                        max_rounds, exact_first=w == 0)
         reports.append({"kind": spec[0], "steps": spec[1:], "t": level, **report})
+        unconverged |= ~done
+        if strict and not report["converged"]:
+            raise RuntimeError(unconverged_message([reports[-1]], int((~done).sum()), tolerance,
+                                                   max_rounds))
         if spec[0] == "predict":
             bar.update(spec[2] - spec[1])
-    return x, reports
+    return x, reports, unconverged

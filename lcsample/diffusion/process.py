@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "GRIDS",
+    "T_LIMIT",
     "alpha",
     "check_grid",
     "sigma",
@@ -24,6 +25,11 @@ __all__ = [
 
 #: Built-in time grids for :func:`time_grid`.
 GRIDS = ("uniform", "logsnr", "karras", "windows")
+#: The largest OU time the grids and predictors handle: e^{2t} (σ_VE², the log-SNR)
+#: overflows float64 beyond t = ½ log(DBL_MAX) = 354.89; 354.8 rounded down.
+T_LIMIT = np.floor(5.0 * np.log(np.finfo(np.float64).max)) / 10.0
+_T_LIMIT_WHY = (f"<= {T_LIMIT}, where e^(2t) overflows float64 (the forward process forgets "
+                "the data long before: α_t = e^-t is 2e-9 at t = 20)")
 
 
 def alpha(t):
@@ -67,7 +73,7 @@ def time_grid(steps, kind="uniform", t_max=5.0, t_min=1e-3, rho=7.0):
         between the two parts in proportion to their lengths in these units (t_max - 1
         and log(1/t_min)).
     t_max : float
-        Start (noise level), > t_min.
+        Start (noise level), > t_min and <= ``T_LIMIT`` (354.8, where e^{2t} overflows).
     t_min : float
         End time δ > 0.
     rho : float
@@ -91,6 +97,8 @@ def time_grid(steps, kind="uniform", t_max=5.0, t_min=1e-3, rho=7.0):
         raise ValueError(f"t_min must be > 0 (the score is singular at t = 0), got {t_min!r}")
     if not (np.isfinite(t_max) and t_max > t_min):
         raise ValueError(f"t_max must be finite and > t_min = {t_min}, got {t_max!r}")
+    if t_max > T_LIMIT:
+        raise ValueError(f"t_max must be {_T_LIMIT_WHY}; got {t_max!r}")
     if not (np.isfinite(rho) and rho > 0):
         raise ValueError(f"rho must be positive, got {rho!r}")
     u = np.linspace(0.0, 1.0, steps + 1)
@@ -142,4 +150,6 @@ def check_grid(ts):
                          f"{ts[bad]} is followed by {ts[bad + 1]}")
     if not ts[-1] > 0:
         raise ValueError(f"ts must end at t > 0 (the score is singular at t = 0), got {ts[-1]}")
+    if ts[0] > T_LIMIT:
+        raise ValueError(f"ts must start at t {_T_LIMIT_WHY}; got {ts[0]}")
     return ts

@@ -7,7 +7,11 @@ t - h, x_{t-h} = e^h x_t + ∫_0^h e^{h-r} ∇log p_{t-r}(x_{t-r}) dr. Predictor
   α ~ U(0, 1) per sample, x_mid = e^{αh} x + (e^{αh} - 1) s_t(x), then
   x' = e^h x + h e^{(1-α)h} s_{t-αh}(x_mid) — an unbiased estimate of the integral;
   2 score evaluations per step.
-* ``"exp-euler"``: the exponential integrator x' = e^h x + (e^h - 1) s_t(x) (= DDIM, η = 0).
+* ``"ddim"``: DDIM (η = 0), the data-prediction exponential integrator (DPM-Solver++(1),
+  k-diffusion's Euler): the denoiser x̂₀ = (x + σ_t² s_t(x))/α_t frozen over the step,
+  x' = (σ_{t-h}/σ_t) x + α_{t-h}(1 - e^{-h_λ}) x̂₀, with h_λ the step in log(α/σ).
+* ``"exp-euler"``: the exponential integrator with the *score* frozen,
+  x' = e^h x + (e^h - 1) s_t(x) (not DDIM: it overshoots stiff directions).
 * ``"ddpm"``: the exponential integrator of the reverse SDE,
   x' = e^h x + 2(e^h - 1) s_t(x) + √(e^{2h} - 1) z.
 * ``"heun"``: EDM's second-order Heun step in variance-exploding coordinates
@@ -24,6 +28,7 @@ same whether drawn alone (``first_sample=i``), in a batch of any size, or in chu
 
 import threading
 import time
+import warnings
 
 import numpy as np
 from numba.core.registry import CPUDispatcher
@@ -34,12 +39,17 @@ from .._progress import progress_bar
 from .._validate import non_negative_float, positive_float, positive_int
 from .corrector import CORRECTORS, Streams, correct, corrector_settings
 from .picard import run as picard_run
-from .predictors import predict, tweedie
+from .picard import unconverged_message
+from .predictors import predict, tweedie, unit_variance
 from .process import check_grid, sigma2, time_grid
 
 __all__ = ["CORRECTORS", "METHODS", "PREDICTORS", "sample"]
 
-PREDICTORS = {"rm": 2, "exp-euler": 1, "ddpm": 1, "heun": 2}  # score evaluations per step
+PREDICTORS = {"rm": 2, "ddim": 1, "exp-euler": 1, "ddpm": 1, "heun": 2}  # evaluations per step
+#: A grid on which the predictor's variance on N(0, I) data is off by more than this factor
+#: gets a RuntimeWarning (``_check_steps``); the default grid keeps every predictor
+#: within 10 %, and a factor 2 is where the first-order ones visibly fail (docs/diffusion.md).
+_ACCURATE = 2.0
 _PRESET = object()  # an argument left to the method's preset
 #: Named combinations; None holds the defaults of every argument a method may set.
 #: "rm-uld" (the paper's Algorithm 3: a corrector of 2 steps after every step) was the best
@@ -64,8 +74,13 @@ class _Oracle:
         self.nfe = 0
         self.rounds = 0
 
-    def __call__(self, x, t):
-        """Scores at rows ``x`` (n, d), times ``t`` (n,)."""
+    def __call__(self, x, t, samples=None):
+        """Scores at rows ``x`` (n, d), times ``t`` (n,); ``samples``: each row's sample (n,)."""
+        if not np.isfinite(x).all():  # the step before made them so, not the score
+            r = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+            raise ValueError(f"sample {self._sample(r, samples)} became non-finite before the "
+                             f"score call at t = {t[r]:.6g}: the grid's steps are too long for "
+                             "the predictor (more steps, or a smaller t_max)")
         if self.jitted:
             out = np.empty_like(x)
             self.score(x, t, out, *self.args)
@@ -80,8 +95,12 @@ class _Oracle:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"score returned non-finite values at t = {t[i]:.6g} for sample "
-                             f"{self.first_sample + i} (and {int(bad.sum()) - 1} more)")
+                             f"{self._sample(i, samples)} (and {int(bad.sum()) - 1} more)")
         return out
+
+    def _sample(self, row, samples):
+        """The global index of the sample of batch row ``row``."""
+        return self.first_sample + int(row if samples is None else samples[row])
 
 
 def _streams(seed, first_sample, n):
@@ -96,7 +115,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
            steps=50, grid="logsnr", t_max=5.0, t_min=1e-3, ts=None, corrector_every=_PRESET,
            corrector_steps=_PRESET, corrector_step_size=None, friction=None, denoise=False,
            seed=None, first_sample=0, x_init=None, score_args=(), callback=None,
-           progressbar=True, picard_steps=None, tolerance=1e-3, max_rounds=None):
+           progressbar=True, picard_steps=None, tolerance=1e-3, max_rounds=None, strict=False):
     """Sample a diffusion model by integrating its reverse process.
 
     Parameters
@@ -111,15 +130,22 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         predictor steps each followed by a short exponential-Euler underdamped-Langevin
         corrector (2 steps at the stiffness-scaled defaults). Arguments given explicitly
         override it. None: ``predictor="rm"`` and no corrector.
-    predictor : {"rm", "exp-euler", "ddpm", "heun"}
+    predictor : {"rm", "ddim", "exp-euler", "ddpm", "heun"}
+        ``"ddim"``: DDIM (η = 0), the denoiser frozen over each step (k-diffusion's Euler);
+        ``"exp-euler"``: the score frozen instead (not DDIM); see the module docstring.
     corrector : {None, "uld", "uld-rm"}
     steps : int
-        Predictor steps (grid intervals) when ``ts`` is not given.
+        Predictor steps (grid intervals) when ``ts`` is not given. A grid on which the
+        predictor is unstable is refused and one on which it is inaccurate is warned about,
+        naming the fewest steps that work; the test is exact: the predictor's variance on
+        N(0, I) data (the score every data approaches at high noise, where the long steps
+        of a short grid fall) against the exact 1 (docs/diffusion.md, "Guards").
     grid : {"logsnr", "uniform", "karras", "windows"}
         Built-in grid (:func:`lcsample.diffusion.time_grid`); uniform in log-SNR by
         default, which resolves the stiff last levels (docs/diffusion.md).
     t_max, t_min : float
-        Grid end points: start noise level and end time δ > 0.
+        Grid end points: start noise level (at most 354.8, where e^{2t} overflows) and end
+        time δ > 0.
     ts : array_like, optional
         An explicit strictly decreasing grid of OU times, ending at t > 0.
     corrector_every : int or "end"
@@ -157,8 +183,11 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         0 runs to the exact sequential result. Default 1e-3.
     max_rounds : int, optional
         At most this many Picard rounds per window (with ``picard_steps``); a window that
-        stops unconverged is reported in ``info["windows"]``. Default: no cap (a window
-        of Q score calls is exact after at most Q rounds).
+        stops unconverged is reported in ``info["windows"]`` and by a ``RuntimeWarning``.
+        Default: no cap (a window of Q score calls is exact after at most Q rounds).
+    strict : bool
+        With ``picard_steps``: raise a ``RuntimeError`` as soon as a window stops at
+        ``max_rounds`` unconverged, instead of warning after the run.
 
     Returns
     -------
@@ -206,6 +235,8 @@ def _validate(args):
     if a["corrector"] is not None and a["corrector"] not in CORRECTORS:
         raise ValueError(f"corrector must be one of {[None, *CORRECTORS]}, got {a['corrector']!r}")
     a.update(_validate_picard(a))
+    if not isinstance(a["strict"], (bool, np.bool_)):
+        raise ValueError(f"strict must be True or False, got {a['strict']!r}")
     for name in ("dim", "num_samples", "corrector_steps"):
         a[name] = positive_int(a[name], name)
     a["first_sample"] = positive_int(a["first_sample"], "first_sample", minimum=0)
@@ -219,7 +250,67 @@ def _validate(args):
     a["corrector_step_size"] = positive_float(a["corrector_step_size"], "corrector_step_size")
     if not isinstance(a["score_args"], tuple):
         raise ValueError(f"score_args must be a tuple, got {type(a['score_args']).__name__}")
+    _check_steps(a["predictor"], a["ts"], None if args["ts"] is not None else args)
     return a
+
+
+def _check_steps(predictor, ts, built):
+    """Refuse a grid on which the predictor is unstable; warn where it is inaccurate.
+
+    The measure is exact (:func:`lcsample.diffusion.predictors.unit_variance`): the
+    predictor's variance on N(0, I) data, whose exact value is 1. Unstable: more than
+    e^{2(t_max - t_min)}, the most the exact flow stretches Gaussian data of any width
+    (variance λ: (α_δ²λ + σ_δ²)/(α_T²λ + σ_T²) → e^{2(T - δ)} as λ → ∞), so no data could
+    give it. Inaccurate: off by more than a factor ``_ACCURATE``. ``built``: the arguments
+    :func:`lcsample.diffusion.time_grid` built ``ts`` from (then ``steps`` is named with the
+    fewest that keep it accurate), or None for a user ``ts``.
+    """
+    ratio = unit_variance(predictor, ts)
+    if 1.0 / _ACCURATE <= ratio <= _ACCURATE:
+        return
+    stretch = np.exp(2.0 * (ts[0] - ts[-1]))
+    if built is None:
+        k = int(np.argmax(-np.diff(ts)))
+        what, fix = "ts", f"split its long steps (the longest: t = {ts[k]:.4g} to {ts[k + 1]:.4g})"
+    else:
+        fewest = _fewest_steps(predictor, built)
+        what = f"steps={built['steps']} (grid={built['grid']!r}, t_max={built['t_max']})"
+        fix = (f"steps={fewest} is the fewest within a factor {_ACCURATE:g}" if fewest else
+               f"no steps up to {_MOST_STEPS:,} are within a factor {_ACCURATE:g}: lower t_max")
+    text = (f"{what} is too coarse for predictor={predictor!r}: on N(0, I) data, the law every "
+            f"data approaches at high noise, it gives {ratio:.3g} times the exact variance")
+    if not ratio <= stretch:
+        raise ValueError(f"{text}, more than the exact flow can stretch any Gaussian data "
+                         f"(e^(2(t_max - t_min)) = {stretch:.3g}): unstable; {fix}")
+    warnings.warn(f"{text}; {fix}", RuntimeWarning, stacklevel=4)
+
+
+_MOST_STEPS = 2**20  # where the search for the fewest steps gives up (a 1 M-point grid)
+
+
+_MOST_STEPS = 2**20
+
+
+def _fewest_steps(predictor, built):
+    """The fewest grid steps keeping the predictor within ``_ACCURATE`` on N(0, I) data.
+
+    Doubling, then bisection (the ratio tends to 1 as steps grow, not always monotonically
+    at the first few); None if not even ``_MOST_STEPS`` do.
+    """
+    def accurate(k):
+        ratio = unit_variance(predictor, time_grid(k, built["grid"], built["t_max"],
+                                                   built["t_min"]))
+        return 1.0 / _ACCURATE <= ratio <= _ACCURATE
+
+    low, high = built["steps"], 2 * built["steps"]
+    while not accurate(high):
+        if high >= _MOST_STEPS:
+            return None
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if accurate(mid) else (mid, high)
+    return high
 
 
 def _check_size(n, dim):
@@ -275,9 +366,13 @@ def _run(oracle, opts, x, rngs, callback, bar, stop):
         x, interrupted = _run_sequential(oracle, ts, opts["predictor"], corrector_args, x, rngs,
                                          opts["denoise"], go_on, bar)
         return x, interrupted, {}
-    x, windows = picard_run(oracle, ts, opts["predictor"], corrector_args, x, rngs,
-                            opts["picard_steps"], opts["tolerance"], opts["max_rounds"], bar,
-                            stop)
+    x, windows, unconverged = picard_run(oracle, ts, opts["predictor"], corrector_args, x, rngs,
+                                         opts["picard_steps"], opts["tolerance"],
+                                         opts["max_rounds"], bar, stop, opts["strict"])
+    if unconverged.any():
+        warnings.warn(unconverged_message([w for w in windows if not w["converged"]],
+                                          int(unconverged.sum()), opts["tolerance"],
+                                          opts["max_rounds"]), RuntimeWarning, stacklevel=3)
     if opts["denoise"] and not stop.is_set():
         x = tweedie(oracle, x, ts[-1])
     return x, stop.is_set(), {"picard_steps": opts["picard_steps"], "tolerance": opts["tolerance"],
