@@ -65,12 +65,17 @@ INITS = ("mode", "uniform")
 #: O(d²) work per step stays below ~4 µs·(d/100)² and its d gradients once are cheap
 #: next to what it saves on correlated posteriors (benchmarks/accuracy.py).
 AUTO_DENSE_MAX_DIM = 200
+#: Up to this dimension, ``"auto"`` above AUTO_DENSE_MAX_DIM starts diagonal and turns
+#: dense when the warmup's first curvature estimate shows the diagonal leaves the target
+#: ill-conditioned (``"auto"`` is passed on to the warmup as that choice).
+AUTO_SWITCH_MAX_DIM = 1000
 
 
 class SampleOptions(NamedTuple):
     """The arguments of :func:`lcsample.sample`, checked and completed.
 
     ``method`` is the name and ``kind`` its :class:`Method`; ``adapt_mass`` is "diag",
+    "auto" (diagonal, turned dense by the warmup when that pays),
     "dense" or None (a fixed ``fixed_mass``); ``seed`` is an int, a SeedSequence or None;
     the rest are the arguments of :func:`lcsample.sample` under their own names.
     """
@@ -139,7 +144,8 @@ def validate(target, args):
         raise ValueError("initial_state continues a run: seed and initial_positions must be None")
     if not isinstance(a["check_gradient"], bool):
         raise ValueError(f"check_gradient must be True or False, got {a['check_gradient']!r}")
-    dense = a["adapt_mass"] == "dense" or (a["fixed_mass"] is not None and a["fixed_mass"].dense)
+    dense = (a["adapt_mass"] in ("dense", "auto")
+             or (a["fixed_mass"] is not None and a["fixed_mass"].dense))
     check_run_size(a["chains"], a["draws"], a["tune"], a["thin"], target.dim,
                    not a["discard_tuned_samples"], dense)
     return SampleOptions(**{name: a[name] for name in SampleOptions._fields})
@@ -199,7 +205,7 @@ def _inverse_mass(value, dim):
     """("diag" | "dense", None) to adapt, or (None, InverseMass) for a fixed matrix."""
     if isinstance(value, str):
         kind = choice(value, "inverse_mass_matrix", ("auto", "diag", "dense"))
-        if kind == "auto":
+        if kind == "auto" and (dim <= AUTO_DENSE_MAX_DIM or dim > AUTO_SWITCH_MAX_DIM):
             kind = "dense" if dim <= AUTO_DENSE_MAX_DIM else "diag"
         return kind, None
     try:

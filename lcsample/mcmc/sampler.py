@@ -82,7 +82,8 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
         ``target_accuracy`` is warned about).
     inverse_mass_matrix : {"auto", "diag", "dense"} or array_like, shape (d,) or (d, d)
         Adapted diagonal, or the inverse Hessian at the mode; ``"auto"``: dense up to
-        d = 200. An array is used as given.
+        d = 200, and up to d = 1,000 when the diagonal leaves the target ill-conditioned.
+        An array is used as given.
     tuning : {"theory", "adaptive"}
         h from the exact stationary bias at the largest curvature and γ = 2√m, or h from
         an energy-error target (:mod:`lcsample.mcmc.warmup.loop`).

@@ -16,6 +16,7 @@ from .mass import InverseMass
 
 __all__ = [
     "ModeSearch",
+    "dense_inverse_mass",
     "find_mode",
     "flat_directions",
     "initial_points",
@@ -212,16 +213,32 @@ def _mass_at_mode(target, mode, adapt_mass, init_rng, info):
     ``info["flat_directions"]`` (see :func:`flat_directions`).
     """
     if adapt_mass == "dense":
-        hess = hessian(target.logdensity_and_gradient, mode.x, mode.gradient)
-        evals, evecs = np.linalg.eigh(hess)
+        mass, evals, evecs = dense_inverse_mass(target.logdensity_and_gradient, mode.x,
+                                                mode.gradient)
         info["init_grad_evals"] += target.dim
         _record_flat(info, flat_directions(evals, evecs, target.structure.labels()))
-        return InverseMass((evecs / positive_floor(evals)) @ evecs.T)
+        return mass
     curv, n = diagonal_curvature(target.logdensity_and_gradient, mode.x, mode.gradient,
                                  init_rng)
     info["init_grad_evals"] += n
     _record_flat(info, flat_directions(curv, None, target.structure.labels()))
     return InverseMass(1.0 / positive_floor(curv))
+
+
+def dense_inverse_mass(logdensity_and_gradient, x, g):
+    """The inverse Hessian of -log π at ``x`` (d gradient evaluations), as an inverse mass.
+
+    Non-positive eigenvalues are floored (:func:`positive_floor`).
+
+    Returns
+    -------
+    mass : InverseMass
+    evals : ndarray, shape (d,)
+    evecs : ndarray, shape (d, d)
+        The Hessian's eigen-decomposition, before the floor.
+    """
+    evals, evecs = np.linalg.eigh(hessian(logdensity_and_gradient, x, g))
+    return InverseMass((evecs / positive_floor(evals)) @ evecs.T), evals, evecs
 
 
 def flat_directions(curvature, vectors, labels):
