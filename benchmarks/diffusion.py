@@ -100,6 +100,7 @@ class Combo:
 
 COMBOS = {
     "exp-euler": Combo("exp-euler"),
+    "ddim": Combo("ddim"),
     "ddpm": Combo("ddpm"),
     "heun": Combo("heun"),
     "rm": Combo("rm"),
@@ -114,7 +115,8 @@ COMBOS = {
 BASELINE = "exp-euler"
 RM_CORRECTED = ("rm+uld", "rm+uld-rm", "rm+uld-rm/4")
 #: ``--quick``: the combinations the issue asks for, fewer still for d >= 100.
-QUICK_COMBOS = ("exp-euler", "ddpm", "heun", "rm", "exp-euler+uld", "rm+uld", "rm+uld-rm")
+QUICK_COMBOS = ("exp-euler", "ddim", "ddpm", "heun", "rm", "exp-euler+uld", "rm+uld",
+                "rm+uld-rm")
 QUICK_HEAVY_COMBOS = ("exp-euler", "heun", "rm", "rm+uld")
 
 
