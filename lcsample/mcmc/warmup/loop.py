@@ -5,7 +5,7 @@ target's geometry:
 
 * ``"theory"`` route: Lanczos estimates of the extreme curvatures m and L of the
   preconditioned target (at each chain's position, at the start and after each mass
-  window). Friction γ = 2√m critically damps the softest direction; the step h is the
+  window). Friction γ = √m (damping ratio ½ in the softest direction); the step h is the
   largest whose exact stationary variance error on a Gaussian of curvature L, with this γ,
   is ``target_accuracy`` (:func:`~lcsample.mcmc.warmup.step_size.step_size_for_bias`) —
   the Shen–Lee analysis (L-smooth, m-strongly convex) with its unknown constant replaced by
@@ -230,7 +230,7 @@ def window_schedule(tune, windows=True):
 def auto_tune(history):
     """Warmup length from the tuning before it: 10 relaxation times of the softest direction.
 
-    With critical damping the softest direction relaxes in about 1/√m time units, i.e.
+    With damping near critical the softest direction relaxes in about 1/√m time units, i.e.
     1/(h√m) steps. Ten of them take a chain started within a few posterior standard
     deviations of the mode to stationarity and leave windows to refine the mass. The
     length is kept between 50 and 1000 steps; without an estimate it is 200.
@@ -336,7 +336,10 @@ def _retune(chain_list, opts, reservoir, history, step):
     entry["lam_min"] = lam_min
     if opts.tune_friction:
         if opts.route == "theory":
-            gamma = 2.0 * np.sqrt(lam_min)
+            # damping ratio ½ in the softest direction, not critical damping (2√m): with h
+            # set for the same bias, 15–24 % fewer gradients to b² < 0.01 on the benchmark
+            # targets and 1.5× the ESS per draw (docs/tuning.md §5)
+            gamma = np.sqrt(lam_min)
         elif reservoir is not None and len(reservoir) >= _MIN_DRAWS_PER_DIM * reservoir.shape[1]:
             gamma = 1.0 / np.sqrt(_largest_preconditioned_variance(reservoir, chain_list[0].mass))
         else:

@@ -200,8 +200,8 @@ def energy_error(logdensity_and_gradient, x, mass, h, method, rng, n_steps):
 def energy_target(method, tol=STIFF_VARIANCE_BIAS):
     """Energy-error target at which both tuning routes agree on a standard Gaussian.
 
-    On N(0, 1) with critical damping (γ = 2), the theory route's step is
-    h* = :func:`step_size_for_bias` (1, 2, method, tol). This returns Var ΔH of one
+    On N(0, 1) the theory route's friction is γ = 1 and its step
+    h* = :func:`step_size_for_bias` (1, 1, method, tol). This returns Var ΔH of one
     noise-free step (:func:`energy_error`) at h*, per dimension and exactly: the step maps
     z = (x, w) ~ N(0, I) linearly, z' = Mz, so ΔH = ½zᵀAz with A = MᵀM - I and
     Var ΔH = tr(A²)/2.
@@ -215,7 +215,7 @@ def energy_target(method, tol=STIFF_VARIANCE_BIAS):
     -------
     float
     """
-    h = step_size_for_bias(1.0, 2.0, method, tol)
+    h = step_size_for_bias(1.0, 1.0, method, tol)
     if method == "rmd":
         a = 0.5 * h
         mid = np.array([1.0 - 0.5 * a * a, a])  # x_mid as a row acting on (x, w)
