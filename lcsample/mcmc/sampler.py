@@ -85,7 +85,7 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
         d = 200, and up to d = 1,000 when the diagonal leaves the target ill-conditioned.
         An array is used as given.
     tuning : {"theory", "adaptive"}
-        h from the exact stationary bias at the largest curvature and γ = 2√m, or h from
+        h from the exact stationary bias at the largest curvature and γ = √m, or h from
         an energy-error target (:mod:`lcsample.mcmc.warmup.loop`).
     target_accuracy : float
         Relative error of the stationary variance allowed along the stiffest direction.
