@@ -135,11 +135,9 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         ``"exp-euler"``: the score frozen instead (not DDIM); see the module docstring.
     corrector : {None, "uld", "uld-rm"}
     steps : int
-        Predictor steps (grid intervals) when ``ts`` is not given. A grid on which the
-        predictor is unstable is refused and one on which it is inaccurate is warned about,
-        naming the fewest steps that work; the test is exact: the predictor's variance on
-        N(0, I) data (the score every data approaches at high noise, where the long steps
-        of a short grid fall) against the exact 1 (docs/diffusion.md, "Guards").
+        Predictor steps when ``ts`` is not given. A grid too short for the predictor is
+        refused, or warned about, naming the fewest steps that work (docs/diffusion.md,
+        "Guards").
     grid : {"logsnr", "uniform", "karras", "windows"}
         Built-in grid (:func:`lcsample.diffusion.time_grid`); uniform in log-SNR by
         default, which resolves the stiff last levels (docs/diffusion.md).
@@ -170,35 +168,25 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
     progressbar : bool
         A tqdm bar over the grid's steps, when stderr is a terminal.
     picard_steps : int, optional
-        Picard-parallel sampling (:mod:`lcsample.diffusion.picard`): windows of up to
-        ``picard_steps`` predictor steps (ending where a corrector runs; each corrector run is
-        one window), each solved in a few rounds of one batched score call with up to
-        2·``picard_steps`` rows per sample. The converged result is the sequential result for
-        the same arguments and seed. None (default): sequential.
+        Picard-parallel sampling in windows of up to ``picard_steps`` predictor steps
+        (:mod:`lcsample.diffusion.picard`, docs/parallel.md); converged, it is the
+        sequential result for the same seed. None (default): sequential.
     tolerance : float
-        Picard stopping rule (with ``picard_steps``), per sample and window: no point moved by
-        more than ``tolerance`` times the step's noise scale in the last round (RMS over
-        coordinates; the noise scale is √(e^{2h} - 1) for a predictor step h, the position
-        noise standard deviation for a corrector step). Like ParaDiGMS's ``tolerance``;
-        0 runs to the exact sequential result. Default 1e-3.
+        Picard stopping rule: no point moved by more than ``tolerance`` times its step's
+        noise scale in the last round (docs/parallel.md); 0 runs to the exact result.
     max_rounds : int, optional
-        At most this many Picard rounds per window (with ``picard_steps``); a window that
-        stops unconverged is reported in ``info["windows"]`` and by a ``RuntimeWarning``.
-        Default: no cap (a window of Q score calls is exact after at most Q rounds).
+        Picard rounds per window at most; a window stopped unconverged is warned about.
     strict : bool
-        With ``picard_steps``: raise a ``RuntimeError`` as soon as a window stops at
-        ``max_rounds`` unconverged, instead of warning after the run.
+        Raise a ``RuntimeError`` for such a window instead.
 
     Returns
     -------
     samples : ndarray, shape (num_samples, dim)
     info : dict
         ``nfe`` (score evaluations, rows), ``nfe_per_sample``, ``rounds`` (sequential
-        batched score calls), ``ts``, ``time`` (seconds), ``interrupted``. With
-        ``picard_steps``: ``windows`` (per window: ``kind`` "predict" or "correct", ``steps``,
-        ``t``, ``rounds``, ``converged``, ``unconverged_samples`` and the largest
-        ``residuals`` of each round), ``window_rounds`` (array), ``converged`` (every
-        window of every sample) and ``picard_steps``, ``tolerance``.
+        batched score calls), ``ts``, ``time`` (seconds), ``interrupted``; with
+        ``picard_steps`` also ``windows``, ``window_rounds``, ``converged``
+        (docs/parallel.md).
 
     Notes
     -----

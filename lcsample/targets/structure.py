@@ -103,7 +103,7 @@ class Structure:
     @property
     def transformed(self):
         """Whether any free variable is not on the real line."""
-        return any(not isinstance(as_transform(v.transform), Identity) for v in self.variables)
+        return any(not isinstance(v.transform, Identity) for v in self.variables)
 
     def labels(self):
         """A name per flat coordinate: ``"mu"``, ``"theta[3]"``, ``"L[0,1]"``."""
@@ -130,7 +130,7 @@ class Structure:
             lead = flat.shape[:-1]
             values = self._constrain(flat.reshape(-1, flat.shape[-1]))
             return {k: np.asarray(a).reshape(lead + np.shape(a)[1:]) for k, a in values.items()}
-        return {name: as_transform(v.transform).forward(value)
+        return {name: v.transform.forward(value)
                 for (name, value), v in zip(self.unconstrained(flat).items(), self.variables,
                                             strict=True)}
 
@@ -152,7 +152,7 @@ class Structure:
             x = np.asarray(values[v.name], dtype=float)
             if x.shape != v.shape:
                 raise ValueError(f"{what}[{v.name!r}] must have shape {v.shape}, got {x.shape}")
-            transform = as_transform(v.transform)
+            transform = v.transform
             if not np.all(transform.contains(x)):
                 raise ValueError(f"{what}[{v.name!r}] lies outside the support of {transform!r}")
             flat[self.slices[v.name]] = transform.inverse(x).reshape(-1)
@@ -177,7 +177,8 @@ class Structure:
 
 
 def _checked(variable):
-    """Validate one Variable; returns it with a tuple shape and a Transform."""
+    """Validate one Variable; returns it with a tuple shape and a Transform instance (the
+    Structure's methods rely on the latter)."""
     if not isinstance(variable, Variable):
         raise ValueError(f"variables must be lcsample.Variable entries, got {variable!r}")
     name = variable.name
