@@ -14,6 +14,8 @@ along which the log density curves upward most; the warning names the variables 
 up that direction.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .warmup.curvature import hessian
@@ -30,7 +32,7 @@ _ROUNDING = 64.0
 _NAMED = 3
 
 
-class ConcavityCheck:
+class ConcavityCheck(NamedTuple):
     """Result of :func:`check_concavity`.
 
     Attributes
@@ -42,16 +44,19 @@ class ConcavityCheck:
     curvature : float
         The largest eigenvalue of ∇²log π at the worst point: positive where log π curves
         upward (NaN when not computed).
-    upward : list of (str, float)
+    upward : tuple of (str, float)
         The coordinates (labels) that make up its eigenvector, with their components,
         largest first; empty when not computed or when the curvature is not positive.
     n_grads : int
         Evaluations spent on ``upward``.
     """
 
-    def __init__(self, n_pairs, n_failed, worst_gap, curvature=np.nan, upward=(), n_grads=0):
-        self.n_pairs, self.n_failed, self.worst_gap = n_pairs, n_failed, worst_gap
-        self.curvature, self.upward, self.n_grads = curvature, list(upward), n_grads
+    n_pairs: int
+    n_failed: int
+    worst_gap: float
+    curvature: float = np.nan
+    upward: tuple = ()
+    n_grads: int = 0
 
 
 def check_concavity(target, x, lp, grad):
@@ -95,10 +100,10 @@ def _upward_direction(target, x, grad):
     evals, evecs = np.linalg.eigh(-hessian(target.logdensity_and_gradient, x, grad))
     top, vector = float(evals[-1]), evecs[:, -1]
     if not top > 0:
-        return top, []
+        return top, ()
     labels = target.structure.labels()
     order = [i for i in np.argsort(-np.abs(vector)) if vector[i] ** 2 >= 0.1][:_NAMED]
-    return top, [(labels[i], float(vector[i])) for i in order]
+    return top, tuple((labels[i], float(vector[i])) for i in order)
 
 
 def concavity_warning(check):
