@@ -6,6 +6,7 @@ GiB needed against what the machine has, instead of after the warmup or after sw
 """
 
 from .._memory import GIB, available_memory
+from .chain import block_lengths
 
 __all__ = ["MAX_STEPS_PER_CHAIN", "check_run_size", "record_bytes"]
 
@@ -43,8 +44,10 @@ def record_bytes(chains, draws, tune, dim, keep_warmup, dense):
             + (3 * 8.0 * dim * dim if dense else 0.0))
 
 
-def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense):
+def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense, stored=False):
     """Refuse a run that cannot fit in memory or cannot finish.
+
+    ``stored``: the draws stream to a store, one block per chain in memory at a time.
 
     Returns
     -------
@@ -63,7 +66,8 @@ def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense):
             f"draws={draws} with thin={thin} and tune={tune} is {steps:.3g} steps per chain, "
             f"more than {MAX_STEPS_PER_CHAIN:.0e} (over a day per chain even at 100 ns a "
             "step); lower draws or thin")
-    need = record_bytes(chains, draws, tune, dim, keep_warmup, dense)
+    held = block_lengths(draws, thin)[0] if stored else draws
+    need = record_bytes(chains, held, tune, dim, keep_warmup, dense)
     have = available_memory()
     if have is not None and need > have:
         parts = [f"chains={chains}", f"draws={draws}", f"dim={dim}"]
@@ -72,5 +76,5 @@ def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense):
         raise ValueError(
             f"{', '.join(parts)} need {need / GIB:,.1f} GiB for the draws and their "
             f"statistics, and {have / GIB:,.1f} GiB is available: lower chains or draws, "
-            "or thin more")
+            "thin more, or stream the draws to a store (store=)")
     return need

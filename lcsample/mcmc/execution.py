@@ -46,8 +46,12 @@ def run_tasks(chain_list, tasks, cores, monitor, bar, advance_batch=None):
     advance_batch : callable, optional
         ``advance_batch(chains, requests) -> list of (n_done, grads)``: advances several
         chains together (batched targets). When given, tasks run in lockstep in this
-        thread; otherwise in ``cores`` worker threads, round-robin.
+        thread; otherwise in ``cores`` worker threads, round-robin. An advance that runs
+        tasks itself (:class:`lcsample.mcmc.remote.RemoteAdvance`, on an executor's
+        workers) is handed them.
     """
+    if hasattr(advance_batch, "run_tasks"):
+        return advance_batch.run_tasks(chain_list, tasks, monitor, bar)
     if advance_batch is not None:
         return _run_lockstep(chain_list, tasks, monitor, bar, advance_batch)
     return _run_threads(chain_list, tasks, cores, monitor, bar)

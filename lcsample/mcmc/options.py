@@ -10,8 +10,10 @@ import numpy as np
 
 from .._validate import choice, non_negative_float, positive_float, positive_int
 from ..kernels.step import RMD, ULMC
+from ..storage.zarr_store import as_zarr_store
 from ..targets.base import Target
 from .budget import check_run_size
+from .remote import check_executor
 from .warmup.loop import TUNING_ROUTES
 from .warmup.mass import InverseMass
 
@@ -106,6 +108,9 @@ class SampleOptions(NamedTuple):
     tolerance: float | None
     max_rounds: int | None
     check_gradient: bool
+    executor: object
+    store: object
+    resume: bool
 
 
 def validate(target, args):
@@ -142,12 +147,19 @@ def validate(target, args):
     if a["initial_state"] is not None and (a["seed"] is not None
                                            or a["initial_positions"] is not None):
         raise ValueError("initial_state continues a run: seed and initial_positions must be None")
-    if not isinstance(a["check_gradient"], bool):
-        raise ValueError(f"check_gradient must be True or False, got {a['check_gradient']!r}")
+    for flag in ("check_gradient", "resume"):
+        if not isinstance(a[flag], bool):
+            raise ValueError(f"{flag} must be True or False, got {a[flag]!r}")
+    a["executor"] = check_executor(a["executor"])
+    a["store"] = as_zarr_store(a["store"])
+    if a["resume"] and a["store"] is None:
+        raise ValueError("resume=True needs store= (the store of the run to continue)")
+    if a["store"] is not None and a["initial_state"] is not None:
+        raise ValueError("initial_state and store: a stored run continues with resume=True")
     dense = (a["adapt_mass"] in ("dense", "auto")
              or (a["fixed_mass"] is not None and a["fixed_mass"].dense))
     check_run_size(a["chains"], a["draws"], a["tune"], a["thin"], target.dim,
-                   not a["discard_tuned_samples"], dense)
+                   not a["discard_tuned_samples"], dense, stored=a["store"] is not None)
     return SampleOptions(**{name: a[name] for name in SampleOptions._fields})
 
 

@@ -84,6 +84,9 @@ class SamplingResult:
         One entry per warmup retune: ``step`` (warmup step), ``step_size``, ``friction``
         and the estimates behind them (``lam_min``, ``lam_max``: extreme curvatures of the
         preconditioned target; ``energy_error`` on the adaptive route).
+    store : str or None
+        The Zarr store of a run made with ``store=``; ``posterior``, ``sample_stats`` and
+        ``warmup`` are then Dask arrays reading it, and :meth:`to_arviz` opens it lazily.
     """
 
     posterior: np.ndarray
@@ -95,6 +98,7 @@ class SamplingResult:
     attrs: dict = field(default_factory=dict)
     structure: Structure | None = None
     tuning_history: list = field(default_factory=list)
+    store: str | None = None
 
     def __post_init__(self):
         if self.structure is None:
@@ -129,6 +133,10 @@ class SamplingResult:
         coords, dims : dict, optional
             As in ``arviz.from_dict``; added to the target's own.
         """
+        if self.store is not None and var_names is None and coords is None and dims is None:
+            from ..storage.reader import open_store
+
+            return open_store(self.store)
         from .arviz import to_arviz
 
         return to_arviz(self, var_names=var_names, coords=coords, dims=dims)

@@ -8,19 +8,21 @@ import numpy as np
 from .._interrupt import ctrl_c_stops
 from .._progress import progress_bar
 from .._version import __version__
-from ..kernels.compiled import evaluate_rows, run_chain
+from ..kernels.compiled import run_chain
 from ..targets.gradient_check import check_gradient
+from .advance import AdvanceSpec, make_advance
 from .chain import Chain, Request, block_lengths, draw_costs
 from .concavity import check_concavity, concavity_warning
 from .execution import Monitor, run_tasks
-from .lockstep import LockstepAdvance
 from .options import validate
-from .picard import PicardAdvance
+from .persist import open_stored_run
+from .records import MemoryRecords
+from .remote import RemoteAdvance
 from .results import ChainState, SamplingResult
 from .warmup.curvature import extreme_curvatures
 from .warmup.loop import (
+    MAX_ENERGY_ERROR,
     WarmupOptions,
-    allocate_records,
     flag_energy_jumps,
     run_warmup,
     warmup_converged,
@@ -53,11 +55,12 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
            corrector_steps=None, corrector_step_size=None, thin=1, cores=None,
            progressbar=True, discard_tuned_samples=True, compute_convergence_checks=True,
            initial_state=None, picard_steps=None, tolerance=None, max_rounds=None,
-           check_gradient=True):
+           check_gradient=True, executor=None, store=None, resume=False):
     """Sample a target with randomized-midpoint underdamped Langevin Monte Carlo.
 
     The user guide explains each option at length: docs/tuning.md (warmup, mass, step),
-    docs/chains.md (seeds, threads, continuing, Ctrl-C), docs/parallel.md (Picard).
+    docs/chains.md (seeds, threads, continuing, Ctrl-C), docs/parallel.md (Picard),
+    docs/scaling.md (executors, stores, resuming).
 
     Parameters
     ----------
@@ -67,31 +70,25 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
     draws, chains, thin : int
         Draws kept per chain after thinning; chains; steps per kept draw.
     tune : int, optional
-        Warmup steps per chain. Default: 10 relaxation times of the softest direction,
-        50 to 1000 (:func:`lcsample.mcmc.warmup.loop.auto_tune`); 0 with ``initial_state``.
+        Warmup steps per chain. Default: 10 relaxation times of the softest direction
+        (50 to 1000); 0 with ``initial_state``.
     seed : int or numpy.random.SeedSequence, optional
-        One stream per chain from ``SeedSequence(seed).spawn``: draws do not depend on
-        ``cores``. An earlier run's ``attrs["seed"]`` repeats it.
+        One stream per chain: draws do not depend on ``cores`` or ``executor``.
     method : {"rmd", "ulmc", "rmd-tv", "rmd-picard"}
         Randomized midpoint (2 gradients a step, O(h³) bias); exponential Euler (1, O(h));
-        the paper's log-concave TV algorithm (a ULMC corrector run before each stored
-        draw); RM-ULMC in Picard blocks (:mod:`lcsample.mcmc.picard`), ``"rmd"``'s draws
-        in fewer sequential rounds for more gradients.
+        the paper's log-concave TV algorithm (a ULMC corrector before each stored draw);
+        RM-ULMC in Picard blocks, in fewer sequential rounds for more gradients.
     step_size, friction : float, optional
-        h and γ in preconditioned units; tuned unless given (a given step far beyond
-        ``target_accuracy`` is warned about).
+        h and γ in preconditioned units; tuned unless given.
     inverse_mass_matrix : {"auto", "diag", "dense"} or array_like, shape (d,) or (d, d)
         Adapted diagonal, or the inverse Hessian at the mode; ``"auto"``: dense up to
         d = 200, and up to d = 1,000 when the diagonal leaves the target ill-conditioned.
-        An array is used as given.
     tuning : {"theory", "adaptive"}
-        h from the exact stationary bias at the largest curvature and γ = √m, or h from
-        an energy-error target (:mod:`lcsample.mcmc.warmup.loop`).
+        h from the exact stationary bias at the largest curvature, or from the energy error.
     target_accuracy : float
         Relative error of the stationary variance allowed along the stiffest direction.
     init : {"mode", "uniform"}
-        Jittered around the mode (L-BFGS), or Stan's uniform(-2, 2); ignored with
-        ``initial_positions``, shape (d,) or (chains, d).
+        Jittered around the mode (L-BFGS), or Stan's uniform(-2, 2).
     initial_positions : array_like or dict, optional
         Starts, shape (d,) or (chains, d) on the unconstrained scale, or named values
         ``{name: value}`` on the variables' supports (a list of dicts: one per chain).
@@ -109,8 +106,13 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
         ``"rmd-picard"``: steps per block (8), the stopping tolerance in inverse-mass
         standard deviations (1e-3; 0 for the exact sequential draws), rounds per block.
     check_gradient : bool
-        Compare the gradient with finite differences of the log density before sampling
-        (16 evaluations, :mod:`lcsample.targets.gradient_check`).
+        Compare the gradient with finite differences of the log density (16 evaluations).
+    executor : dask.distributed.Client or concurrent.futures.Executor, optional
+        Advance the chains on its workers: the same draws as a local run.
+    store : str, os.PathLike or lcsample.ZarrStore, optional
+        A Zarr store the draws stream to, block by block; the result reads them lazily.
+    resume : bool
+        Continue the interrupted run in ``store`` from its last complete block.
 
     Returns
     -------
@@ -138,24 +140,32 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
     monitor = Monitor()
     with ctrl_c_stops(monitor.stop):  # from here to the result, Ctrl-C stops, never loses
         timing = {"compile": target.compile()}
-        chain_list, seed_attr, init_info = _build_chains(target, opts, timing)
+        stored = open_stored_run(target, opts)  # None without store=; checked before work
+        chain_list, seed_attr, init_info = _build_chains(target, opts, timing, stored)
         advance_batch = _backend(target, opts, timing)
         records, history, interrupted = _run(chain_list, opts, advance_batch, init_info,
-                                             monitor, timing)
+                                             monitor, timing, (stored, seed_attr))
         result = _assemble(target, opts, chain_list, records, history, timing, seed_attr,
                            init_info, interrupted)
-    _finish(result, opts.compute_convergence_checks and not interrupted, start)
+    _finish(result, opts.compute_convergence_checks and not interrupted, start, stored)
     return result
 
 
-def _build_chains(target, opts, timing):
+def _build_chains(target, opts, timing, stored):
     """The chains at their starting points; returns (chains, attrs seed, init info).
 
-    Its seconds go to ``timing["initialization"]``.
+    A resumed store's chains continue from its last committed states; a fresh store is
+    created once the seed is known. The seconds go to ``timing["initialization"]``.
     """
     t0 = time.perf_counter()
     try:
-        return _chains_at_start(target, opts)
+        if stored is not None and stored.resumed:
+            seed_attr, init_info, _, _ = stored.saved_info()
+            return stored.resumed_chains(target, opts.kind.integrator), seed_attr, init_info
+        chain_list, seed_attr, init_info = _chains_at_start(target, opts)
+        if stored is not None:
+            stored.create(target, opts, seed_attr)
+        return chain_list, seed_attr, init_info
     finally:
         timing["initialization"] = time.perf_counter() - t0
 
@@ -237,52 +247,48 @@ def _backend(target, opts, timing):
     Returns
     -------
     advance_batch : callable or None
-        Picard blocks (``"rmd-picard"``), lockstep rows (batched targets), or None: each
-        chain in its own thread on the compiled loop.
+        Picard blocks (``"rmd-picard"``), lockstep rows (batched targets), the workers of
+        ``executor`` (:class:`~lcsample.mcmc.remote.RemoteAdvance`, which compile there),
+        or None: each chain in its own thread on the compiled loop.
     """
     t0 = time.perf_counter()
     try:
-        if opts.kind.picard:
-            evaluate = target.evaluate if target.batched else _compiled_rows(target)
-            return PicardAdvance(evaluate, opts.picard_steps, opts.tolerance, opts.max_rounds)
-        if target.batched:
-            return LockstepAdvance(target.evaluate)
-        _compile(target, opts.kind.integrator, opts.kind.corrected)
-        return None
+        spec = AdvanceSpec(opts.kind, opts.picard_steps, opts.tolerance, opts.max_rounds)
+        if opts.executor is not None:
+            return RemoteAdvance(opts.executor, target, spec)
+        advance_batch = make_advance(target, spec)
+        if advance_batch is None:
+            _compile(target, opts.kind.integrator, opts.kind.corrected)
+        return advance_batch
     finally:
         timing["compile"] += time.perf_counter() - t0
 
 
-def _run(chain_list, opts, advance_batch, init_info, monitor, timing):
-    """Warmup, then sampling, timed into ``timing``; returns (records, history, interrupted)."""
+def _run(chain_list, opts, advance_batch, init_info, monitor, timing, storing):
+    """Warmup, then sampling, timed into ``timing``; returns (records, history, interrupted).
+
+    ``storing``: (the run's :class:`~lcsample.mcmc.persist.StoredRun` or None, its seed).
+    """
+    stored, seed_attr = storing
     t0 = time.perf_counter()
     bar = progress_bar(opts.chains * ((opts.tune or 0) + opts.draws), opts.progressbar)
     seen = [_states(chain_list)]  # chain states for the concavity check
     try:
-        resumed = opts.initial_state is not None
-        tune = (0 if resumed else None) if opts.tune is None else opts.tune
-        warmup_opts = WarmupOptions(opts.method, opts.tuning, opts.target_accuracy,
-                                    opts.step_size is None and not resumed,
-                                    opts.friction is None and not resumed,
-                                    None if resumed else opts.adapt_mass)
-        warm, history, interrupted = run_warmup(chain_list, tune, warmup_opts,
-                                                not opts.discard_tuned_samples, opts.cores,
-                                                monitor, bar, advance_batch)
-        if opts.step_size is not None:
-            _question_step(chain_list, history, opts, init_info)
-        _question_tuning(history, chain_list[0])
-        if opts.kind.corrected:
-            saved = getattr(opts.initial_state, "corrector", None) or (None, None)
-            _set_corrector(chain_list, history, opts.corrector_steps or saved[0],
-                           opts.corrector_step_size or saved[1])
+        warm, history, interrupted = _warmup(chain_list, opts, advance_batch, init_info,
+                                             monitor, bar, stored)
+        if stored is not None and not stored.resumed and not interrupted:
+            stored.save_warmup(chain_list, seed_attr, init_info, history,
+                               None if opts.discard_tuned_samples else warm,
+                               warm["lp"].shape[1])
         seen.append(_states(chain_list))
         timing["warmup"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        out = allocate_records(opts.chains, 0 if interrupted else opts.draws,
-                               chain_list[0].x.shape[0], keep_draws=True)
+        n_total = 0 if interrupted else opts.draws
+        records = (stored.records() if stored is not None and not interrupted
+                   else MemoryRecords(opts.chains, n_total, chain_list[0].x.shape[0]))
         monitor.reached = 0
         trails = [[] for _ in chain_list]
-        tasks = [_sampling_task(ch, c, opts.thin, opts.kind.corrected, out, monitor, trails[c])
+        tasks = [_sampling_task(ch, c, opts, records, n_total, monitor, trails[c])
                  for c, ch in enumerate(chain_list)]
         if opts.kind.picard:  # whole blocks, so the draws do not depend on the requests
             advance_batch = advance_batch.carrying()
@@ -290,14 +296,12 @@ def _run(chain_list, opts, advance_batch, init_info, monitor, timing):
                                           advance_batch)
     finally:
         bar.close()
+    n_kept = n_total
     if interrupted or interrupted_now:
         n_kept = min(done) if done else 0
         warnings.warn(f"sampling interrupted: returning the {n_kept} draws per chain made so "
                       "far (attrs['interrupted'] is True); initial_state=result.last_state "
                       "continues the chains", RuntimeWarning, stacklevel=3)
-        out = {k: v[:, :n_kept] for k, v in out.items()}
-    for records in (out, warm):
-        flag_energy_jumps(records)
     _warn_divergences(chain_list)
     # not after several modes (warned about already), nor for Picard blocks solved to a
     # positive tolerance, whose states carry gradients from a nearby point, not their own
@@ -308,7 +312,37 @@ def _run(chain_list, opts, advance_batch, init_info, monitor, timing):
         healthy = np.array([ch.diverged_at is None for ch in chain_list])
         _question_concavity(chain_list[0].target, seen, healthy, init_info)
     timing["sampling"] = time.perf_counter() - t0
-    return {"sampling": out, "warmup": warm}, history, interrupted or interrupted_now
+    return ({"sampling": records.arrays(n_kept), "warmup": warm},
+            history, interrupted or interrupted_now)
+
+
+def _warmup(chain_list, opts, advance_batch, init_info, monitor, bar, stored):
+    """The warmup, or its saved outcome when resuming a store.
+
+    Returns
+    -------
+    (warmup records, tuning history, whether Ctrl-C interrupted)
+    """
+    if stored is not None and stored.resumed:
+        return stored.warmup_records(), stored.saved_info()[2], False
+    resumed = opts.initial_state is not None
+    tune = (0 if resumed else None) if opts.tune is None else opts.tune
+    warmup_opts = WarmupOptions(opts.method, opts.tuning, opts.target_accuracy,
+                                opts.step_size is None and not resumed,
+                                opts.friction is None and not resumed,
+                                None if resumed else opts.adapt_mass)
+    warm, history, interrupted = run_warmup(chain_list, tune, warmup_opts,
+                                            not opts.discard_tuned_samples, opts.cores,
+                                            monitor, bar, advance_batch)
+    flag_energy_jumps(warm)
+    if opts.step_size is not None:
+        _question_step(chain_list, history, opts, init_info)
+    _question_tuning(history, chain_list[0])
+    if opts.kind.corrected:
+        saved = getattr(opts.initial_state, "corrector", None) or (None, None)
+        _set_corrector(chain_list, history, opts.corrector_steps or saved[0],
+                       opts.corrector_step_size or saved[1])
+    return warm, history, interrupted
 
 
 def _states(chain_list):
@@ -343,7 +377,7 @@ def _question_tuning(history, chain):
     text = extreme_curvature_warning(last["lam_min"], last["lam_max"], chain.step_size,
                                      chain.friction)
     if text is not None:
-        warnings.warn(text, RuntimeWarning, stacklevel=4)  # sample -> _run -> here
+        warnings.warn(text, RuntimeWarning, stacklevel=5)  # sample -> _run -> _warmup -> here
 
 
 def _question_step(chain_list, history, opts, init_info):
@@ -364,7 +398,7 @@ def _question_step(chain_list, history, opts, init_info):
     text = large_step_warning(lam_max, opts.step_size, chain_list[0].friction,
                               "ulmc" if opts.method == "ulmc" else "rmd", opts.target_accuracy)
     if text is not None:
-        warnings.warn(text, RuntimeWarning, stacklevel=4)  # sample -> _run -> here
+        warnings.warn(text, RuntimeWarning, stacklevel=5)  # sample -> _run -> _warmup -> here
 
 
 def _attrs(opts, chain_list, history, timing, seed_attr, init_info, tune, interrupted):
@@ -420,11 +454,13 @@ def _assemble(target, opts, chain_list, records, history, timing, seed_attr, ini
                      interrupted),
         structure=target.structure,
         tuning_history=history,
+        store=None if opts.store is None else opts.store.path,
     )
 
 
-def _finish(result, check, start):
-    """The convergence checks when ``check``; the last entries of ``result.timing``.
+def _finish(result, check, start, stored):
+    """The convergence checks when ``check``; the last entries of ``result.timing``; the
+    attributes of a stored run that finished, in its store.
 
     ``timing["checks"]`` is their time and ``timing["total"]`` the wall time of
     ``sample`` from its call: the parts add up to it but for the validation of the
@@ -436,6 +472,8 @@ def _finish(result, check, start):
     result.timing["checks"] = time.perf_counter() - t0
     result.timing["total"] = time.perf_counter() - start
     result.attrs.update(checks_time=result.timing["checks"], total_time=result.timing["total"])
+    if stored is not None and not result.attrs["interrupted"]:
+        stored.store.finish(result.attrs)
 
 
 def _check_convergence(result):
@@ -458,17 +496,6 @@ def _check_convergence(result):
     # which coordinates were checked is worth saying only next to a problem
     if any(d.kind != "coverage" for d in found):
         warn_convergence(found, stacklevel=4)  # sample -> _finish -> here
-
-
-def _compiled_rows(target):
-    """``evaluate(X) -> (lp, G)`` over rows for a jitted target (compiled once here)."""
-    def evaluate(X):
-        lp, G = np.empty(X.shape[0]), np.empty_like(X)
-        evaluate_rows(target.logdensity_and_grad, target.args, X, lp, G)
-        return lp, G
-
-    evaluate(np.zeros((1, target.dim)))
-    return evaluate
 
 
 def _new_chain(target, code, rng, x0, evaluated, step_size, friction, mass, c, user_given):
@@ -541,46 +568,61 @@ def _compile(target, code, corrected):
                   np.empty(0))
 
 
-def _sampling_task(chain, c, thin, corrected, out, monitor, trail):
-    """Draw one chain's samples into ``out`` (a task generator); returns the draws made.
+def _sampling_task(chain, c, opts, records, n_total, monitor, trail):
+    """Draw one chain's ``n_total`` samples into ``records`` (a task generator); returns the
+    draws made.
 
-    The chain's state after each block goes to ``trail`` (every other one dropped when it
-    passes :data:`_TRAIL`), for the concavity check.
+    Blocks the records hold already (a resumed store) are skipped. The chain's state after
+    each block goes to ``trail`` (every other one dropped when it passes :data:`_TRAIL`),
+    for the concavity check.
     """
-    n_total = out["lp"].shape[1]
-    if chain.diverged_at is not None:
-        out["diverging"][c, :] = out["nonfinite"][c, :] = True
+    if chain.diverged_at is not None:  # stopped during the warmup
+        records.stop(c, 0, chain)
         return n_total
+    thin, corrected = opts.thin, opts.kind.corrected
     per_draw = chain.grads_per_draw(thin, corrected)
-    done = 0
+    done, energy = 0, records.energy_before(c)
     for n in block_lengths(n_total, thin):
+        if done < records.start[c]:  # written by the run this one resumes
+            done += n
+            continue
         # on Ctrl-C every chain stops at the furthest draw any chain asked for: the chains
         # end level, so the partial result's last state continues them exactly
         if monitor.stop.is_set() and done >= monitor.reached:
             return done
         monitor.reach(done + n)
-        rows = slice(done, done + n)
-        n_done, grads = yield Request(out["posterior"][c, rows], out["lp"][c, rows],
-                                      out["energy"][c, rows], thin, corrected)
-        out["step_size"][c, done:done + n_done] = chain.step_size
-        out["friction"][c, done:done + n_done] = chain.friction
-        costs, failed = draw_costs(grads, n_done, n_done == n, per_draw)
-        out["n_steps"][c, done:done + n_done] = costs
-        done += n_done
+        rows = records.rows(c, done, n)
+        n_done, grads = yield Request(rows["posterior"], rows["lp"], rows["energy"], thin,
+                                      corrected)
+        rows["step_size"][:n_done], rows["friction"][:n_done] = chain.step_size, chain.friction
+        rows["n_steps"][:n_done], failed = draw_costs(grads, n_done, n_done == n, per_draw)
+        energy = _flag_energy_jumps(rows, n_done, energy)
         monitor.add(n_done)
         trail.append((chain.x.copy(), chain.lp, chain.g.copy()))
         if len(trail) > _TRAIL:
             del trail[::2]
         if n_done < n:
             # stopped on a non-finite state: the draws from here on are NaN and flagged
-            out["n_steps"][c, done] = failed
-            out["posterior"][c, done:] = np.nan
-            out["lp"][c, done:] = np.nan
-            out["diverging"][c, done:] = out["nonfinite"][c, done:] = True
-            chain.diverged_at = ("sampling", done)
-            monitor.add(n_total - done)
+            rows["n_steps"][n_done] = failed
+            rows["posterior"][n_done:], rows["lp"][n_done:] = np.nan, np.nan
+            rows["diverging"][n_done:] = rows["nonfinite"][n_done:] = True
+            records.commit(c, done, rows, done + n, chain)
+            records.stop(c, done + n, chain)
+            chain.diverged_at = ("sampling", done + n_done)
+            monitor.add(n_total - done - n_done)
             return n_total
+        records.commit(c, done, rows, done + n_done, chain)
+        done += n_done
     return done
+
+
+def _flag_energy_jumps(rows, n_done, before):
+    """Flag the block's draws whose Hamiltonian jumped by more than MAX_ENERGY_ERROR since
+    the draw before (``before``: the last draw's, NaN for none); returns the block's last."""
+    energy = np.concatenate([[before], rows["energy"][:n_done]])
+    with np.errstate(invalid="ignore"):
+        rows["diverging"][:n_done] |= np.abs(np.diff(energy)) > MAX_ENERGY_ERROR
+    return energy[-1]
 
 
 def _warn_divergences(chain_list):

@@ -1,0 +1,345 @@
+"""A run streamed to a Zarr store: its layout, block writes, resume state and safe opening.
+
+The store is an ArviZ-shaped Zarr (format 3) directory: groups ``posterior`` (the named,
+constrained variables), ``unconstrained_posterior`` (when a variable is transformed),
+``sample_stats``, the model's ``observed_data`` / ``constant_data``, the warmup groups
+when kept, and ``lcsample_state``: what a resume needs (tuned step, friction, inverse
+mass, and two checksummed state slots per chain, :mod:`lcsample.storage.slots`). Draws
+are chunked one block per chain, so each block is one write and memory stays at one
+block per chain however many draws are made.
+
+Everything in it is numbers, strings and JSON attributes. Opening checks each array's
+data type and codecs against a short list before reading, so a store edited by hand
+cannot make lcsample unpickle or run anything.
+"""
+
+import os
+import shutil
+from typing import NamedTuple
+
+import numpy as np
+
+from .._validate import choice
+from .slots import N_SLOTS, pack_state, slot_length, unpack_state
+
+__all__ = ["STATE_GROUP", "STATS", "RunStore", "ZarrStore", "as_zarr_store", "open_checked",
+           "plain", "require_zarr"]
+
+#: The per-draw statistics a store holds, with their types.
+STATS = {"lp": "float64", "energy": "float64", "diverging": "bool", "nonfinite": "bool",
+         "step_size": "float64", "friction": "float64", "n_steps": "int64"}
+STATE_GROUP = "lcsample_state"
+_IDENTITY = "lcsample_run"
+# What opening a store may meet: no object types, no pickle codec.
+_SAFE_CODECS = {"bytes", "zstd", "gzip", "blosc", "crc32c", "transpose", "vlen-utf8",
+                "sharding_indexed"}
+_SAFE_TYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+               "uint64", "float32", "float64", "string"}
+
+
+class ZarrStore(NamedTuple):
+    """Where and how a run is stored (``lcsample.sample(..., store=ZarrStore(...))``).
+
+    Attributes
+    ----------
+    path : str
+        A directory; created by the run.
+    dtype : {"float64", "float32"}
+        Type of the stored draws (float32 halves the store); statistics stay float64.
+    overwrite : bool
+        Replace an existing lcsample store at ``path`` (never anything else).
+    """
+
+    path: str
+    dtype: str = "float64"
+    overwrite: bool = False
+
+
+def require_zarr():
+    """The ``zarr`` module, or an ImportError naming the extra that brings it."""
+    try:
+        import zarr
+    except ImportError as err:
+        raise ImportError('store= needs zarr: pip install "lcsample[dask]"') from err
+    return zarr
+
+
+def as_zarr_store(value):
+    """``store=`` as a :class:`ZarrStore` (None stays None); ValueError naming ``store``."""
+    if value is None or isinstance(value, ZarrStore):
+        spec = value
+    elif isinstance(value, (str, os.PathLike)):
+        spec = ZarrStore(os.fspath(value))
+    else:
+        raise ValueError(f"store must be a path or an lcsample.ZarrStore, got "
+                         f"{type(value).__name__}")
+    if spec is not None:
+        choice(spec.dtype, "store dtype", ("float64", "float32"))
+        parent = os.path.dirname(os.path.abspath(spec.path))
+        target = spec.path if os.path.exists(spec.path) else parent
+        if not os.path.isdir(parent) or not os.access(target, os.W_OK):
+            raise ValueError(f"store: {spec.path!r} is not on a writable path")
+    return spec
+
+
+def plain(value):
+    """``value`` as JSON types (numpy scalars and arrays, tuples and dicts within)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _check_safe(array, where):
+    meta = array.metadata.to_dict()
+    kind = meta.get("data_type")
+    kind = kind.get("name") if isinstance(kind, dict) else kind
+    codecs = {c["name"] if isinstance(c, dict) else str(c) for c in meta.get("codecs", ())}
+    if meta.get("zarr_format") != 3 or kind not in _SAFE_TYPES or codecs - _SAFE_CODECS:
+        raise ValueError(f"store: {where} is not an array lcsample writes (type {kind}, "
+                         f"codecs {sorted(codecs)}); refusing to read it")
+
+
+def open_checked(path):
+    """The store's root group, every array checked by :func:`_check_safe` first."""
+    zarr = require_zarr()
+    try:
+        root = zarr.open_group(path, mode="r+", zarr_format=3)
+    except Exception as err:  # noqa: BLE001 - any failure: not a store we can use
+        raise ValueError(f"store: {path!r} is not a Zarr (format 3) store: {err}") from err
+    for name, array in root.arrays():
+        _check_safe(array, name)
+    for group_name, group in root.groups():
+        for name, array in group.arrays():
+            _check_safe(array, f"{group_name}/{name}")
+    return root
+
+
+class RunStore:
+    """One run's store: created or reopened, written block by block, resumed from.
+
+    Use :meth:`create` or :meth:`reopen`; ``dim`` is the target's dimension.
+    """
+
+    def __init__(self, root, spec, structure, block, max_pending):
+        self.root, self.spec, self.structure = root, spec, structure
+        self.block, self.max_pending = block, max_pending
+        self.dim = structure.dim
+        self._slot = {}
+
+    @property
+    def draws(self):
+        """Draws per chain the store has room for."""
+        return self.root["sample_stats"]["lp"].shape[1]
+
+    @property
+    def path(self):
+        return self.spec.path
+
+    @classmethod
+    def create(cls, spec, identity, structure, chains, draws, block, max_pending):
+        """A new store for a run described by ``identity`` (JSON attributes)."""
+        zarr = require_zarr()
+        if os.path.exists(spec.path):
+            _remove_old_store(spec)
+        root = zarr.open_group(spec.path, mode="w-", zarr_format=3)
+        self = cls(root, spec, structure, block, max_pending)
+        self._create_draw_groups("", chains, draws, block)
+        stats = root.create_group("sample_stats")
+        for name, dtype in STATS.items():
+            self._array(stats, name, (chains, draws), (1, block), dtype, ("chain", "draw"))
+        _write_coords(stats, {"chain": np.arange(chains), "draw": np.arange(draws)})
+        for group_name, arrays in structure.data.items():
+            group = root.create_group(group_name)
+            for name, value in arrays.items():
+                value = np.asarray(value)
+                dims = structure.data_dims.get(name, [f"{name}_dim_{i}"
+                                                      for i in range(value.ndim)])
+                self._array(group, name, value.shape, value.shape, value.dtype, dims, value)
+        state = root.create_group(STATE_GROUP)
+        state.create_array("slots", shape=(chains, N_SLOTS, slot_length(self.dim, max_pending)),
+                           chunks=(1, 1, slot_length(self.dim, max_pending)), dtype="uint64",
+                           fill_value=0)
+        root.attrs[_IDENTITY] = plain(identity)
+        return self
+
+    @classmethod
+    def reopen(cls, spec, identity, structure, block, max_pending):
+        """The existing store at ``spec.path``, checked to belong to this run.
+
+        Raises
+        ------
+        ValueError
+            It was made by a different run (names the differing settings) or is unsafe.
+        """
+        root = open_checked(spec.path)
+        saved = dict(root.attrs).get(_IDENTITY)
+        if saved is None:
+            raise ValueError(f"store: {spec.path!r} was not written by lcsample")
+        differ = sorted(k for k in set(saved) | set(identity)
+                        if saved.get(k) != plain(identity).get(k) and k != "seed")
+        if identity.get("seed") is not None and saved.get("seed") != plain(identity["seed"]):
+            differ.append("seed")
+        if differ:
+            raise ValueError(f"store: {spec.path!r} belongs to a different run ("
+                             + ", ".join(f"{k}: stored {saved.get(k)!r}, now "
+                                         f"{plain(identity).get(k)!r}" for k in differ) + ")")
+        return cls(root, spec, structure, block, max_pending)
+
+    @staticmethod
+    def _array(group, name, shape, chunks, dtype, dims, value=None):
+        """A new array with xarray's dimension names (and ``value`` written whole)."""
+        array = group.create_array(name, shape=shape, chunks=chunks, dtype=dtype,
+                                   fill_value=_fill(dtype), dimension_names=tuple(dims))
+        if value is not None:
+            array[...] = value
+        return array
+
+    def _create_draw_groups(self, prefix, chains, draws, block):
+        """``posterior`` (and ``unconstrained_posterior``) arrays, chunked by block."""
+        probe = {"posterior": self.structure.constrained(np.zeros((1, 1, self.dim)))}
+        if self.structure.transformed:
+            probe["unconstrained_posterior"] = self.structure.unconstrained(
+                np.zeros((1, 1, self.dim)))
+        declared = self.structure.dims()
+        for group_name, values in probe.items():
+            group = self.root.create_group(prefix + group_name)
+            coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
+            for name, value in values.items():
+                shape = value.shape[2:]
+                dims = declared.get(name) or [f"{name}_dim_{i}" for i in range(len(shape))]
+                self._array(group, name, (chains, draws, *shape), (1, block, *shape),
+                            self.spec.dtype, ("chain", "draw", *dims))
+                for dim, n in zip(dims, shape, strict=True):
+                    coords[dim] = self.structure.coords.get(dim, np.arange(n))
+            _write_coords(group, coords)
+
+    def write_block(self, c, start, rows, prefix=""):
+        """Write chain c's rows ``start:start + n``: ``rows`` has ``posterior`` (n, d) and
+        the :data:`STATS` (n,) (or only some, for a group written whole)."""
+        flat = rows["posterior"][None]
+        groups = {"posterior": self.structure.constrained(flat)}
+        if self.structure.transformed:
+            groups["unconstrained_posterior"] = self.structure.unconstrained(flat)
+        for group_name, values in groups.items():
+            group = self.root[prefix + group_name]
+            for name, value in values.items():
+                group[name][c, start:start + value.shape[1]] = value[0]
+        stats = self.root[prefix + "sample_stats"]
+        for name in STATS:
+            if name in rows:
+                stats[name][c, start:start + len(rows[name])] = rows[name]
+
+    def mark_stopped(self, c, start):
+        """Chain c stopped on a non-finite state: every draw from ``start`` is flagged."""
+        stats = self.root["sample_stats"]
+        n = stats["diverging"].shape[1] - start
+        if n > 0:
+            stats["diverging"][c, start:] = np.ones(n, dtype=bool)
+            stats["nonfinite"][c, start:] = np.ones(n, dtype=bool)
+
+    def commit(self, c, draws_done, chain):
+        """Record chain c's state after ``draws_done`` draws (the block is written)."""
+        slot = self._slot.get(c, 0)
+        self.root[STATE_GROUP]["slots"][c, slot] = pack_state(chain, draws_done, self.max_pending)
+        self._slot[c] = (slot + 1) % N_SLOTS
+
+    def save_warmup(self, info, chain_list, warm=None):
+        """The end of the warmup: tuned parameters, the info to rebuild attrs, first slots.
+
+        ``warm``: the warmup records when kept (``discard_tuned_samples=False``).
+        """
+        state = self.root[STATE_GROUP]
+        masses, index = {}, []
+        for ch in chain_list:
+            index.append(masses.setdefault(id(ch.mass), (len(masses), ch.mass.matrix))[0])
+        matrices = np.array([m for _, m in masses.values()])
+        for name, value in (("step_size", [ch.step_size for ch in chain_list]),
+                            ("friction", [ch.friction for ch in chain_list]),
+                            ("mass_index", index), ("inverse_mass_matrix", matrices)):
+            value = np.asarray(value)
+            state.create_array(name, shape=value.shape, dtype=value.dtype.str,
+                               fill_value=_fill(value.dtype.str))[...] = value
+        if warm is not None:
+            self._write_warmup(warm)
+        for c, chain in enumerate(chain_list):
+            self.commit(c, 0, chain)
+        state.attrs["warmup"] = plain(info)
+
+    def _write_warmup(self, warm):
+        chains, tune = warm["lp"].shape
+        self._create_draw_groups("warmup_", chains, tune, max(tune, 1))
+        stats = self.root.create_group("warmup_sample_stats")
+        for name, dtype in STATS.items():
+            self._array(stats, name, (chains, tune), (1, max(tune, 1)), dtype,
+                        ("chain", "draw"))
+        _write_coords(stats, {"chain": np.arange(chains), "draw": np.arange(tune)})
+        for c in range(chains):
+            self.write_block(c, 0, {k: v[c] for k, v in warm.items()}, prefix="warmup_")
+
+    def load(self):
+        """What a resume needs, or None when the run stopped before its warmup ended.
+
+        Returns
+        -------
+        dict or None
+            ``info`` (as given to :meth:`save_warmup`), ``step_size``, ``friction``,
+            ``mass_index``, ``inverse_mass_matrix`` and ``states`` (one
+            :func:`~lcsample.storage.slots.unpack_state` dict per chain: the slot with
+            most draws whose checksum holds).
+        """
+        state = self.root[STATE_GROUP]
+        info = dict(state.attrs).get("warmup")
+        if info is None:
+            return None
+        slots = state["slots"][...]
+        states = []
+        for c in range(slots.shape[0]):
+            found = [unpack_state(slots[c, s], self.dim) for s in range(N_SLOTS)]
+            valid = [(f["draws_done"], s) for s, f in enumerate(found) if f is not None]
+            if not valid:
+                raise ValueError(f"store: chain {c}'s saved states are both corrupted")
+            done, s = max(valid)
+            states.append(found[s])
+            self._slot[c] = (s + 1) % N_SLOTS
+        loaded = {name: state[name][...] for name in ("step_size", "friction", "mass_index",
+                                                       "inverse_mass_matrix")}
+        return {"info": info, "states": states, **loaded}
+
+    def finish(self, attrs):
+        """The run's attributes on the root and the draw groups (ArviZ reads them there)."""
+        safe = plain({k: v for k, v in attrs.items() if v is not None})
+        for group in ("posterior", "sample_stats"):
+            self.root[group].attrs.update(safe)
+        self.root.attrs.update({**safe, "complete": True})
+
+
+def _fill(dtype):
+    kind = np.dtype(dtype).kind
+    return np.nan if kind == "f" else (False if kind == "b" else 0)
+
+
+def _write_coords(group, coords):
+    for dim, labels in coords.items():
+        labels = np.asarray(labels)
+        dtype = str if labels.dtype.kind in "UO" else labels.dtype.str
+        group.create_array(dim, shape=labels.shape, dtype=dtype,
+                           dimension_names=(dim,))[...] = labels
+
+
+def _remove_old_store(spec):
+    """Make room at ``spec.path``: only an lcsample store, and only when asked."""
+    if not spec.overwrite:
+        raise ValueError(f"store: {spec.path!r} exists; pass resume=True to continue the run "
+                         "in it, or lcsample.ZarrStore(path, overwrite=True) to replace it")
+    try:
+        identity = dict(open_checked(spec.path).attrs).get(_IDENTITY)
+    except ValueError:
+        identity = None
+    if identity is None:
+        raise ValueError(f"store: {spec.path!r} exists and is not an lcsample store; "
+                         "not removed")
+    shutil.rmtree(spec.path)
