@@ -8,7 +8,8 @@ GiB needed against what the machine has, instead of after the warmup or after sw
 from .._memory import GIB, available_memory
 from .chain import block_lengths
 
-__all__ = ["MAX_STEPS_PER_CHAIN", "check_run_size", "record_bytes"]
+__all__ = ["MAX_STEPS_PER_CHAIN", "STORE_BLOCK_BYTES", "check_run_size", "record_bytes",
+           "stored_block"]
 
 #: Steps per chain beyond which a run is refused: over a day per chain even at 100 ns a
 #: step, so such a value is a mistake (``thin=10**12``) rather than a plan.
@@ -16,6 +17,8 @@ MAX_STEPS_PER_CHAIN = 10**12
 # Bytes per draw of the sample statistics: lp, energy, step_size, friction (float64),
 # n_steps (int64), diverging and nonfinite (bool).
 _STATS_BYTES = 8 * 5 + 2
+#: Memory the block buffers of a stored run may take (one block per chain in flight).
+STORE_BLOCK_BYTES = 2**28
 # The automatic warmup is at most this long (lcsample.mcmc.warmup.loop.AUTO_TUNE_RANGE).
 _AUTO_TUNE_MAX = 1000
 
@@ -44,6 +47,18 @@ def record_bytes(chains, draws, tune, dim, keep_warmup, dense):
             + (3 * 8.0 * dim * dim if dense else 0.0))
 
 
+def stored_block(draws, thin, chains, dim):
+    """Draws per block (and per chunk of the store) of a run with ``store=``.
+
+    The in-memory run's block (:func:`lcsample.mcmc.chain.block_lengths`), made smaller
+    when the chains' blocks together would pass :data:`STORE_BLOCK_BYTES`: so memory stays
+    bounded whatever ``draws`` is. Blocks do not change the draws (a Picard run carries
+    its blocks across requests), only how often the store is written.
+    """
+    fit = max(1, STORE_BLOCK_BYTES // (chains * (8 * dim + _STATS_BYTES)))
+    return min(block_lengths(draws, thin)[0], fit)
+
+
 def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense, stored=False):
     """Refuse a run that cannot fit in memory or cannot finish.
 
@@ -66,7 +81,7 @@ def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense, stored=Fa
             f"draws={draws} with thin={thin} and tune={tune} is {steps:.3g} steps per chain, "
             f"more than {MAX_STEPS_PER_CHAIN:.0e} (over a day per chain even at 100 ns a "
             "step); lower draws or thin")
-    held = block_lengths(draws, thin)[0] if stored else draws
+    held = stored_block(draws, thin, chains, dim) if stored else draws
     need = record_bytes(chains, held, tune, dim, keep_warmup, dense)
     have = available_memory()
     if have is not None and need > have:

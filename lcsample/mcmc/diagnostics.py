@@ -109,6 +109,10 @@ class Diagnostic(NamedTuple):
     level: str = "warn"
 
 
+#: Memory the checks may read from a lazy (stored) posterior: 256 MiB of float64 draws.
+_LAZY_CHECK_BYTES = 2**28
+
+
 def _statistic(draws, statistic):
     """Rank-normalized split R-hat or bulk ESS per coordinate (Vehtari et al. 2021).
 
@@ -274,6 +278,33 @@ def _checked_draws(posterior, chains, columns):
     if columns.size and columns[-1] - columns[0] + 1 == columns.size:
         return picked[:, :, columns[0]:columns[-1] + 1]
     return picked[:, :, columns]
+
+
+def _loaded(result, max_coordinates):
+    """The posterior in memory, the coordinates to check in it, and the labels of its own.
+
+    An in-memory posterior comes as it is. A lazy one (Dask arrays over a store, from
+    ``store=``) is read for the checked coordinates only, and at most as many as fit in
+    :data:`_LAZY_CHECK_BYTES`: a store larger than memory is checked without loading it.
+
+    Returns
+    -------
+    posterior : ndarray, shape (chains, draws, d) or (chains, draws, k)
+    columns : ndarray of int
+        The coordinates to check, indices into ``posterior``'s last axis.
+    labels : list of str
+        A name per coordinate of ``posterior``.
+    """
+    labels = result.structure.labels()
+    if isinstance(result.posterior, np.ndarray):
+        posterior = np.asarray(result.posterior, dtype=float)
+        return posterior, _coordinate_subset(posterior.shape[2], max_coordinates), labels
+    chains, draws, dim = result.posterior.shape
+    fit = max(1, _LAZY_CHECK_BYTES // (8 * chains * max(draws, 1)))
+    picked = _coordinate_subset(dim, fit if max_coordinates is None else min(fit,
+                                                                           max_coordinates))
+    posterior = np.asarray(result.posterior[:, :, picked], dtype=float)
+    return posterior, np.arange(picked.size), [labels[i] for i in picked]
 
 
 def _coordinate_subset(dim, max_coordinates):
@@ -634,12 +665,11 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_c
         raise ValueError(f"rhat_threshold must be > 1, got {rhat_threshold}")
     if not min_ess_per_chain >= 0:
         raise ValueError(f"min_ess_per_chain must be >= 0, got {min_ess_per_chain}")
-    posterior = np.asarray(result.posterior, dtype=float)
-    if posterior.ndim != 3:
-        raise ValueError(
-            f"result.posterior must have shape (chains, draws, d), got {posterior.shape}")
-    n_chains, n_draws, dim = posterior.shape
-    columns = _coordinate_subset(dim, max_coordinates)
+    if np.ndim(result.posterior) != 3:
+        raise ValueError("result.posterior must have shape (chains, draws, d), got "
+                         f"{np.shape(result.posterior)}")
+    n_chains, n_draws, dim = np.shape(result.posterior)
+    posterior, columns, labels = _loaded(result, max_coordinates)
     stats = result.sample_stats
     lp = np.asarray(stats.get("lp", np.full((n_chains, n_draws), np.nan)), dtype=float)
     diverging = np.asarray(stats.get("diverging", np.zeros((n_chains, n_draws))), dtype=bool)
@@ -649,7 +679,6 @@ def convergence_checks(result, rhat_threshold=1.01, min_ess_per_chain=100, max_c
     if not found:
         draws = _checked_draws(posterior, used, columns)
         found += _check_coverage(columns.size, dim)
-        labels = result.structure.labels()
         found += _check_rhat(draws, used, n_chains, rhat_threshold, columns, labels,
                              _rhat_advice(result.attrs))
         found += _check_ess(draws, used, n_chains, min_ess_per_chain, columns, labels)

@@ -9,6 +9,7 @@ chain in flight, and a killed run resumes after its last committed block).
 
 import numpy as np
 
+from .chain import block_lengths
 from .warmup.loop import allocate_records
 
 __all__ = ["MemoryRecords", "StoreRecords"]
@@ -20,6 +21,11 @@ class MemoryRecords:
     def __init__(self, chains, draws, dim):
         self.out = allocate_records(chains, draws, dim, keep_draws=True)
         self.start = [0] * chains
+
+    @staticmethod
+    def blocks(n_total, thin):
+        """Draws per request (:func:`~lcsample.mcmc.chain.block_lengths`)."""
+        return block_lengths(n_total, thin)
 
     def rows(self, c, start, n):
         """Views of chain c's rows ``start:start + n`` of each record."""
@@ -53,6 +59,11 @@ class StoreRecords:
 
     def __init__(self, store, start):
         self.store, self.start = store, list(start)
+
+    def blocks(self, n_total, thin):
+        """Draws per request: the store's chunks along the draws."""
+        size = self.store.block
+        return [min(size, n_total - start) for start in range(0, n_total, size)]
 
     def rows(self, c, start, n):
         """A new block buffer for chain c, as :func:`allocate_records` fills it."""

@@ -11,7 +11,7 @@ from .._version import __version__
 from ..kernels.compiled import run_chain
 from ..targets.gradient_check import check_gradient
 from .advance import AdvanceSpec, make_advance
-from .chain import Chain, Request, block_lengths, draw_costs
+from .chain import Chain, Request, draw_costs
 from .concavity import check_concavity, concavity_warning
 from .execution import Monitor, run_tasks
 from .options import validate
@@ -582,7 +582,7 @@ def _sampling_task(chain, c, opts, records, n_total, monitor, trail):
     thin, corrected = opts.thin, opts.kind.corrected
     per_draw = chain.grads_per_draw(thin, corrected)
     done, energy = 0, records.energy_before(c)
-    for n in block_lengths(n_total, thin):
+    for n in records.blocks(n_total, thin):
         if done < records.start[c]:  # written by the run this one resumes
             done += n
             continue

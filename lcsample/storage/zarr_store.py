@@ -13,6 +13,7 @@ data type and codecs against a short list before reading, so a store edited by h
 cannot make lcsample unpickle or run anything.
 """
 
+import json
 import os
 import shutil
 from typing import NamedTuple
@@ -93,29 +94,33 @@ def plain(value):
     return value
 
 
-def _check_safe(array, where):
-    meta = array.metadata.to_dict()
+def _check_safe(meta, where):
+    """Refuse array metadata (a parsed ``zarr.json``) that lcsample would not write."""
     kind = meta.get("data_type")
     kind = kind.get("name") if isinstance(kind, dict) else kind
-    codecs = {c["name"] if isinstance(c, dict) else str(c) for c in meta.get("codecs", ())}
+    codecs = {c.get("name") if isinstance(c, dict) else str(c) for c in meta.get("codecs", ())}
     if meta.get("zarr_format") != 3 or kind not in _SAFE_TYPES or codecs - _SAFE_CODECS:
         raise ValueError(f"store: {where} is not an array lcsample writes (type {kind}, "
-                         f"codecs {sorted(codecs)}); refusing to read it")
+                         f"codecs {sorted(map(str, codecs))}); refusing to read it")
 
 
 def open_checked(path):
-    """The store's root group, every array checked by :func:`_check_safe` first."""
+    """The store's root group, once the metadata of every array in it passed
+    :func:`_check_safe` (read as plain JSON, before Zarr sees a codec)."""
     zarr = require_zarr()
+    path = os.fspath(path)
+    if not os.path.isfile(os.path.join(path, "zarr.json")):
+        raise ValueError(f"store: {path!r} is not a Zarr (format 3) store")
+    for folder, _, files in os.walk(path):
+        if "zarr.json" in files:
+            with open(os.path.join(folder, "zarr.json"), encoding="utf-8") as f:
+                meta = json.load(f)
+            if meta.get("node_type") != "group":
+                _check_safe(meta, os.path.relpath(folder, path))
     try:
-        root = zarr.open_group(path, mode="r+", zarr_format=3)
+        return zarr.open_group(path, mode="r+", zarr_format=3)
     except Exception as err:  # noqa: BLE001 - any failure: not a store we can use
-        raise ValueError(f"store: {path!r} is not a Zarr (format 3) store: {err}") from err
-    for name, array in root.arrays():
-        _check_safe(array, name)
-    for group_name, group in root.groups():
-        for name, array in group.arrays():
-            _check_safe(array, f"{group_name}/{name}")
-    return root
+        raise ValueError(f"store: {path!r} cannot be opened: {err}") from err
 
 
 class RunStore:
