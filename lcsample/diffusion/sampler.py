@@ -33,11 +33,13 @@ import warnings
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+from .._executors import check_executor
 from .._interrupt import ctrl_c_stops
 from .._memory import GIB, available_memory
 from .._progress import progress_bar
 from .._validate import non_negative_float, positive_float, positive_int
 from .corrector import CORRECTORS, Streams, correct, corrector_settings
+from .distributed import sample_in_chunks
 from .picard import run as picard_run
 from .picard import unconverged_message
 from .predictors import predict, tweedie, unit_variance
@@ -115,7 +117,8 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
            steps=50, grid="logsnr", t_max=5.0, t_min=1e-3, ts=None, corrector_every=_PRESET,
            corrector_steps=_PRESET, corrector_step_size=None, friction=None, denoise=False,
            seed=None, first_sample=0, x_init=None, score_args=(), callback=None,
-           progressbar=True, picard_steps=None, tolerance=1e-3, max_rounds=None, strict=False):
+           progressbar=True, picard_steps=None, tolerance=1e-3, max_rounds=None, strict=False,
+           executor=None):
     """Sample a diffusion model by integrating its reverse process.
 
     Parameters
@@ -178,6 +181,8 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         Picard rounds per window at most; a window stopped unconverged is warned about.
     strict : bool
         Raise a ``RuntimeError`` for such a window instead.
+    executor : dask.distributed.Client or concurrent.futures.Executor, optional
+        Draw the samples in chunks on its workers: a local call's samples, bit for bit.
 
     Returns
     -------
@@ -190,10 +195,12 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
 
     Notes
     -----
-    One loop for any score: one batched score call per round, vectorized predictor
-    steps, the corrector on the compiled step kernels. Ctrl-C stops it (``interrupted``).
+    One batched score call per round; the corrector on the compiled step kernels. Ctrl-C
+    stops it (``interrupted``).
     """
     opts = _validate(locals())  # the arguments as given, checked before any work
+    if opts["executor"] is not None:
+        return sample_in_chunks(sample, opts["executor"], opts)
     oracle = _Oracle(score, opts["dim"], score_args, opts["first_sample"])
     rngs = Streams(_streams(seed, opts["first_sample"], opts["num_samples"]))
     x = _start(x_init, rngs, opts["num_samples"], opts["dim"])
@@ -223,6 +230,9 @@ def _validate(args):
     if a["corrector"] is not None and a["corrector"] not in CORRECTORS:
         raise ValueError(f"corrector must be one of {[None, *CORRECTORS]}, got {a['corrector']!r}")
     a.update(_validate_picard(a))
+    a["executor"] = check_executor(a["executor"])
+    if a["executor"] is not None and a["callback"] is not None:
+        raise ValueError("callback is not supported with executor: the steps run on workers")
     if not isinstance(a["strict"], (bool, np.bool_)):
         raise ValueError(f"strict must be True or False, got {a['strict']!r}")
     for name in ("dim", "num_samples", "corrector_steps"):
@@ -274,9 +284,6 @@ def _check_steps(predictor, ts, built):
 
 
 _MOST_STEPS = 2**20  # where the search for the fewest steps gives up (a 1 M-point grid)
-
-
-_MOST_STEPS = 2**20
 
 
 def _fewest_steps(predictor, built):

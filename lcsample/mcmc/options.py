@@ -8,12 +8,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._executors import check_executor
 from .._validate import choice, non_negative_float, positive_float, positive_int
 from ..kernels.step import RMD, ULMC
 from ..storage.zarr_store import as_zarr_store
 from ..targets.base import Target
 from .budget import check_run_size
-from .remote import check_executor
 from .warmup.loop import TUNING_ROUTES
 from .warmup.mass import InverseMass
 

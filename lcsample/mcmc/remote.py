@@ -21,10 +21,11 @@ import pickle
 
 import numpy as np
 
+from .._executors import is_dask_client, submit
 from .advance import advance_one, make_advance
 from .chain import Chain, Request
 
-__all__ = ["RemoteAdvance", "check_executor", "is_dask_client", "ship_target"]
+__all__ = ["RemoteAdvance", "ship_target"]
 
 # What an advance changes on a chain, sent back from the worker.
 _MOVED = ("x", "v", "g", "lp", "rng", "n_grads", "n_rounds", "picard_blocks",
@@ -32,27 +33,6 @@ _MOVED = ("x", "v", "g", "lp", "rng", "n_grads", "n_rounds", "picard_blocks",
 # Targets unpickled on this worker, by digest, with their advances by spec (a few runs').
 _TARGETS = {}
 _KEEP_TARGETS = 4
-
-
-def is_dask_client(executor):
-    """Whether ``executor`` is a ``dask.distributed.Client`` (checked without importing it)."""
-    return type(executor).__module__.startswith("distributed") and hasattr(executor, "scatter")
-
-
-def check_executor(executor):
-    """``executor`` if it is None, a Dask ``Client`` or a ``concurrent.futures.Executor``.
-
-    Raises
-    ------
-    ValueError
-        Anything else, naming ``executor``.
-    """
-    if executor is None or is_dask_client(executor) or isinstance(
-            executor, concurrent.futures.Executor):
-        return executor
-    raise ValueError(
-        "executor must be a dask.distributed.Client or a concurrent.futures.Executor "
-        f"(e.g. Client.get_executor(), ProcessPoolExecutor), got {type(executor).__name__}")
 
 
 def ship_target(target):
@@ -132,11 +112,8 @@ class RemoteAdvance:
         return RemoteAdvance(self.executor, None, self.spec.carrying(), self.shipped)
 
     def _submit(self, chain, request):
-        args = (_worker_advance, *self.shipped, self.spec, _detached(chain), len(request.draws),
-                request.thin, request.corrected)
-        if self.dask:
-            return self.executor.submit(*args, pure=False)
-        return self.executor.submit(*args)
+        return submit(self.executor, _worker_advance, *self.shipped, self.spec,
+                      _detached(chain), len(request.draws), request.thin, request.corrected)
 
     def _wait(self, futures):
         """The futures among ``futures`` that finished, waiting up to 0.1 s for one."""
