@@ -142,7 +142,7 @@ def _assert_same_stores(ours, theirs):
         np.testing.assert_array_equal(ours[name], values, name)
 
 
-# picard_steps=7 leaves solved steps pending at the kill's last block end (block: 60 draws)
+# picard_steps=7 leaves solved steps pending at the kill's last block end (block: 300 draws)
 @pytest.mark.parametrize("method, extra, kill_at", [("rmd", {}, 2500),
                                                     ("rmd-picard", {"picard_steps": 7}, 1500)])
 def test_a_killed_run_resumes_to_the_store_of_an_uninterrupted_run(tmp_path, method, extra,
@@ -254,10 +254,16 @@ def test_a_store_edited_to_unpickle_is_refused_unread(gaussian, tmp_path):
 
 
 def test_a_stored_run_may_be_larger_than_memory():
-    from lcsample.mcmc.budget import check_run_size
+    from lcsample.mcmc.budget import check_run_size, stored_block
 
     with pytest.raises(ValueError, match="stream the draws to a store"):
         check_run_size(1000, 10**7, 100, 1, 1000, False, False)
-    need = check_run_size(1000, 10**7, 100, 1, 1000, False, False, stored=True)
+    held = stored_block(10**7, 1, 1000, 1000, 4)
+    need = check_run_size(1000, 10**7, 100, 1, 1000, False, False, held=held)
     # blocks sized to 256 MiB in all, plus the warmup's statistics
     assert need < 2**28 + 1000 * 1000 * 42
+    # two threads' blocks: chunks of 2 MiB of float32 draws (524 of d = 1,000), or a
+    # tenth of the run, or the in-memory block (1/50 of the run) if larger
+    assert stored_block(10**5, 1, 2, 1000, 4) == 2000
+    assert stored_block(20000, 1, 2, 1000, 4) == 524
+    assert stored_block(1000, 1, 2, 1000, 4) == 100

@@ -8,8 +8,8 @@ GiB needed against what the machine has, instead of after the warmup or after sw
 from .._memory import GIB, available_memory
 from .chain import block_lengths
 
-__all__ = ["MAX_STEPS_PER_CHAIN", "STORE_BLOCK_BYTES", "check_run_size", "record_bytes",
-           "stored_block"]
+__all__ = ["MAX_STEPS_PER_CHAIN", "STORE_BLOCK_BYTES", "STORE_CHUNK_BYTES", "check_run_size",
+           "record_bytes", "stored_block"]
 
 #: Steps per chain beyond which a run is refused: over a day per chain even at 100 ns a
 #: step, so such a value is a mistake (``thin=10**12``) rather than a plan.
@@ -19,6 +19,9 @@ MAX_STEPS_PER_CHAIN = 10**12
 _STATS_BYTES = 8 * 5 + 2
 #: Memory the block buffers of a stored run may take (one block per chain in flight).
 STORE_BLOCK_BYTES = 2**28
+#: Bytes of draws per chunk of a store (Zarr's advice: 1 to 10 MB; each write of a chunk
+#: costs ~1 ms whatever its size, so small ones make a cheap target wait on the disk).
+STORE_CHUNK_BYTES = 2**21
 # The automatic warmup is at most this long (lcsample.mcmc.warmup.loop.AUTO_TUNE_RANGE).
 _AUTO_TUNE_MAX = 1000
 
@@ -47,22 +50,27 @@ def record_bytes(chains, draws, tune, dim, keep_warmup, dense):
             + (3 * 8.0 * dim * dim if dense else 0.0))
 
 
-def stored_block(draws, thin, chains, dim):
+def stored_block(draws, thin, in_flight, dim, itemsize):
     """Draws per block (and per chunk of the store) of a run with ``store=``.
 
-    The in-memory run's block (:func:`lcsample.mcmc.chain.block_lengths`), made smaller
-    when the chains' blocks together would pass :data:`STORE_BLOCK_BYTES`: so memory stays
-    bounded whatever ``draws`` is. Blocks do not change the draws (a Picard run carries
-    its blocks across requests), only how often the store is written.
+    Chunks of about :data:`STORE_CHUNK_BYTES` of draws (``itemsize`` bytes a value), but
+    a tenth of the run at most, so that a killed run loses little, and at least the
+    in-memory run's block (:func:`lcsample.mcmc.chain.block_lengths`); and no larger than
+    lets the buffers of the ``in_flight`` chains advanced at once stay within
+    :data:`STORE_BLOCK_BYTES`: memory stays bounded whatever ``draws`` is. Blocks do not
+    change the draws (a Picard run carries its blocks across requests), only how often
+    the store is written.
     """
-    fit = max(1, STORE_BLOCK_BYTES // (chains * (8 * dim + _STATS_BYTES)))
-    return min(block_lengths(draws, thin)[0], fit)
+    chunk = min(STORE_CHUNK_BYTES // (itemsize * dim), -(-draws // 10))
+    chunk = max(block_lengths(draws, thin)[0], chunk)
+    fit = STORE_BLOCK_BYTES // (in_flight * (8 * dim + _STATS_BYTES))
+    return max(1, min(chunk, fit, draws))
 
 
-def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense, stored=False):
+def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense, held=None):
     """Refuse a run that cannot fit in memory or cannot finish.
 
-    ``stored``: the draws stream to a store, one block per chain in memory at a time.
+    ``held``: draws per chain held in memory when they stream to a store (None: all).
 
     Returns
     -------
@@ -81,8 +89,7 @@ def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense, stored=Fa
             f"draws={draws} with thin={thin} and tune={tune} is {steps:.3g} steps per chain, "
             f"more than {MAX_STEPS_PER_CHAIN:.0e} (over a day per chain even at 100 ns a "
             "step); lower draws or thin")
-    held = stored_block(draws, thin, chains, dim) if stored else draws
-    need = record_bytes(chains, held, tune, dim, keep_warmup, dense)
+    need = record_bytes(chains, draws if held is None else held, tune, dim, keep_warmup, dense)
     have = available_memory()
     if have is not None and need > have:
         parts = [f"chains={chains}", f"draws={draws}", f"dim={dim}"]

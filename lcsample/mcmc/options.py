@@ -13,7 +13,7 @@ from .._validate import choice, non_negative_float, positive_float, positive_int
 from ..kernels.step import RMD, ULMC
 from ..storage.zarr_store import as_zarr_store
 from ..targets.base import Target
-from .budget import check_run_size
+from .budget import check_run_size, stored_block
 from .warmup.loop import TUNING_ROUTES
 from .warmup.mass import InverseMass
 
@@ -79,7 +79,8 @@ class SampleOptions(NamedTuple):
     ``method`` is the name and ``kind`` its :class:`Method`; ``adapt_mass`` is "diag",
     "auto" (diagonal, turned dense by the warmup when that pays),
     "dense" or None (a fixed ``fixed_mass``); ``seed`` is an int, a SeedSequence or None;
-    the rest are the arguments of :func:`lcsample.sample` under their own names.
+    ``store_block`` is the draws per block of a run with ``store`` (None without); the
+    rest are the arguments of :func:`lcsample.sample` under their own names.
     """
 
     draws: int
@@ -111,6 +112,7 @@ class SampleOptions(NamedTuple):
     executor: object
     store: object
     resume: bool
+    store_block: int | None
 
 
 def validate(target, args):
@@ -158,9 +160,22 @@ def validate(target, args):
         raise ValueError("initial_state and store: a stored run continues with resume=True")
     dense = (a["adapt_mass"] in ("dense", "auto")
              or (a["fixed_mass"] is not None and a["fixed_mass"].dense))
+    a["store_block"] = None if a["store"] is None else _store_block(target, a)
     check_run_size(a["chains"], a["draws"], a["tune"], a["thin"], target.dim,
-                   not a["discard_tuned_samples"], dense, stored=a["store"] is not None)
+                   not a["discard_tuned_samples"], dense, held=a["store_block"])
     return SampleOptions(**{name: a[name] for name in SampleOptions._fields})
+
+
+def _store_block(target, a):
+    """Draws per block of a stored run (:func:`lcsample.mcmc.budget.stored_block`).
+
+    Chains advance one request at a time per thread, except batched targets, Picard
+    blocks and executors, which hold every chain's request at once.
+    """
+    together = target.batched or a["kind"].picard or a["executor"] is not None
+    in_flight = a["chains"] if together else min(a["cores"], a["chains"])
+    itemsize = np.dtype(a["store"].dtype).itemsize
+    return stored_block(a["draws"], a["thin"], in_flight, target.dim, itemsize)
 
 
 def _counts(a):

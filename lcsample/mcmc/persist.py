@@ -18,7 +18,6 @@ import numpy as np
 
 from ..storage.reader import lazy_records
 from ..storage.zarr_store import RunStore
-from .budget import stored_block
 from .chain import Chain
 from .picard import PendingSteps
 from .records import StoreRecords
@@ -61,7 +60,7 @@ def open_stored_run(target, opts):
     spec = opts.store
     if spec is None:
         return None
-    block = stored_block(opts.draws, opts.thin, opts.chains, target.dim)
+    block = opts.store_block
     pending = opts.picard_steps if opts.kind.picard else 0
     if os.path.exists(spec.path) and opts.resume:
         store = RunStore.reopen(spec, run_identity(target, opts), target.structure, block,

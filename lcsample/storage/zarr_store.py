@@ -195,10 +195,15 @@ class RunStore:
         return cls(root, spec, structure, block, max_pending)
 
     @staticmethod
-    def _array(group, name, shape, chunks, dtype, dims, value=None):
-        """A new array with xarray's dimension names (and ``value`` written whole)."""
+    def _array(group, name, shape, chunks, dtype, dims, value=None, compress=True):
+        """A new array with xarray's dimension names (and ``value`` written whole).
+
+        Draws are stored uncompressed: zstd saves ~8 % on them and makes each block's
+        write 4 times slower (measured: 8.9 against 2.4 ms for 512 × 1,000 float32).
+        """
         array = group.create_array(name, shape=shape, chunks=chunks, dtype=dtype,
-                                   fill_value=_fill(dtype), dimension_names=tuple(dims))
+                                   fill_value=_fill(dtype), dimension_names=tuple(dims),
+                                   compressors="auto" if compress else None)
         if value is not None:
             array[...] = value
         return array
@@ -217,7 +222,7 @@ class RunStore:
                 shape = value.shape[2:]
                 dims = declared.get(name) or [f"{name}_dim_{i}" for i in range(len(shape))]
                 self._array(group, name, (chains, draws, *shape), (1, block, *shape),
-                            self.spec.dtype, ("chain", "draw", *dims))
+                            self.spec.dtype, ("chain", "draw", *dims), compress=False)
                 for dim, n in zip(dims, shape, strict=True):
                     coords[dim] = self.structure.coords.get(dim, np.arange(n))
             _write_coords(group, coords)
