@@ -109,8 +109,9 @@ class Diagnostic(NamedTuple):
     level: str = "warn"
 
 
-#: Memory the checks may read from a lazy (stored) posterior: 256 MiB of float64 draws.
-_LAZY_CHECK_BYTES = 2**28
+#: Draws the checks may read from a lazy (stored) posterior: 64 MiB of float64 (the rank
+#: normalizations hold a few copies of them at once).
+_LAZY_CHECK_BYTES = 2**26
 
 
 def _statistic(draws, statistic):

@@ -240,7 +240,9 @@ class RunStore:
                 group[name][c, start:start + value.shape[1]] = value[0]
         stats = self.root[prefix + "sample_stats"]
         for name in STATS:
-            if name in rows:
+            # a flag that is all False is what the store holds already: a write saved
+            # (each costs ~1 ms whatever its size)
+            if name in rows and (STATS[name] != "bool" or rows[name].any()):
                 stats[name][c, start:start + len(rows[name])] = rows[name]
 
     def mark_stopped(self, c, start):
