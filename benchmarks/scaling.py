@@ -71,8 +71,9 @@ def _expensive_target(rows=100_000, dim=10):
 
 def cluster(quick):
     """Wall time on a 2-worker LocalCluster against local threads; per-task overheads."""
-    import lcsample
     from distributed import Client, LocalCluster
+
+    import lcsample
 
     targets = {"N(0, I), d = 10": (lcsample.targets.Gaussian(np.zeros(10), cov=np.ones(10)),
                                    2000 if quick else 10_000),
@@ -99,9 +100,8 @@ def cluster(quick):
 
 def _overheads(client, cheap, expensive):
     """A request's round trip on a worker, and the cost of shipping a target."""
-    from lcsample.mcmc.remote import ship_target
-
     import lcsample
+    from lcsample.mcmc.remote import ship_target
 
     # one-draw requests: each a task; draws=1 per request is what tune=0, draws=n makes
     res = lcsample.sample(cheap, draws=400, chains=1, tune=0, step_size=0.5, friction=1.0,

@@ -1,16 +1,17 @@
 """The compiled loops for a jitted target: one chain's steps, and the target over rows.
 
 :func:`advance_steps` is the step of :mod:`lcsample.kernels.step` (its kernels inlined)
-with its gradients from the user's compiled function; :func:`run_chain` stores draws (and
-runs the ``rmd-tv`` corrector between them) around it. The user's function comes in as a
-first-class function (:func:`lcsample._jit.with_target`), so these loops are compiled once
-per function signature and cached on disk: a new target whose function takes the same
-argument types starts without compiling them.
+with its gradients from the user's compiled function; :func:`chain_draws` stores draws (and
+runs the ``rmd-tv`` corrector between them) around it, and :func:`run_chain` runs it for one
+chain (:func:`lcsample.kernels.many.run_chains` for many in one call). The user's function
+comes in as a first-class function (:func:`lcsample._jit.with_target`), so these loops are
+compiled once per function signature and cached on disk: a new target whose function takes
+the same argument types starts without compiling them.
 """
 
 import numpy as np
 
-from .._jit import kernel, with_target
+from .._jit import inlined_kernel, kernel, with_target
 from .coefficients import step_coefficients
 from .step import (
     GRADS_PER_STEP,
@@ -26,7 +27,8 @@ from .step import (
     propose,
 )
 
-__all__ = ["advance_steps", "corrected_draw", "evaluate_rows", "run_chain", "step_scratch"]
+__all__ = ["advance_steps", "chain_draws", "corrected_draw", "evaluate_rows", "run_chain",
+           "step_scratch"]
 
 
 @kernel
@@ -88,11 +90,13 @@ def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, 
     return n_steps, lp
 
 
-def _run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng, draws_out,
-               lp_out, energy_out):
+@inlined_kernel
+def chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng, draws_out,
+                lp_out, energy_out):
     """Advance one chain by ``draws_out.shape[0]`` draws of ``thin`` steps each.
 
-    Called through :func:`run_chain`, which compiles it for the user's function type.
+    The body of :func:`run_chain` and of :func:`lcsample.kernels.many.run_chains` (chain
+    by chain), so both give the same draws.
 
     Parameters
     ----------
@@ -148,6 +152,13 @@ def _run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp
     return draws_out.shape[0], lp, 0
 
 
+def _run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng, draws_out,
+               lp_out, energy_out):
+    """:func:`chain_draws` as a loop of its own, for :func:`run_chain` to compile."""
+    return chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng,
+                       draws_out, lp_out, energy_out)
+
+
 @kernel
 def corrected_draw(fn, args, corrector, gamma, precond, sigma, rng, x, g, lp, draw_out):
     """The corrector of ``method="rmd-tv"``: a short ULMC run from (x, fresh velocity).
@@ -196,10 +207,10 @@ def _evaluate_rows(fn, args, X, lp, G):
 
 
 def run_chain(fn, args, *rest):
-    """:func:`_run_chain` compiled for ``fn``'s type (cached on disk), called with ``rest``.
+    """:func:`chain_draws` compiled for ``fn``'s type (cached on disk), called with ``rest``.
 
     The arguments and the returned ``(n_done, lp, grads_in_failed_draw)`` are those of
-    :func:`_run_chain`.
+    :func:`chain_draws`.
     """
     return with_target(_run_chain, fn, args, *rest)
 

@@ -16,7 +16,18 @@ from ..kernels.compiled import evaluate_rows
 from .lockstep import LockstepAdvance
 from .picard import PicardAdvance
 
-__all__ = ["AdvanceSpec", "advance_one", "compiled_rows", "make_advance"]
+__all__ = ["LOCKSTEP_CHAINS_PER_CORE", "AdvanceSpec", "advance_one", "compiled_rows",
+           "lockstep_pays", "make_advance"]
+
+#: A jitted target's chains advance in compiled lockstep loops (one per thread) from this
+#: many chains per core on: 1.3-1.9x the chain-steps per second of one task per chain
+#: from 16 chains on 2 cores, 0.7-0.9x at 4 and 8 (d = 100, benchmarks/many_chains.py).
+LOCKSTEP_CHAINS_PER_CORE = 8
+
+
+def lockstep_pays(chains, cores):
+    """Whether a jitted target's chains advance in compiled lockstep (see above)."""
+    return chains >= LOCKSTEP_CHAINS_PER_CORE * cores
 
 
 class AdvanceSpec(NamedTuple):

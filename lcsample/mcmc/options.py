@@ -13,6 +13,7 @@ from .._validate import choice, non_negative_float, positive_float, positive_int
 from ..kernels.step import RMD, ULMC
 from ..storage.zarr_store import as_zarr_store
 from ..targets.base import Target
+from .advance import lockstep_pays
 from .budget import check_run_size, stored_block
 from .warmup.loop import TUNING_ROUTES
 from .warmup.mass import InverseMass
@@ -170,9 +171,11 @@ def _store_block(target, a):
     """Draws per block of a stored run (:func:`lcsample.mcmc.budget.stored_block`).
 
     Chains advance one request at a time per thread, except batched targets, Picard
-    blocks and executors, which hold every chain's request at once.
+    blocks, executors and compiled lockstep loops, which hold every chain's request at
+    once.
     """
-    together = target.batched or a["kind"].picard or a["executor"] is not None
+    together = (target.batched or a["kind"].picard or a["executor"] is not None
+                or lockstep_pays(a["chains"], a["cores"]))
     in_flight = a["chains"] if together else min(a["cores"], a["chains"])
     itemsize = np.dtype(a["store"].dtype).itemsize
     return stored_block(a["draws"], a["thin"], in_flight, target.dim, itemsize)

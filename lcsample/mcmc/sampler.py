@@ -10,10 +10,11 @@ from .._progress import progress_bar
 from .._version import __version__
 from ..kernels.compiled import run_chain
 from ..targets.gradient_check import check_gradient
-from .advance import AdvanceSpec, make_advance
+from .advance import AdvanceSpec, lockstep_pays, make_advance
 from .chain import Chain, Request, draw_costs
 from .concavity import check_concavity, concavity_warning
 from .execution import Monitor, run_tasks
+from .many_chains import CompiledLockstep
 from .options import validate
 from .persist import open_stored_run
 from .records import MemoryRecords
@@ -249,7 +250,9 @@ def _backend(target, opts, timing):
     advance_batch : callable or None
         Picard blocks (``"rmd-picard"``), lockstep rows (batched targets), the workers of
         ``executor`` (:class:`~lcsample.mcmc.remote.RemoteAdvance`, which compile there),
-        or None: each chain in its own thread on the compiled loop.
+        compiled lockstep loops (a jitted target with many chains per core,
+        :class:`~lcsample.mcmc.many_chains.CompiledLockstep`), or None: each chain in
+        its own thread on the compiled loop.
     """
     t0 = time.perf_counter()
     try:
@@ -257,7 +260,10 @@ def _backend(target, opts, timing):
         if opts.executor is not None:
             return RemoteAdvance(opts.executor, target, spec)
         advance_batch = make_advance(target, spec)
-        if advance_batch is None:
+        if advance_batch is None and lockstep_pays(opts.chains, opts.cores):
+            advance_batch = CompiledLockstep(target, opts.cores)
+            advance_batch.compile(opts.kind.integrator, opts.kind.corrected)
+        elif advance_batch is None:
             _compile(target, opts.kind.integrator, opts.kind.corrected)
         return advance_batch
     finally:
