@@ -267,3 +267,28 @@ def test_a_stored_run_may_be_larger_than_memory():
     assert stored_block(10**5, 1, 2, 1000, 4) == 2000
     assert stored_block(20000, 1, 2, 1000, 4) == 524
     assert stored_block(1000, 1, 2, 1000, 4) == 100
+
+
+@lcsample._jit.kernel
+def _walled(x, grad_out):
+    # N(0, I) with a wall: non-finite beyond |x[0]| = 2.5, where chains stop
+    for i in range(x.shape[0]):
+        grad_out[i] = -x[i]
+    if abs(x[0]) > 2.5:
+        return np.nan
+    return -0.5 * np.sum(x * x)
+
+
+def test_chains_stopped_on_a_non_finite_state_are_stored_as_in_memory(tmp_path):
+    target = lcsample.Target(_walled, 3)
+    kwargs = dict(draws=120, chains=6, seed=2, tune=0, step_size=0.4, friction=1.0,
+                  inverse_mass_matrix=np.ones(3), check_gradient=False, **QUIET)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = lcsample.sample(target, **kwargs)
+        stored = lcsample.sample(target, store=tmp_path / "w.zarr", **kwargs)
+    stopped = memory.sample_stats["nonfinite"].any(axis=1)
+    assert stopped.any() and not stopped.all()  # some chains stopped, some did not
+    np.testing.assert_array_equal(np.asarray(stored.posterior), memory.posterior)
+    for name, values in memory.sample_stats.items():
+        np.testing.assert_array_equal(np.asarray(stored.sample_stats[name]), values, name)

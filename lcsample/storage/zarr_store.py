@@ -30,6 +30,10 @@ __all__ = ["STATE_GROUP", "STATS", "RunStore", "ZarrStore", "as_zarr_store", "op
 STATS = {"lp": "float64", "energy": "float64", "diverging": "bool", "nonfinite": "bool",
          "step_size": "float64", "friction": "float64", "n_steps": "int64"}
 STATE_GROUP = "lcsample_state"
+# Statistics constant over a chain's sampling phase: written whole once the warmup has
+# set them (in slabs of this many draws), then only where a stopped chain has NaN.
+_CONSTANT = ("step_size", "friction")
+_SLAB = 2**16
 _IDENTITY = "lcsample_run"
 # What opening a store may meet: no object types, no pickle codec.
 _SAFE_CODECS = {"bytes", "zstd", "gzip", "blosc", "crc32c", "transpose", "vlen-utf8",
@@ -155,7 +159,8 @@ class RunStore:
         self._create_draw_groups("", chains, draws, block)
         stats = root.create_group("sample_stats")
         for name, dtype in STATS.items():
-            self._array(stats, name, (chains, draws), (1, block), dtype, ("chain", "draw"))
+            chunk = min(draws, _SLAB) if name in _CONSTANT else block
+            self._array(stats, name, (chains, draws), (1, chunk), dtype, ("chain", "draw"))
         _write_coords(stats, {"chain": np.arange(chains), "draw": np.arange(draws)})
         for group_name, arrays in structure.data.items():
             group = root.create_group(group_name)
@@ -240,10 +245,17 @@ class RunStore:
                 group[name][c, start:start + value.shape[1]] = value[0]
         stats = self.root[prefix + "sample_stats"]
         for name in STATS:
-            # a flag that is all False is what the store holds already: a write saved
-            # (each costs ~1 ms whatever its size)
-            if name in rows and (STATS[name] != "bool" or rows[name].any()):
+            if name in rows and self._changes(name, rows[name], prefix):
                 stats[name][c, start:start + len(rows[name])] = rows[name]
+
+    @staticmethod
+    def _changes(name, values, prefix):
+        """Whether the store does not hold ``values`` already (each write costs ~1 ms
+        whatever its size): all-False flags are the fill value, and a sampling phase's
+        step size and friction were written whole at the end of the warmup."""
+        if STATS[name] == "bool":
+            return bool(values.any())
+        return bool(prefix) or name not in _CONSTANT or bool(np.isnan(values).any())
 
     def mark_stopped(self, c, start):
         """Chain c stopped on a non-finite state: every draw from ``start`` is flagged."""
@@ -252,6 +264,8 @@ class RunStore:
         if n > 0:
             stats["diverging"][c, start:] = np.ones(n, dtype=bool)
             stats["nonfinite"][c, start:] = np.ones(n, dtype=bool)
+            for name in _CONSTANT:
+                stats[name][c, start:] = np.full(n, np.nan)
 
     def commit(self, c, draws_done, chain):
         """Record chain c's state after ``draws_done`` draws (the block is written)."""
@@ -277,7 +291,12 @@ class RunStore:
                                fill_value=_fill(value.dtype.str))[...] = value
         if warm is not None:
             self._write_warmup(warm)
+        stats = self.root["sample_stats"]
         for c, chain in enumerate(chain_list):
+            for name in _CONSTANT:
+                for a in range(0, self.draws, _SLAB):
+                    b = min(a + _SLAB, self.draws)
+                    stats[name][c, a:b] = np.full(b - a, getattr(chain, name))
             self.commit(c, 0, chain)
         state.attrs["warmup"] = plain(info)
 
