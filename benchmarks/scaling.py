@@ -124,10 +124,12 @@ def _overheads(client, cheap, expensive):
 
 
 def _markdown(data):
+    m = data["machine"]
     lines = ["# Beyond one process: store memory and a Dask cluster", "",
-             f"{data['machine'].get('cpu', '')}, {data['machine'].get('cores', '')} cores; "
-             f"{data['machine'].get('date', '')}; lcsample commit "
-             f"{data['machine'].get('commit', '')}.", "",
+             f"{m['cpu_model']}, {m['cpus_available']} cores; {m['date_utc']}; lcsample "
+             f"commit {m['git_commit']} (modified since: "
+             f"{m['lcsample_modified_since_commit']}); load {m['load_average_1min_at_start']} "
+             "at the start.", "",
              f"Command: `python benchmarks/scaling.py{' --quick' if data['quick'] else ''}` "
              f"({data['seconds']:.0f} s).", "", "## A float32 store against memory", "",
              "| chains × d × draws | where | wall s | µs per chain-draw | peak RSS MiB | "
@@ -160,7 +162,13 @@ def _markdown(data):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="re-render scaling.md from scaling.json")
     args = parser.parse_args()
+    if args.report_only:
+        data = json.loads((RESULTS / "scaling.json").read_text())
+        (RESULTS / "scaling.md").write_text(_markdown(data))
+        return
     t0 = time.perf_counter()
     warnings.simplefilter("ignore")
     data = {"machine": machine_info(), "quick": args.quick, "store": store_memory(args.quick),

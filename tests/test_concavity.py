@@ -167,3 +167,13 @@ def test_a_chain_that_never_moves_is_reported_stuck():
     stuck = [d for d in convergence_checks(result) if d.kind == "stuck"]
     assert len(stuck) == 1 and stuck[0].chains == (2,)
     assert "did not move" in stuck[0].message and "longer run will not help" in stuck[0].message
+
+
+def test_many_chains_test_at_most_256_states():
+    """The pairwise test costs O(n²d): with 300 chains it takes 256 of their states
+    (evenly over chains and times), not 300 × 3 (80 % of a GB of pairs at d = 1,000)."""
+    target = lcsample.targets.Gaussian(np.zeros(2), cov=np.ones(2))
+    res = lcsample.sample(target, draws=40, chains=300, seed=0, progressbar=False,
+                          compute_convergence_checks=False)
+    assert res.attrs["concavity_pairs"] == 256 * 255
+    assert res.attrs["concavity_pair_failures"] == 0

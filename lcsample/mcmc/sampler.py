@@ -46,8 +46,24 @@ __all__ = ["sample"]
 # steps would raise it to 1.6e-2, because exponential Euler's own O(h) bias takes over.
 _CORRECTOR_TIME = 0.5
 _CORRECTOR_STEPS = 16
-# Chain states kept per chain during sampling for the concavity check (at block ends).
+# Chain states kept per chain during sampling for the concavity check (at block ends),
+# and the most states the check takes (its pairs cost O(n²d) time and n² memory: 5,000
+# pairs at 4 chains, 65,000 at most; at 1,000 chains all of them would be 3e8 pairs).
 _TRAIL = 16
+_CONCAVITY_POINTS = 256
+
+
+class _Trail(list):
+    """A chain's states for the concavity check: every other one dropped past ``cap``."""
+
+    def __init__(self, cap):
+        super().__init__()
+        self.cap = cap
+
+    def keep(self, chain):
+        self.append((chain.x.copy(), chain.lp, chain.g.copy()))
+        if len(self) > self.cap:
+            del self[::2]
 
 
 def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", step_size=None,
@@ -293,7 +309,8 @@ def _run(chain_list, opts, advance_batch, init_info, monitor, timing, storing):
         records = (stored.records() if stored is not None and not interrupted
                    else MemoryRecords(opts.chains, n_total, chain_list[0].x.shape[0]))
         monitor.reached = 0
-        trails = [[] for _ in chain_list]
+        trails = [_Trail(max(1, min(_TRAIL, _CONCAVITY_POINTS // opts.chains)))
+                  for _ in chain_list]
         tasks = [_sampling_task(ch, c, opts, records, n_total, monitor, trails[c])
                  for c, ch in enumerate(chain_list)]
         if opts.kind.picard:  # whole blocks, so the draws do not depend on the requests
@@ -367,6 +384,9 @@ def _question_concavity(target, seen, healthy, init_info):
     x, lp, g = (np.concatenate(parts) for parts in zip(*seen, strict=True))
     use = np.tile(healthy, len(seen))[:len(lp)]
     use &= np.isfinite(lp) & np.isfinite(x).all(axis=1) & np.isfinite(g).all(axis=1)
+    use = np.flatnonzero(use)
+    if len(use) > _CONCAVITY_POINTS:  # evenly over chains and times
+        use = use[np.linspace(0, len(use) - 1, _CONCAVITY_POINTS).round().astype(int)]
     check = check_concavity(target, x[use], lp[use], g[use])
     init_info.update(concavity_pairs=check.n_pairs, concavity_pair_failures=check.n_failed)
     init_info["init_grad_evals"] += check.n_grads
@@ -579,7 +599,7 @@ def _sampling_task(chain, c, opts, records, n_total, monitor, trail):
     draws made.
 
     Blocks the records hold already (a resumed store) are skipped. The chain's state after
-    each block goes to ``trail`` (every other one dropped when it passes :data:`_TRAIL`),
+    each block goes to ``trail`` (a :class:`_Trail`),
     for the concavity check.
     """
     if chain.diverged_at is not None:  # stopped during the warmup
@@ -604,9 +624,7 @@ def _sampling_task(chain, c, opts, records, n_total, monitor, trail):
         rows["n_steps"][:n_done], failed = draw_costs(grads, n_done, n_done == n, per_draw)
         energy = _flag_energy_jumps(rows, n_done, energy)
         monitor.add(n_done)
-        trail.append((chain.x.copy(), chain.lp, chain.g.copy()))
-        if len(trail) > _TRAIL:
-            del trail[::2]
+        trail.keep(chain)
         if n_done < n:
             # stopped on a non-finite state: the draws from here on are NaN and flagged
             rows["n_steps"][n_done] = failed
