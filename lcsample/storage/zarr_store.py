@@ -138,11 +138,19 @@ class RunStore:
         self.block, self.max_pending = block, max_pending
         self.dim = structure.dim
         self._slot = {}
+        self._opened = {}
+
+    def array(self, path):
+        """The array at ``path`` ("group/name"), opened once: opening reads its metadata
+        from disk, which cost more than the writes when done for each block."""
+        if path not in self._opened:
+            self._opened[path] = self.root[path]
+        return self._opened[path]
 
     @property
     def draws(self):
         """Draws per chain the store has room for."""
-        return self.root["sample_stats"]["lp"].shape[1]
+        return self.array("sample_stats/lp").shape[1]
 
     @property
     def path(self):
@@ -240,13 +248,13 @@ class RunStore:
         if self.structure.transformed:
             groups["unconstrained_posterior"] = self.structure.unconstrained(flat)
         for group_name, values in groups.items():
-            group = self.root[prefix + group_name]
             for name, value in values.items():
-                group[name][c, start:start + value.shape[1]] = value[0]
-        stats = self.root[prefix + "sample_stats"]
+                self.array(f"{prefix}{group_name}/{name}")[c, start:start + value.shape[1]] = \
+                    value[0]
         for name in STATS:
             if name in rows and self._changes(name, rows[name], prefix):
-                stats[name][c, start:start + len(rows[name])] = rows[name]
+                self.array(f"{prefix}sample_stats/{name}")[c, start:start + len(rows[name])] = \
+                    rows[name]
 
     @staticmethod
     def _changes(name, values, prefix):
@@ -259,18 +267,18 @@ class RunStore:
 
     def mark_stopped(self, c, start):
         """Chain c stopped on a non-finite state: every draw from ``start`` is flagged."""
-        stats = self.root["sample_stats"]
-        n = stats["diverging"].shape[1] - start
+        n = self.draws - start
         if n > 0:
-            stats["diverging"][c, start:] = np.ones(n, dtype=bool)
-            stats["nonfinite"][c, start:] = np.ones(n, dtype=bool)
+            for name in ("diverging", "nonfinite"):
+                self.array(f"sample_stats/{name}")[c, start:] = np.ones(n, dtype=bool)
             for name in _CONSTANT:
-                stats[name][c, start:] = np.full(n, np.nan)
+                self.array(f"sample_stats/{name}")[c, start:] = np.full(n, np.nan)
 
     def commit(self, c, draws_done, chain):
         """Record chain c's state after ``draws_done`` draws (the block is written)."""
         slot = self._slot.get(c, 0)
-        self.root[STATE_GROUP]["slots"][c, slot] = pack_state(chain, draws_done, self.max_pending)
+        self.array(f"{STATE_GROUP}/slots")[c, slot] = pack_state(chain, draws_done,
+                                                                 self.max_pending)
         self._slot[c] = (slot + 1) % N_SLOTS
 
     def save_warmup(self, info, chain_list, warm=None):
@@ -291,12 +299,12 @@ class RunStore:
                                fill_value=_fill(value.dtype.str))[...] = value
         if warm is not None:
             self._write_warmup(warm)
-        stats = self.root["sample_stats"]
         for c, chain in enumerate(chain_list):
             for name in _CONSTANT:
                 for a in range(0, self.draws, _SLAB):
                     b = min(a + _SLAB, self.draws)
-                    stats[name][c, a:b] = np.full(b - a, getattr(chain, name))
+                    self.array(f"sample_stats/{name}")[c, a:b] = np.full(b - a,
+                                                                          getattr(chain, name))
             self.commit(c, 0, chain)
         state.attrs["warmup"] = plain(info)
 
