@@ -279,10 +279,13 @@ def _walled(x, grad_out):
     return -0.5 * np.sum(x * x)
 
 
-def test_chains_stopped_on_a_non_finite_state_are_stored_as_in_memory(tmp_path):
+# 6 chains on 2 cores: one chain per chunk, written as each makes a block; 24: compiled
+# lockstep, a chunk of all chains written when every running one has made the block
+@pytest.mark.parametrize("chains", [6, 24])
+def test_chains_stopped_on_a_non_finite_state_are_stored_as_in_memory(tmp_path, chains):
     target = lcsample.Target(_walled, 3)
-    kwargs = dict(draws=120, chains=6, seed=2, tune=0, step_size=0.4, friction=1.0,
-                  inverse_mass_matrix=np.ones(3), check_gradient=False, **QUIET)
+    kwargs = dict(draws=120, chains=chains, seed=2, tune=0, step_size=0.4, friction=1.0,
+                  inverse_mass_matrix=np.ones(3), check_gradient=False, cores=2, **QUIET)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         memory = lcsample.sample(target, **kwargs)
@@ -292,3 +295,5 @@ def test_chains_stopped_on_a_non_finite_state_are_stored_as_in_memory(tmp_path):
     np.testing.assert_array_equal(np.asarray(stored.posterior), memory.posterior)
     for name, values in memory.sample_stats.items():
         np.testing.assert_array_equal(np.asarray(stored.sample_stats[name]), values, name)
+    chunk = zarr.open_group(tmp_path / "w.zarr", mode="r")["posterior"]["x"].chunks
+    assert chunk[0] == (1 if chains == 6 else chains)

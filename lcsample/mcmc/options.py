@@ -14,7 +14,7 @@ from ..kernels.step import RMD, ULMC
 from ..storage.zarr_store import as_zarr_store
 from ..targets.base import Target
 from .advance import lockstep_pays
-from .budget import check_run_size, stored_block
+from .budget import STORE_CHUNK_BYTES, check_run_size, stored_block
 from .warmup.loop import TUNING_ROUTES
 from .warmup.mass import InverseMass
 
@@ -80,8 +80,8 @@ class SampleOptions(NamedTuple):
     ``method`` is the name and ``kind`` its :class:`Method`; ``adapt_mass`` is "diag",
     "auto" (diagonal, turned dense by the warmup when that pays),
     "dense" or None (a fixed ``fixed_mass``); ``seed`` is an int, a SeedSequence or None;
-    ``store_block`` is the draws per block of a run with ``store`` (None without); the
-    rest are the arguments of :func:`lcsample.sample` under their own names.
+    ``store_chunk`` is (chains, draws) per chunk of a run with ``store`` (None without);
+    the rest are the arguments of :func:`lcsample.sample` under their own names.
     """
 
     draws: int
@@ -113,7 +113,7 @@ class SampleOptions(NamedTuple):
     executor: object
     store: object
     resume: bool
-    store_block: int | None
+    store_chunk: tuple | None
 
 
 def validate(target, args):
@@ -161,24 +161,31 @@ def validate(target, args):
         raise ValueError("initial_state and store: a stored run continues with resume=True")
     dense = (a["adapt_mass"] in ("dense", "auto")
              or (a["fixed_mass"] is not None and a["fixed_mass"].dense))
-    a["store_block"] = None if a["store"] is None else _store_block(target, a)
+    a["store_chunk"] = None if a["store"] is None else _store_chunk(target, a)
     check_run_size(a["chains"], a["draws"], a["tune"], a["thin"], target.dim,
-                   not a["discard_tuned_samples"], dense, held=a["store_block"])
+                   not a["discard_tuned_samples"], dense,
+                   held=None if a["store"] is None else a["store_chunk"][1])
     return SampleOptions(**{name: a[name] for name in SampleOptions._fields})
 
 
-def _store_block(target, a):
-    """Draws per block of a stored run (:func:`lcsample.mcmc.budget.stored_block`).
+def _store_chunk(target, a):
+    """(Chains, draws) per chunk of a stored run: draws from
+    :func:`lcsample.mcmc.budget.stored_block`; chains, those that make their blocks
+    together.
 
     Chains advance one request at a time per thread, except batched targets, Picard
-    blocks, executors and compiled lockstep loops, which hold every chain's request at
-    once.
+    blocks and compiled lockstep loops, which advance every chain's request at once (and
+    so make their blocks together) and executors, which hold every chain's request.
     """
-    together = (target.batched or a["kind"].picard or a["executor"] is not None
-                or lockstep_pays(a["chains"], a["cores"]))
-    in_flight = a["chains"] if together else min(a["cores"], a["chains"])
+    lockstep = target.batched or a["kind"].picard or lockstep_pays(a["chains"], a["cores"])
+    in_flight = (a["chains"] if lockstep or a["executor"] is not None
+                 else min(a["cores"], a["chains"]))
     itemsize = np.dtype(a["store"].dtype).itemsize
-    return stored_block(a["draws"], a["thin"], in_flight, target.dim, itemsize)
+    block = stored_block(a["draws"], a["thin"], in_flight, target.dim, itemsize)
+    together = a["chains"] if lockstep and a["executor"] is None else 1
+    # chunks of at most ~8 MiB of draws
+    fit = max(1, STORE_CHUNK_BYTES * 4 // (block * target.dim * itemsize))
+    return min(together, fit), block
 
 
 def _counts(a):

@@ -60,26 +60,24 @@ def open_stored_run(target, opts):
     spec = opts.store
     if spec is None:
         return None
-    block = opts.store_block
     pending = opts.picard_steps if opts.kind.picard else 0
     if os.path.exists(spec.path) and opts.resume:
-        store = RunStore.reopen(spec, run_identity(target, opts), target.structure, block,
-                                pending)
+        store = RunStore.reopen(spec, run_identity(target, opts), target.structure, pending)
         loaded = store.load()
         if loaded is not None:
-            return StoredRun(spec, block, pending, store, loaded)
+            return StoredRun(spec, opts.store_chunk, pending, store, loaded)
         spec = spec._replace(overwrite=True)  # killed before its warmup ended: start again
     elif os.path.exists(spec.path) and not spec.overwrite:
         raise ValueError(f"store: {spec.path!r} exists; pass resume=True to continue the run "
                          "in it, or lcsample.ZarrStore(path, overwrite=True) to replace it")
-    return StoredRun(spec, block, pending)
+    return StoredRun(spec, opts.store_chunk, pending)
 
 
 class StoredRun:
     """A run's store and, when resuming, what it held (see the module's docstring)."""
 
-    def __init__(self, spec, block, max_pending, store=None, loaded=None):
-        self.spec, self.block, self.max_pending = spec, block, max_pending
+    def __init__(self, spec, chunk, max_pending, store=None, loaded=None):
+        self.spec, self.chunk, self.max_pending = spec, chunk, max_pending
         self.store, self.loaded = store, loaded
 
     @property
@@ -90,7 +88,7 @@ class StoredRun:
     def create(self, target, opts, seed_attr):
         """Create the store of a fresh run, once its seed is known."""
         self.store = RunStore.create(self.spec, run_identity(target, opts, seed_attr),
-                                     target.structure, opts.chains, opts.draws, self.block,
+                                     target.structure, opts.chains, opts.draws, self.chunk,
                                      self.max_pending)
 
     def saved_info(self):

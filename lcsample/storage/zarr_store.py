@@ -130,12 +130,14 @@ def open_checked(path):
 class RunStore:
     """One run's store: created or reopened, written block by block, resumed from.
 
-    Use :meth:`create` or :meth:`reopen`; ``dim`` is the target's dimension.
+    Use :meth:`create` or :meth:`reopen`. Draws are chunked ``chunk_chains`` chains by
+    ``block`` draws: one chain per chunk when chains commit one at a time (threads), many
+    when they advance in lockstep and commit together (one write for them all).
     """
 
-    def __init__(self, root, spec, structure, block, max_pending):
+    def __init__(self, root, spec, structure, max_pending):
         self.root, self.spec, self.structure = root, spec, structure
-        self.block, self.max_pending = block, max_pending
+        self.max_pending = max_pending
         self.dim = structure.dim
         self._slot = {}
         self._opened = {}
@@ -153,22 +155,34 @@ class RunStore:
         return self.array("sample_stats/lp").shape[1]
 
     @property
+    def chunk_chains(self):
+        """Chains per chunk of the store."""
+        return self.array("sample_stats/lp").chunks[0]
+
+    @property
+    def block(self):
+        """Draws per chunk of the store: the sampling's blocks."""
+        return self.array("sample_stats/lp").chunks[1]
+
+    @property
     def path(self):
         return self.spec.path
 
     @classmethod
-    def create(cls, spec, identity, structure, chains, draws, block, max_pending):
-        """A new store for a run described by ``identity`` (JSON attributes)."""
+    def create(cls, spec, identity, structure, chains, draws, chunk, max_pending):
+        """A new store for a run described by ``identity`` (JSON attributes);
+        ``chunk``: (chains, draws) per chunk."""
         zarr = require_zarr()
         if os.path.exists(spec.path):
             _remove_old_store(spec)
         root = zarr.open_group(spec.path, mode="w-", zarr_format=3)
-        self = cls(root, spec, structure, block, max_pending)
-        self._create_draw_groups("", chains, draws, block)
+        self = cls(root, spec, structure, max_pending)
+        self._create_draw_groups("", chains, draws, chunk)
         stats = root.create_group("sample_stats")
         for name, dtype in STATS.items():
-            chunk = min(draws, _SLAB) if name in _CONSTANT else block
-            self._array(stats, name, (chains, draws), (1, chunk), dtype, ("chain", "draw"))
+            along = min(draws, _SLAB) if name in _CONSTANT else chunk[1]
+            self._array(stats, name, (chains, draws), (chunk[0], along), dtype,
+                        ("chain", "draw"))
         _write_coords(stats, {"chain": np.arange(chains), "draw": np.arange(draws)})
         for group_name, arrays in structure.data.items():
             group = root.create_group(group_name)
@@ -178,14 +192,14 @@ class RunStore:
                                                       for i in range(value.ndim)])
                 self._array(group, name, value.shape, value.shape, value.dtype, dims, value)
         state = root.create_group(STATE_GROUP)
-        state.create_array("slots", shape=(chains, N_SLOTS, slot_length(self.dim, max_pending)),
-                           chunks=(1, 1, slot_length(self.dim, max_pending)), dtype="uint64",
-                           fill_value=0)
+        length = slot_length(self.dim, max_pending)
+        state.create_array("slots", shape=(chains, N_SLOTS, length),
+                           chunks=(chunk[0], 1, length), dtype="uint64", fill_value=0)
         root.attrs[_IDENTITY] = plain(identity)
         return self
 
     @classmethod
-    def reopen(cls, spec, identity, structure, block, max_pending):
+    def reopen(cls, spec, identity, structure, max_pending):
         """The existing store at ``spec.path``, checked to belong to this run.
 
         Raises
@@ -205,7 +219,7 @@ class RunStore:
             raise ValueError(f"store: {spec.path!r} belongs to a different run ("
                              + ", ".join(f"{k}: stored {saved.get(k)!r}, now "
                                          f"{plain(identity).get(k)!r}" for k in differ) + ")")
-        return cls(root, spec, structure, block, max_pending)
+        return cls(root, spec, structure, max_pending)
 
     @staticmethod
     def _array(group, name, shape, chunks, dtype, dims, value=None, compress=True):
@@ -221,8 +235,9 @@ class RunStore:
             array[...] = value
         return array
 
-    def _create_draw_groups(self, prefix, chains, draws, block):
-        """``posterior`` (and ``unconstrained_posterior``) arrays, chunked by block."""
+    def _create_draw_groups(self, prefix, chains, draws, chunk):
+        """``posterior`` (and ``unconstrained_posterior``) arrays, ``chunk`` (chains, draws)
+        a chunk."""
         probe = {"posterior": self.structure.constrained(np.zeros((1, 1, self.dim)))}
         if self.structure.transformed:
             probe["unconstrained_posterior"] = self.structure.unconstrained(
@@ -234,27 +249,28 @@ class RunStore:
             for name, value in values.items():
                 shape = value.shape[2:]
                 dims = declared.get(name) or [f"{name}_dim_{i}" for i in range(len(shape))]
-                self._array(group, name, (chains, draws, *shape), (1, block, *shape),
+                self._array(group, name, (chains, draws, *shape), (*chunk, *shape),
                             self.spec.dtype, ("chain", "draw", *dims), compress=False)
                 for dim, n in zip(dims, shape, strict=True):
                     coords[dim] = self.structure.coords.get(dim, np.arange(n))
             _write_coords(group, coords)
 
-    def write_block(self, c, start, rows, prefix=""):
-        """Write chain c's rows ``start:start + n``: ``rows`` has ``posterior`` (n, d) and
-        the :data:`STATS` (n,) (or only some, for a group written whole)."""
-        flat = rows["posterior"][None]
+    def write_block(self, chains, start, rows, prefix=""):
+        """Write draws ``start:start + n`` of ``chains`` (a slice of k chains): ``rows`` has
+        ``posterior`` (k, n, d) and the :data:`STATS` (k, n) (or only some)."""
+        flat = rows["posterior"]
         groups = {"posterior": self.structure.constrained(flat)}
         if self.structure.transformed:
             groups["unconstrained_posterior"] = self.structure.unconstrained(flat)
         for group_name, values in groups.items():
             for name, value in values.items():
-                self.array(f"{prefix}{group_name}/{name}")[c, start:start + value.shape[1]] = \
-                    value[0]
+                self.array(f"{prefix}{group_name}/{name}")[chains, start:start + value.shape[1]] \
+                    = value
         for name in STATS:
             if name in rows and self._changes(name, rows[name], prefix):
-                self.array(f"{prefix}sample_stats/{name}")[c, start:start + len(rows[name])] = \
-                    rows[name]
+                values = rows[name]
+                self.array(f"{prefix}sample_stats/{name}")[chains,
+                                                          start:start + values.shape[1]] = values
 
     @staticmethod
     def _changes(name, values, prefix):
@@ -274,12 +290,25 @@ class RunStore:
             for name in _CONSTANT:
                 self.array(f"sample_stats/{name}")[c, start:] = np.full(n, np.nan)
 
-    def commit(self, c, draws_done, chain):
-        """Record chain c's state after ``draws_done`` draws (the block is written)."""
-        slot = self._slot.get(c, 0)
-        self.array(f"{STATE_GROUP}/slots")[c, slot] = pack_state(chain, draws_done,
-                                                                 self.max_pending)
-        self._slot[c] = (slot + 1) % N_SLOTS
+    def pack(self, chain, draws_done):
+        """Chain ``chain``'s state after ``draws_done`` draws, as its slot's words."""
+        return pack_state(chain, draws_done, self.max_pending)
+
+    def commit(self, chains, words):
+        """Record the packed states ``words`` of ``chains`` (indices; their blocks are
+        written), each in its next slot: one write per slot index in use."""
+        slots = self.array(f"{STATE_GROUP}/slots")
+        by_slot = {}
+        for c, w in zip(chains, words, strict=True):
+            by_slot.setdefault(self._slot.get(c, 0), []).append((c, w))
+            self._slot[c] = (self._slot.get(c, 0) + 1) % N_SLOTS
+        for slot, members in by_slot.items():
+            index = [c for c, _ in members]
+            if index == list(range(index[0], index[-1] + 1)):
+                slots[index[0]:index[-1] + 1, slot] = np.array([w for _, w in members])
+            else:
+                for c, w in members:
+                    slots[c, slot] = w
 
     def save_warmup(self, info, chain_list, warm=None):
         """The end of the warmup: tuned parameters, the info to rebuild attrs, first slots.
@@ -299,25 +328,27 @@ class RunStore:
                                fill_value=_fill(value.dtype.str))[...] = value
         if warm is not None:
             self._write_warmup(warm)
-        for c, chain in enumerate(chain_list):
+        k = self.chunk_chains
+        for first in range(0, len(chain_list), k):
+            group = chain_list[first:first + k]
             for name in _CONSTANT:
+                values = np.array([getattr(ch, name) for ch in group])[:, None]
                 for a in range(0, self.draws, _SLAB):
                     b = min(a + _SLAB, self.draws)
-                    self.array(f"sample_stats/{name}")[c, a:b] = np.full(b - a,
-                                                                          getattr(chain, name))
-            self.commit(c, 0, chain)
+                    self.array(f"sample_stats/{name}")[first:first + len(group), a:b] = \
+                        np.repeat(values, b - a, axis=1)
+        self.commit(range(len(chain_list)), [self.pack(ch, 0) for ch in chain_list])
         state.attrs["warmup"] = plain(info)
 
     def _write_warmup(self, warm):
         chains, tune = warm["lp"].shape
-        self._create_draw_groups("warmup_", chains, tune, max(tune, 1))
+        self._create_draw_groups("warmup_", chains, tune, (1, max(tune, 1)))
         stats = self.root.create_group("warmup_sample_stats")
         for name, dtype in STATS.items():
             self._array(stats, name, (chains, tune), (1, max(tune, 1)), dtype,
                         ("chain", "draw"))
         _write_coords(stats, {"chain": np.arange(chains), "draw": np.arange(tune)})
-        for c in range(chains):
-            self.write_block(c, 0, {k: v[c] for k, v in warm.items()}, prefix="warmup_")
+        self.write_block(slice(0, chains), 0, warm, prefix="warmup_")
 
     def load(self):
         """What a resume needs, or None when the run stopped before its warmup ended.
