@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from ..storage.reader import lazy_records
-from ..storage.zarr_store import RunStore
+from ..storage.zarr_store import RunStore, exists_error
 from .chain import Chain
 from .picard import PendingSteps
 from .records import StoreRecords
@@ -68,8 +68,7 @@ def open_stored_run(target, opts):
             return StoredRun(spec, opts.store_chunk, pending, store, loaded)
         spec = spec._replace(overwrite=True)  # killed before its warmup ended: start again
     elif os.path.exists(spec.path) and not spec.overwrite:
-        raise ValueError(f"store: {spec.path!r} exists; pass resume=True to continue the run "
-                         "in it, or lcsample.ZarrStore(path, overwrite=True) to replace it")
+        raise exists_error(spec.path)
     return StoredRun(spec, opts.store_chunk, pending)
 
 

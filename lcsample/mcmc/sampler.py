@@ -22,7 +22,6 @@ from .remote import RemoteAdvance
 from .results import ChainState, SamplingResult
 from .warmup.curvature import extreme_curvatures
 from .warmup.loop import (
-    MAX_ENERGY_ERROR,
     WarmupOptions,
     flag_energy_jumps,
     run_warmup,
@@ -599,8 +598,7 @@ def _sampling_task(chain, c, opts, records, n_total, monitor, trail):
     draws made.
 
     Blocks the records hold already (a resumed store) are skipped. The chain's state after
-    each block goes to ``trail`` (a :class:`_Trail`),
-    for the concavity check.
+    each block goes to ``trail`` (a :class:`_Trail`), for the concavity check.
     """
     if chain.diverged_at is not None:  # stopped during the warmup
         records.stop(c, 0, chain)
@@ -622,7 +620,8 @@ def _sampling_task(chain, c, opts, records, n_total, monitor, trail):
                                       corrected)
         rows["step_size"][:n_done], rows["friction"][:n_done] = chain.step_size, chain.friction
         rows["n_steps"][:n_done], failed = draw_costs(grads, n_done, n_done == n, per_draw)
-        energy = _flag_energy_jumps(rows, n_done, energy)
+        flag_energy_jumps({k: rows[k][:n_done] for k in ("energy", "diverging")}, energy)
+        energy = rows["energy"][n_done - 1] if n_done else energy
         monitor.add(n_done)
         trail.keep(chain)
         if n_done < n:
@@ -638,15 +637,6 @@ def _sampling_task(chain, c, opts, records, n_total, monitor, trail):
         records.commit(c, done, rows, done + n_done, chain)
         done += n_done
     return done
-
-
-def _flag_energy_jumps(rows, n_done, before):
-    """Flag the block's draws whose Hamiltonian jumped by more than MAX_ENERGY_ERROR since
-    the draw before (``before``: the last draw's, NaN for none); returns the block's last."""
-    energy = np.concatenate([[before], rows["energy"][:n_done]])
-    with np.errstate(invalid="ignore"):
-        rows["diverging"][:n_done] |= np.abs(np.diff(energy)) > MAX_ENERGY_ERROR
-    return energy[-1]
 
 
 def _warn_divergences(chain_list):

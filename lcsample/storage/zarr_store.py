@@ -23,8 +23,8 @@ import numpy as np
 from .._validate import choice
 from .slots import N_SLOTS, pack_state, slot_length, unpack_state
 
-__all__ = ["STATE_GROUP", "STATS", "RunStore", "ZarrStore", "as_zarr_store", "open_checked",
-           "plain", "require_zarr"]
+__all__ = ["STATE_GROUP", "STATS", "RunStore", "ZarrStore", "as_zarr_store", "exists_error",
+           "open_checked", "plain", "require_zarr"]
 
 #: The per-draw statistics a store holds, with their types.
 STATS = {"lp": "float64", "energy": "float64", "diverging": "bool", "nonfinite": "bool",
@@ -208,17 +208,16 @@ class RunStore:
             It was made by a different run (names the differing settings) or is unsafe.
         """
         root = open_checked(spec.path)
-        saved = dict(root.attrs).get(_IDENTITY)
+        saved, now = dict(root.attrs).get(_IDENTITY), plain(identity)
         if saved is None:
             raise ValueError(f"store: {spec.path!r} was not written by lcsample")
-        differ = sorted(k for k in set(saved) | set(identity)
-                        if saved.get(k) != plain(identity).get(k) and k != "seed")
-        if identity.get("seed") is not None and saved.get("seed") != plain(identity["seed"]):
-            differ.append("seed")
+        # a resume without a seed continues the stored run's
+        differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k)
+                        and not (k == "seed" and now.get(k) is None))
         if differ:
             raise ValueError(f"store: {spec.path!r} belongs to a different run ("
-                             + ", ".join(f"{k}: stored {saved.get(k)!r}, now "
-                                         f"{plain(identity).get(k)!r}" for k in differ) + ")")
+                             + ", ".join(f"{k}: stored {saved.get(k)!r}, now {now.get(k)!r}"
+                                         for k in differ) + ")")
         return cls(root, spec, structure, max_pending)
 
     @staticmethod
@@ -400,11 +399,16 @@ def _write_coords(group, coords):
                            dimension_names=(dim,))[...] = labels
 
 
+def exists_error(path):
+    """The error for a store that exists and was neither to be resumed nor replaced."""
+    return ValueError(f"store: {path!r} exists; pass resume=True to continue the run in it, "
+                      "or lcsample.ZarrStore(path, overwrite=True) to replace it")
+
+
 def _remove_old_store(spec):
     """Make room at ``spec.path``: only an lcsample store, and only when asked."""
     if not spec.overwrite:
-        raise ValueError(f"store: {spec.path!r} exists; pass resume=True to continue the run "
-                         "in it, or lcsample.ZarrStore(path, overwrite=True) to replace it")
+        raise exists_error(spec.path)
     try:
         identity = dict(open_checked(spec.path).attrs).get(_IDENTITY)
     except ValueError:

@@ -268,8 +268,12 @@ AUTO_DENSE_CONDITION = 100.0
 MAX_ENERGY_ERROR = 1000.0
 
 
-def flag_energy_jumps(records):
+def flag_energy_jumps(records, before=np.nan):
     """Mark as ``diverging`` the draws whose Hamiltonian jumped by more than 1000.
+
+    ``records``: ``energy`` and ``diverging`` of shape (chains, n), or one chain's (n,);
+    ``before``: the Hamiltonian at the draw before the first (NaN: none), so that a run
+    recorded block by block is flagged as if recorded whole.
 
     The Hamiltonian H = −log π + ½ vᵀU⁻¹v of a stationary chain changes between draws by
     O(√d); a jump of :data:`MAX_ENERGY_ERROR` is an integrator on the edge of instability,
@@ -277,9 +281,10 @@ def flag_energy_jumps(records):
     ``nonfinite``).
     """
     energy = records["energy"]
-    if energy.shape[1] > 1:
-        with np.errstate(invalid="ignore"):
-            records["diverging"][:, 1:] |= np.abs(np.diff(energy, axis=1)) > MAX_ENERGY_ERROR
+    first = np.broadcast_to(before, energy.shape[:-1])[..., None]
+    with np.errstate(invalid="ignore"):
+        records["diverging"][...] |= (np.abs(np.diff(energy, axis=-1, prepend=first))
+                                      > MAX_ENERGY_ERROR)
 
 
 def warmup_converged(history):
