@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import lcsample.diffusion as diffusion
+from lcsample.diffusion.backend import NumpyBackend
 from lcsample.diffusion.corrector import Streams
 from lcsample.diffusion.corrector import correct as _correct
 from lcsample.diffusion.sampler import _streams
@@ -57,7 +58,7 @@ def test_corrector_keeps_the_law_and_pulls_a_perturbed_start_back(corrector):
     m, v = marginal(t)
     rngs = Streams(_streams(3, 0, n))
     steps, h = (8, 0.05) if corrector == "uld" else (4, 0.125)
-    oracle = diffusion.sampler._Oracle(score, 3, (), 0)
+    oracle = diffusion.sampler._Oracle(score, 3, (), 0, NumpyBackend())
     kept, _ = _correct(corrector, oracle, exact(n, t, seed=4), t, steps, h, 2.0, rngs)
     # one Langevin run from the exact law: Var changes only by the step's bias, O(h) for
     # exponential Euler (≤ 2 % here), O(h³) for the midpoint; 4.5 standard errors

@@ -14,6 +14,7 @@ from .adapters import (
     DiscreteSchedule,
     score_from_denoiser,
     score_from_model,
+    score_from_unet,
 )
 from .process import alpha, check_grid, sigma, sigma2, sigma_ve, t_from_sigma_ve, time_grid
 from .sampler import CORRECTORS, METHODS, PREDICTORS, sample
@@ -40,6 +41,7 @@ __all__ = [
     "sample",
     "score_from_denoiser",
     "score_from_model",
+    "score_from_unet",
     "sigma",
     "sigma2",
     "sigma_ve",

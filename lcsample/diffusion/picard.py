@@ -38,6 +38,7 @@ depend on the batch it is drawn in.
 import numpy as np
 
 from ..kernels.coefficients import pair_covariance
+from .backend import backend_of
 from .corrector import correct, corrector_settings
 from .predictors import predict
 
@@ -53,7 +54,7 @@ class _Tape:
 
     def __call__(self, x, t):
         q = len(self.points)
-        self.points.append(x.copy())
+        self.points.append(backend_of(x).copy(x))
         self.times.append(np.asarray(t, dtype=np.float64))
         return self.answers[min(q, len(self.answers) - 1)]
 
@@ -95,50 +96,57 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
 
     ``window(x0, oracle, rngs) -> x_end`` is the window's sequential code; ``scale(t)``
     the noise scale of a query at times ``t`` (n,); ``exact_first``: the guess is the
-    exact score of the first query (it is then never re-evaluated).
+    exact score of the first query (it is then never re-evaluated). The points stay on
+    the samples' device; which rows are stale and how far they moved come to the host
+    once per round.
     """
+    backend = backend_of(x0)
     n = x0.shape[0]
     window_start = streams.save()  # every pass replays the window's draws from here
     tape = _Tape([guess])
     x_end = window(x0, tape, streams)
     points, times = tape.points, tape.times
     # per query: the score answered in the next pass, and where it was evaluated
-    answers = [guess.copy() for _ in points]
-    scored_at = [np.full_like(x0, np.nan) for _ in points]
+    answers = [backend.copy(guess) for _ in points]
+    scored_at = [backend.full_like(x0, np.nan) for _ in points]
     if exact_first:
         scored_at[0][:] = points[0]
-    scales = [scale(t) for t in times]
+    scales = np.array([scale(t) for t in times])  # (queries, n)
     done = np.zeros(n, dtype=bool)
     residuals = []
     rounds = 0
     while not done.all() and (max_rounds is None or rounds < max_rounds):
-        stale = [~done & ~(p == a).all(axis=1) for p, a in zip(points, scored_at, strict=False)]
-        if not any(m.any() for m in stale):
+        stale = ~done & ~backend.rows_equal(points, scored_at)  # (queries, n)
+        if not stale.any():
             done[:] = True  # every point already scored where it is: exact
             break
-        rows = np.concatenate([p[m] for p, m in zip(points, stale, strict=False)])
-        scores = oracle(rows, np.concatenate([t[m] for t, m in zip(times, stale, strict=False)]),
-                        samples=np.concatenate([np.flatnonzero(m) for m in stale]))
-        start = 0
-        for q, m in enumerate(stale):
-            k = int(m.sum())
-            answers[q][m] = scores[start:start + k]
-            scored_at[q][m] = points[q][m]
-            start += k
+        _score_stale(oracle, backend, stale, points, times, answers, scored_at)
         rounds += 1
         streams.restore(window_start)
         tape = _Tape(answers)
         x_end = window(x0, tape, streams)
-        moved = np.zeros(n)
-        for p_old, p_new, sc in zip(points, tape.points, scales, strict=False):
-            moved = np.fmax(moved, np.sqrt(np.mean((p_new - p_old) ** 2, axis=1)) / sc)
-        moved[~np.isfinite(moved)] = np.inf
+        ratios = backend.row_rms(tape.points, points) / scales
+        moved = np.where(np.isfinite(ratios), ratios, np.inf).max(axis=0)
         residuals.append(float(moved[~done].max()))
         done |= moved <= tolerance
         points = tape.points
     report = {"rounds": rounds, "converged": bool(done.all()),
               "unconverged_samples": int((~done).sum()), "residuals": residuals}
     return x_end, report, answers[-1], done
+
+
+def _score_stale(oracle, backend, stale, points, times, answers, scored_at):
+    """Score every stale point (``stale``: (queries, n) host bool) in one batched call."""
+    masks = [backend.rows(m) for m in stale]
+    rows = backend.concat([p[m] for p, m in zip(points, masks, strict=True)])
+    scores = oracle(rows, np.concatenate([t[m] for t, m in zip(times, stale, strict=True)]),
+                    samples=np.concatenate([np.flatnonzero(m) for m in stale]))
+    start = 0
+    for q, m in enumerate(masks):
+        k = int(stale[q].sum())
+        answers[q][m] = scores[start:start + k]
+        scored_at[q][m] = points[q][m]
+        start += k
 
 
 def _window(spec, ts, predictor, corrector_args, n):

@@ -10,15 +10,21 @@ lets a Picard window replay them.
 
 import numpy as np
 
+from .backend import backend_of
 from .process import sigma, sigma2, sigma_ve
 
 __all__ = ["predict", "tweedie", "unit_variance"]
 
 
 def predict(predictor, oracle, x, s, t, t_next, rngs):
-    """One predictor step from level t (scores ``s`` at x) to t_next."""
+    """One predictor step from level t (scores ``s`` at x) to t_next.
+
+    ``x``, ``s``: (n, d) arrays of the run's backend; the per-sample random numbers are
+    drawn on the host from ``rngs`` and their coefficients moved to the samples' device.
+    """
     h = t - t_next
     n = x.shape[0]
+    put = backend_of(x).put
     if predictor == "exp-euler":
         # the score frozen at s_t(x): exact for N(0, I) data, not DDIM (below)
         return np.exp(h) * x + np.expm1(h) * s
@@ -30,13 +36,13 @@ def predict(predictor, oracle, x, s, t, t_next, rngs):
         denoised = (x + sigma2(t) * s) * np.exp(t)
         return np.exp(h - h_lam) * x - np.exp(-t_next) * np.expm1(-h_lam) * denoised
     if predictor == "ddpm":
-        z = np.array([rng.standard_normal(x.shape[1]) for rng in rngs])
+        z = put([rng.standard_normal(x.shape[1]) for rng in rngs])
         return np.exp(h) * x + 2.0 * np.expm1(h) * s + np.sqrt(np.expm1(2.0 * h)) * z
     if predictor == "rm":
         alpha = np.array([rng.random() for rng in rngs])[:, None]
-        x_mid = np.exp(alpha * h) * x + np.expm1(alpha * h) * s
+        x_mid = put(np.exp(alpha * h)) * x + put(np.expm1(alpha * h)) * s
         s_mid = oracle(x_mid, t - alpha[:, 0] * h)
-        return np.exp(h) * x + h * np.exp((1.0 - alpha) * h) * s_mid
+        return np.exp(h) * x + put(h * np.exp((1.0 - alpha) * h)) * s_mid
     # heun, in variance-exploding coordinates y = x/α_t, σ = √(e^{2t} - 1):
     # dy/dσ = -σ·α_t·s_t(x)
     sig, sig_next = sigma_ve(t), sigma_ve(t_next)

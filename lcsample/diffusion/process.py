@@ -11,6 +11,8 @@ density is singular.
 
 import numpy as np
 
+from .backend import namespace
+
 __all__ = [
     "GRIDS",
     "T_LIMIT",
@@ -32,29 +34,38 @@ _T_LIMIT_WHY = (f"<= {T_LIMIT}, where e^(2t) overflows float64 (the forward proc
                 "the data long before: α_t = e^-t is 2e-9 at t = 20)")
 
 
+# The five functions below take NumPy values (computed in float64) or torch tensors
+# (computed in their dtype, on their device), which the torch adapters pass.
+
+
 def alpha(t):
     """α_t = e^{-t}, the mean factor of the forward process."""
-    return np.exp(-np.asarray(t, dtype=np.float64))
+    xp, t = namespace(t)
+    return xp.exp(-t)
 
 
 def sigma2(t):
     """σ_t² = 1 - e^{-2t}, without cancellation at small t."""
-    return -np.expm1(-2.0 * np.asarray(t, dtype=np.float64))
+    xp, t = namespace(t)
+    return -xp.expm1(-2.0 * t)
 
 
 def sigma(t):
     """σ_t = √(1 - e^{-2t})."""
-    return np.sqrt(sigma2(t))
+    xp, t = namespace(t)
+    return xp.sqrt(sigma2(t))
 
 
 def sigma_ve(t):
     """Variance-exploding noise level σ_t/α_t = √(e^{2t} - 1) (k-diffusion's sigma)."""
-    return np.sqrt(np.expm1(2.0 * np.asarray(t, dtype=np.float64)))
+    xp, t = namespace(t)
+    return xp.sqrt(xp.expm1(2.0 * t))
 
 
 def t_from_sigma_ve(s):
     """OU time of a variance-exploding noise level: t = ½ log(1 + σ²)."""
-    return 0.5 * np.log1p(np.asarray(s, dtype=np.float64) ** 2)
+    xp, s = namespace(s)
+    return 0.5 * xp.log1p(s**2)
 
 
 def time_grid(steps, kind="uniform", t_max=5.0, t_min=1e-3, rho=7.0):

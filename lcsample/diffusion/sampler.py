@@ -38,6 +38,7 @@ from .._interrupt import ctrl_c_stops
 from .._memory import GIB, available_memory
 from .._progress import progress_bar
 from .._validate import non_negative_float, positive_float, positive_int
+from .backend import choose_backend, is_tensor
 from .corrector import CORRECTORS, Streams, correct, corrector_settings
 from .distributed import sample_in_chunks
 from .picard import run as picard_run
@@ -65,40 +66,65 @@ _RENAMED_METHODS = {"gcc": "rm-uld"}
 
 
 class _Oracle:
-    """Batched score calls with exact counts and clear errors."""
+    """Batched score calls on the run's backend, with exact counts and clear errors."""
 
-    def __init__(self, score, dim, args, first_sample):
+    def __init__(self, score, dim, args, first_sample, backend):
         if not callable(score):
             raise TypeError("score must be callable")
         self.jitted = isinstance(score, CPUDispatcher)
+        if self.jitted and backend.name != "numpy":
+            raise ValueError("device/dtype are for a score on torch tensors; a numba-jitted "
+                             "score runs on NumPy arrays (leave device and dtype unset)")
         self.score, self.dim, self.args = score, dim, args
-        self.first_sample = first_sample
+        self.first_sample, self.backend = first_sample, backend
         self.nfe = 0
         self.rounds = 0
 
     def __call__(self, x, t, samples=None):
-        """Scores at rows ``x`` (n, d), times ``t`` (n,); ``samples``: each row's sample (n,)."""
-        if not np.isfinite(x).all():  # the step before made them so, not the score
-            r = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-            raise ValueError(f"sample {self._sample(r, samples)} became non-finite before the "
-                             f"score call at t = {t[r]:.6g}: the grid's steps are too long for "
-                             "the predictor (more steps, or a smaller t_max)")
+        """Scores at rows ``x`` (n, d), times ``t`` (n,); ``samples``: each row's sample (n,).
+
+        ``t`` comes as host float64 and goes to the score on the samples' backend. One
+        finiteness check covers the points and the scores (one synchronisation on a
+        device); a bad row is blamed on the step before when its point is non-finite.
+        """
         if self.jitted:
             out = np.empty_like(x)
             self.score(x, t, out, *self.args)
         else:
-            out = np.asarray(self.score(x, t, *self.args), dtype=np.float64)
+            out = self._convert(self.score(x, self.backend.put(t), *self.args))
         if out.shape != x.shape:
-            raise ValueError(
-                f"score returned shape {out.shape} at t = {t[0]:.6g}; expected {x.shape}")
+            raise ValueError(f"score returned shape {tuple(out.shape)} at t = {t[0]:.6g}; "
+                             f"expected {tuple(x.shape)}")
         self.nfe += x.shape[0]
         self.rounds += 1
-        bad = ~np.isfinite(out).all(axis=1)
+        bad = ~self.backend.finite_rows(x, out)
         if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"score returned non-finite values at t = {t[i]:.6g} for sample "
-                             f"{self._sample(i, samples)} (and {int(bad.sum()) - 1} more)")
+            self._raise_non_finite(x, t, bad, samples)
         return out
+
+    def _convert(self, out):
+        """The score's output as a working array; a tensor elsewhere is refused, not copied."""
+        if self.backend.name == "numpy":
+            return np.asarray(out, dtype=np.float64)
+        if not is_tensor(out):
+            raise ValueError(f"score returned {type(out).__name__}; with device/dtype set it must "
+                             f"return a torch.Tensor on {self.backend.device}")
+        if out.device != self.backend.device:
+            raise ValueError(f"score returned a tensor on {out.device}; the samples are on "
+                             f"{self.backend.device} (device=)")
+        return out.to(self.backend.dtype)
+
+    def _raise_non_finite(self, x, t, bad, samples):
+        """The error for non-finite rows ``bad``: the step's fault or the score's."""
+        x_bad = ~self.backend.finite_rows(x)
+        if x_bad.any():  # the step before made the point so, not the score
+            r = int(np.flatnonzero(x_bad)[0])
+            raise ValueError(f"sample {self._sample(r, samples)} became non-finite before the "
+                             f"score call at t = {t[r]:.6g}: the grid's steps are too long for "
+                             "the predictor (more steps, or a smaller t_max)")
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"score returned non-finite values at t = {t[i]:.6g} for sample "
+                         f"{self._sample(i, samples)} (and {int(bad.sum()) - 1} more)")
 
     def _sample(self, row, samples):
         """The global index of the sample of batch row ``row``."""
@@ -118,15 +144,15 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
            corrector_steps=_PRESET, corrector_step_size=None, friction=None, denoise=False,
            seed=None, first_sample=0, x_init=None, score_args=(), callback=None,
            progressbar=True, picard_steps=None, tolerance=1e-3, max_rounds=None, strict=False,
-           executor=None):
+           executor=None, device=None, dtype=None):
     """Sample a diffusion model by integrating its reverse process.
 
     Parameters
     ----------
     score : callable
-        ∇log p_t in OU time. Either a numba-jitted ``score(x, t, out, *score_args)`` or
-        any Python callable ``score(x, t, *score_args) -> (n, d)`` (NumPy, PyTorch, JAX),
-        with x shape (n, d) and t shape (n,). Called once per round with the whole batch.
+        ∇log p_t in OU time: a numba-jitted ``score(x, t, out, *score_args)``, or a callable
+        ``score(x, t, *score_args) -> (n, d)`` on NumPy arrays, or on torch tensors when
+        ``device``/``dtype`` is set; x (n, d), t (n,). One call per round, whole batch.
     dim, num_samples : int
     method : {None, "rm-uld"}
         A named combination. ``"rm-uld"``: the paper's Algorithm 3, randomized-midpoint
@@ -183,10 +209,14 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         Raise a ``RuntimeError`` for such a window instead.
     executor : dask.distributed.Client or concurrent.futures.Executor, optional
         Draw the samples in chunks on its workers: a local call's samples, bit for bit.
+    device, dtype : optional
+        Run on torch tensors (a device name or ``torch.device``; ``torch.float32``, the
+        default, or ``torch.float64``): every step on the device, the random numbers from
+        the samples' streams (docs/diffusion.md, "PyTorch"). A tensor ``x_init`` implies it.
 
     Returns
     -------
-    samples : ndarray, shape (num_samples, dim)
+    samples : ndarray or torch.Tensor, shape (num_samples, dim)
     info : dict
         ``nfe`` (score evaluations, rows), ``nfe_per_sample``, ``rounds`` (sequential
         batched score calls), ``ts``, ``time`` (seconds), ``interrupted``; with
@@ -195,15 +225,14 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
 
     Notes
     -----
-    One batched score call per round; the corrector on the compiled step kernels. Ctrl-C
-    stops it (``interrupted``).
+    Ctrl-C stops it (``interrupted``).
     """
     opts = _validate(locals())  # the arguments as given, checked before any work
     if opts["executor"] is not None:
         return sample_in_chunks(sample, opts["executor"], opts)
-    oracle = _Oracle(score, opts["dim"], score_args, opts["first_sample"])
+    oracle = _Oracle(score, opts["dim"], score_args, opts["first_sample"], opts["backend"])
     rngs = Streams(_streams(seed, opts["first_sample"], opts["num_samples"]))
-    x = _start(x_init, rngs, opts["num_samples"], opts["dim"])
+    x = _start(x_init, rngs, opts["num_samples"], opts["dim"], opts["backend"])
     t0 = time.perf_counter()
     stop = threading.Event()
     with ctrl_c_stops(stop), progress_bar(len(opts["ts"]) - 1, progressbar) as bar:
@@ -238,7 +267,11 @@ def _validate(args):
     for name in ("dim", "num_samples", "corrector_steps"):
         a[name] = positive_int(a[name], name)
     a["first_sample"] = positive_int(a["first_sample"], "first_sample", minimum=0)
-    _check_size(a["num_samples"], a["dim"])
+    a["backend"] = choose_backend(a["device"], a["dtype"], a["x_init"])
+    if a["executor"] is not None and a["backend"].name != "numpy":
+        raise ValueError("executor runs NumPy scores on workers; with device/dtype (torch), "
+                         "batch on the device instead")
+    _check_size(a["num_samples"], a["dim"], a["backend"])
     a["ts"] = check_grid(a["ts"]) if a["ts"] is not None else time_grid(
         a["steps"], a["grid"], a["t_max"], a["t_min"])
     if a["corrector_every"] == "end":
@@ -308,9 +341,14 @@ def _fewest_steps(predictor, built):
     return high
 
 
-def _check_size(n, dim):
-    """Refuse a batch whose working arrays (about 16 of shape (n, d)) cannot fit."""
-    need, have = 16 * 8.0 * n * dim, available_memory()
+def _check_size(n, dim, backend):
+    """Refuse a batch whose working arrays (about 16 of shape (n, d)) cannot fit in RAM.
+
+    A device's memory is the device's to report (torch raises its own out-of-memory error).
+    """
+    if backend.device != "cpu" and str(backend.device) != "cpu":
+        return
+    need, have = 16.0 * backend.itemsize * n * dim, available_memory()
     if have is not None and need > have:
         raise ValueError(
             f"num_samples={n} with dim={dim} needs about {need / GIB:,.1f} GiB of working "
@@ -331,14 +369,15 @@ def _validate_picard(a):
             "max_rounds": None if rounds is None else positive_int(rounds, "max_rounds")}
 
 
-def _start(x_init, rngs, n, dim):
-    """The starting points: N(0, I) from each sample's stream, or ``x_init`` checked."""
+def _start(x_init, rngs, n, dim, backend):
+    """The starting points on the backend: N(0, I) from each sample's stream, or ``x_init``."""
     if x_init is None:
-        return np.array([rng.standard_normal(dim) for rng in rngs])
-    x = np.array(x_init, dtype=np.float64)
-    if x.shape != (n, dim) or not np.isfinite(x).all():
-        raise ValueError(f"x_init must be finite with shape ({n}, {dim}), got {x.shape}")
-    return x
+        return backend.put([rng.standard_normal(dim) for rng in rngs])
+    x = backend.put(x_init) if not is_tensor(x_init) else x_init.to(backend.device,
+                                                                     backend.dtype)
+    if tuple(x.shape) != (n, dim) or not backend.finite_rows(x).all():
+        raise ValueError(f"x_init must be finite with shape ({n}, {dim}), got {tuple(x.shape)}")
+    return backend.copy(x)
 
 
 def _run(oracle, opts, x, rngs, callback, bar, stop):
