@@ -116,7 +116,7 @@ def test_the_score_sees_tensors_on_the_device_only():
         seen.append((type(x), type(t), x.dtype, t.dtype, t.shape))
         return torch_score(x, t)
 
-    diffusion.sample(score, dim=4, num_samples=3, steps=4, grid="karras", predictor="heun",
+    diffusion.sample(score, dim=4, num_samples=3, steps=6, grid="karras", predictor="heun",
                      seed=0, device="cpu", progressbar=False)
     assert set(seen) == {(torch.Tensor, torch.Tensor, torch.float32, torch.float32, (3,))}
 
