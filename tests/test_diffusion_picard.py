@@ -27,6 +27,8 @@ COMBINATIONS = [
     ("ddim", "uld-rm", 3),
     ("ddpm", None, 1),
     ("heun", "uld", "end"),
+    ("dpm-pc", None, 1),
+    ("dpm-pc", "uld", 4),
 ]
 
 
@@ -85,7 +87,7 @@ def test_picard_residuals_decay_geometrically_on_a_short_window():
     L = 1.0 / S2.min()
     H = 1.0 / (2.0 * L)
     ts = np.linspace(1.0, 1.0 - H, 9)
-    _, info = diffusion.sample(score, dim=3, num_samples=200, ts=ts, corrector=None,
+    _, info = diffusion.sample(score, dim=3, num_samples=200, ts=ts, predictor="rm",
                                picard_steps=8, tolerance=1e-14, seed=4, progressbar=False)
     r = np.array(info["windows"][0]["residuals"])
     r = r[r > 1e-13]  # before round-off
@@ -105,7 +107,7 @@ def test_samples_do_not_depend_on_the_batch():
 def test_max_rounds_cap_is_reported_not_hidden():
     with pytest.warns(RuntimeWarning, match=r"max_rounds=2 before tolerance=0.0 in 1 window"
                                             r"\(s\), for 10 sample\(s\)"):
-        _, info = diffusion.sample(score, dim=3, num_samples=10, steps=16, corrector=None,
+        _, info = diffusion.sample(score, dim=3, num_samples=10, steps=16, predictor="rm",
                                    picard_steps=16, tolerance=0.0, max_rounds=2, seed=1,
                                    progressbar=False)
     assert not info["converged"]
@@ -144,7 +146,7 @@ def test_parallel_sampler_is_as_accurate_as_the_sequential_one_on_a_mixture(pres
     # default tolerance reproduces the sequential sampler's samples to ~1e-3 and both
     # put the exact weights within Monte Carlo error
     gm = getattr(diffusion, preset)(8)
-    kw = dict(dim=8, num_samples=4000, steps=30, seed=21, progressbar=False)
+    kw = dict(dim=8, num_samples=4000, steps=30, seed=21, predictor="rm", progressbar=False)
     x_seq, info_seq = diffusion.sample(gm.score, **kw)
     x_par, info = diffusion.sample(gm.score, picard_steps=6, **kw)
     # the parallel run equals its sequential counterpart to the tolerance's scale, in

@@ -36,10 +36,13 @@ def exact(n, t, seed):
     return m + np.sqrt(v) * np.random.default_rng(seed).standard_normal((n, 3))
 
 
-@pytest.mark.parametrize("predictor,order", [("rm", 1.5), ("exp-euler", 1.0), ("heun", 2.0)])
+@pytest.mark.parametrize("predictor,order", [("rm", 1.5), ("exp-euler", 1.0), ("heun", 2.0),
+                                             ("dpm-pc", 2.9)])
 def test_coupled_error_against_the_exact_flow_has_the_predicted_order(predictor, order):
     # docs/theory.md §10: RMS error h^{3/2} for the randomized midpoint, h for the
-    # exponential integrator; Heun is second order
+    # exponential integrator; Heun is second order; "dpm-pc" third order once its history
+    # holds three points (measured slope 2.79 here: 2.72, 2.78, 2.88 between successive
+    # step counts, the second-order first steps' share shrinking)
     T, delta, n = 2.0, 0.5, 2000
     x0 = exact(n, T, seed=0)
     steps = np.array([8, 16, 32, 64])
@@ -110,16 +113,22 @@ def test_denoise_adds_one_tweedie_step_and_one_evaluation():
     assert info_d["nfe"] == info["nfe"] + 5
 
 
-def test_callback_sees_the_denoised_estimate_and_can_stop():
+@pytest.mark.parametrize("predictor", ["ddim", "dpm-pc"])
+def test_callback_sees_the_denoised_estimate_and_can_stop(predictor):
+    """One-step predictors: the Tweedie estimate at x. "dpm-pc": the D its next step uses,
+    evaluated at the step's predicted point, so Tweedie at x only at the start and close
+    to it after."""
     seen = []
 
     def callback(i, t, x, denoised):
         seen.append(i)
         tweedie = (x + (1 - np.exp(-2 * t)) * score(x, np.full(len(x), t))) * np.exp(t)
-        np.testing.assert_allclose(denoised, tweedie)
+        tol = 1e-7 if predictor == "ddim" or i == 0 else 0.05
+        np.testing.assert_allclose(denoised, tweedie, rtol=tol, atol=tol)
         return i < 2
 
-    _, info = diffusion.sample(score, dim=3, num_samples=4, steps=10, seed=0, callback=callback)
+    _, info = diffusion.sample(score, dim=3, num_samples=4, steps=10, seed=0, callback=callback,
+                               predictor=predictor)
     assert seen == [0, 1, 2] and info["interrupted"]
 
 
@@ -215,7 +224,7 @@ def test_rm_uld_method_is_rm_with_a_uld_corrector_and_explicit_arguments_overrid
     np.testing.assert_array_equal(a, b)
     assert info["nfe_per_sample"] == 5 * 2 + 5 * 2 + 1  # + the last corrector run's end
     c, _ = diffusion.sample(score, method="rm-uld", corrector=None, **kwargs)
-    d, _ = diffusion.sample(score, **kwargs)
+    d, _ = diffusion.sample(score, predictor="rm", **kwargs)
     np.testing.assert_array_equal(c, d)
     with pytest.raises(ValueError, match="method"):
         diffusion.sample(score, method="ddim", **kwargs)

@@ -42,6 +42,7 @@ def sample_in_chunks(sample, executor, args):
     x_init = None if args["x_init"] is None else np.asarray(args["x_init"], dtype=np.float64)
     edges = np.linspace(0, n, min(n, worker_count(executor)) + 1).round().astype(int)
     futures = []
+    args = {k: v for k, v in args.items() if k != "backend"}  # chosen again on the worker
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         chunk = {**args, "num_samples": int(b - a), "first_sample": first + int(a),
                  "x_init": None if x_init is None else x_init[a:b], "progressbar": False,

@@ -38,6 +38,7 @@ depend on the batch it is drawn in.
 import numpy as np
 
 from ..kernels.coefficients import pair_covariance
+from . import multistep
 from .backend import backend_of
 from .corrector import correct, corrector_settings
 from .predictors import predict
@@ -92,9 +93,11 @@ def plan_windows(steps, picard_steps, corrector_every=None):
 def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exact_first):
     """Picard iteration of one window for every sample.
 
-    Returns (x_end, report, the last query's answers, which samples converged (n,)).
+    Returns (x_end, the window's carry, report, the last query's answers, which samples
+    converged (n,)).
 
-    ``window(x0, oracle, rngs) -> x_end`` is the window's sequential code; ``scale(t)``
+    ``window(x0, oracle, rngs) -> (x_end, carry)`` is the window's sequential code (carry:
+    what the next window starts from besides x, the multistep history, or None); ``scale(t)``
     the noise scale of a query at times ``t`` (n,); ``exact_first``: the guess is the
     exact score of the first query (it is then never re-evaluated). The points stay on
     the samples' device; which rows are stale and how far they moved come to the host
@@ -104,7 +107,7 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
     n = x0.shape[0]
     window_start = streams.save()  # every pass replays the window's draws from here
     tape = _Tape([guess])
-    x_end = window(x0, tape, streams)
+    x_end, carry = window(x0, tape, streams)
     points, times = tape.points, tape.times
     # per query: the score answered in the next pass, and where it was evaluated
     answers = [backend.copy(guess) for _ in points]
@@ -124,7 +127,7 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
         rounds += 1
         streams.restore(window_start)
         tape = _Tape(answers)
-        x_end = window(x0, tape, streams)
+        x_end, carry = window(x0, tape, streams)
         ratios = backend.row_rms(tape.points, points) / scales
         moved = np.where(np.isfinite(ratios), ratios, np.inf).max(axis=0)
         residuals.append(float(moved[~done].max()))
@@ -132,7 +135,7 @@ def _solve(window, x0, oracle, streams, guess, scale, tolerance, max_rounds, exa
         points = tape.points
     report = {"rounds": rounds, "converged": bool(done.all()),
               "unconverged_samples": int((~done).sum()), "residuals": residuals}
-    return x_end, report, answers[-1], done
+    return x_end, carry, report, answers[-1], done
 
 
 def _score_stale(oracle, backend, stale, points, times, answers, scored_at):
@@ -149,21 +152,28 @@ def _score_stale(oracle, backend, stale, points, times, answers, scored_at):
         start += k
 
 
-def _window(spec, ts, predictor, corrector_args, n):
+def _window(spec, ts, predictor, corrector_args, n, carry):
     """The sequential code of window ``spec`` (:func:`plan_windows`) for :func:`_solve`.
 
-    Returns ``window(x0, tape, rngs) -> x_end``, ``scale(t)`` (the noise scale of queries
-    at times t (m,)) and the window's levels (t_start, t_end).
+    Returns ``window(x0, tape, rngs) -> (x_end, carry)``, ``scale(t)`` (the noise scale of
+    queries at times t (m,)) and the window's levels (t_start, t_end). ``carry``: the
+    previous window's (a multistep predictor's history continues across windows).
     """
     corrector, _, n_corr, h_fixed, gamma_fixed = corrector_args
     if spec[0] == "predict":
         grid = ts[spec[1]:spec[2] + 1]
         noise = np.sqrt(np.expm1(2.0 * -np.diff(grid)))
+        coefficients = multistep.coefficients(grid)
 
         def window(x0, tape, rngs):
+            if predictor in multistep.MULTISTEP:
+                hist = carry if carry is not None else multistep.start(tape, x0, grid[0])
+                for k in range(len(grid) - 1):
+                    x0, hist = multistep.step(tape, x0, hist, coefficients, k, grid[k + 1])
+                return x0, hist
             for t, t_next in zip(grid[:-1], grid[1:], strict=False):
                 x0 = predict(predictor, tape, x0, tape(x0, np.full(n, t)), t, t_next, rngs)
-            return x0
+            return x0, None
 
         def scale(t):
             k = np.searchsorted(-grid, -t, side="right") - 1
@@ -174,8 +184,8 @@ def _window(spec, ts, predictor, corrector_args, n):
     h, gamma = corrector_settings(t, h_fixed, gamma_fixed)
     noise = np.sqrt(2.0 * gamma * pair_covariance(h, gamma)[2])
 
-    def window(x0, tape, rngs):
-        return correct(corrector, tape, x0, t, n_corr, h, gamma, rngs)[0]
+    def window(x0, tape, rngs):  # a multistep history restarts after a corrector run
+        return correct(corrector, tape, x0, t, n_corr, h, gamma, rngs)[0], None
 
     def scale(t_query):
         return np.full(t_query.shape, noise)
@@ -207,7 +217,10 @@ def run(oracle, ts, predictor, corrector_args, x, rngs, picard_steps, tolerance,
 
     Returns
     -------
-    x : ndarray, shape (n, d)
+    x : array, shape (n, d)
+    denoised : array, shape (n, d), or None
+        The multistep predictor's last D (the output of ``denoise=True``), when the
+        last window is one of its predictor windows.
     reports : list of dict
         One per window run.
     unconverged : ndarray of bool, shape (n,)
@@ -216,15 +229,16 @@ def run(oracle, ts, predictor, corrector_args, x, rngs, picard_steps, tolerance,
     corrector, every = corrector_args[:2]
     n = x.shape[0]
     guess = oracle(x, np.full(n, ts[0]))
+    carry = None
     reports = []
     unconverged = np.zeros(n, dtype=bool)
     for w, spec in enumerate(plan_windows(len(ts) - 1, picard_steps,
                                           every if corrector is not None else None)):
         if stop.is_set():  # Ctrl-C: the samples as they are after the last whole window
             break
-        window, scale, level = _window(spec, ts, predictor, corrector_args, n)
-        x, report, guess, done = _solve(window, x, oracle, rngs, guess, scale, tolerance,
-                                        max_rounds, exact_first=w == 0)
+        window, scale, level = _window(spec, ts, predictor, corrector_args, n, carry)
+        x, carry, report, guess, done = _solve(window, x, oracle, rngs, guess, scale, tolerance,
+                                               max_rounds, exact_first=w == 0)
         reports.append({"kind": spec[0], "steps": spec[1:], "t": level, **report})
         unconverged |= ~done
         if strict and not report["converged"]:
@@ -232,4 +246,4 @@ def run(oracle, ts, predictor, corrector_args, x, rngs, picard_steps, tolerance,
                                                    max_rounds))
         if spec[0] == "predict":
             bar.update(spec[2] - spec[1])
-    return x, reports, unconverged
+    return x, None if carry is None else carry.D[-1], reports, unconverged

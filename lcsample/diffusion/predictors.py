@@ -11,6 +11,8 @@ lets a Picard window replay them.
 import numpy as np
 
 from .backend import backend_of
+from .multistep import MULTISTEP
+from .multistep import unit_variance as multistep_unit_variance
 from .process import sigma, sigma2, sigma_ve
 
 __all__ = ["predict", "tweedie", "unit_variance"]
@@ -86,6 +88,8 @@ def unit_variance(predictor, ts):
     float
         Variance of the end point from a unit-variance start; inf where it overflows.
     """
+    if predictor in MULTISTEP:
+        return multistep_unit_variance(ts)
     t, t_next = ts[:-1], ts[1:]
     h = t - t_next
     with np.errstate(over="ignore", invalid="ignore"):
