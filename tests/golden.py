@@ -55,7 +55,7 @@ def _target(backend):
 MCMC_METHODS = ("rmd", "ulmc", "rmd-tv", "rmd-picard")
 MASSES = ("diag", "dense")
 BACKENDS = ("jitted", "batched")
-PREDICTORS = ("rm", "exp-euler", "ddpm", "heun", "ddim")
+PREDICTORS = ("rm", "exp-euler", "ddpm", "heun", "ddim", "dpm-pc")
 CORRECTORS = (None, "uld", "uld-rm")
 LOOPS = ("python", "compiled", "picard")
 
@@ -73,8 +73,9 @@ def diffusion_case(predictor, corrector, loop):
     """Samples of a short run on a 2-d, two-component mixture."""
     mixture = diffusion.GaussianMixture([0.3, 0.7], [[1.0, -0.5], [-1.0, 0.5]],
                                         scales=[0.5, 0.8])
+    # t_min: the default when the cases were recorded (the default is σ_VE = 0.002 since)
     kwargs = dict(dim=2, num_samples=5, steps=6, predictor=predictor, corrector=corrector,
-                  corrector_every=2, corrector_steps=2, seed=3, progressbar=False)
+                  corrector_every=2, corrector_steps=2, seed=3, t_min=1e-3, progressbar=False)
     if loop == "compiled":
         x, _ = diffusion.sample(mixture.score_kernel, score_args=mixture.score_args, **kwargs)
     else:

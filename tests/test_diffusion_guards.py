@@ -38,28 +38,33 @@ def test_unit_variance_is_the_sampled_variance_on_unit_gaussian_data(predictor, 
 
 
 def test_one_step_over_the_default_horizon_is_refused_naming_steps_and_the_fewest():
-    # the case: 1 RM step from t = 5 gave variance 3e4 on N(0, I) data
+    # the case: 1 RM step from t = 5 to the end time then default, 10⁻³, gave
+    # variance 3e4 on N(0, I) data
     with pytest.raises(ValueError, match=r"steps=1 .* too coarse for predictor='rm'.* 3\.33e\+04 "
                                          r"times .*unstable; steps=9 is the fewest"):
-        diffusion.sample(unit_score, num_samples=2, steps=1, predictor="rm", **QUIET)
+        diffusion.sample(unit_score, num_samples=2, steps=1, predictor="rm", t_min=1e-3,
+                         **QUIET)
     ts = [time_grid(k, "logsnr", 5.0, 1e-3) for k in (8, 9)]
     assert unit_variance("rm", ts[0]) > 2 >= unit_variance("rm", ts[1])  # 9 is the fewest
     with pytest.raises(ValueError, match=r"steps=1 .*predictor='ddpm'.*unstable"):
-        diffusion.sample(unit_score, num_samples=2, steps=1, predictor="ddpm", **QUIET)
+        diffusion.sample(unit_score, num_samples=2, steps=1, predictor="ddpm", t_min=1e-3,
+                         **QUIET)
 
 
 def test_an_inaccurate_grid_is_warned_about_in_both_directions():
     with pytest.warns(RuntimeWarning, match=r"steps=6 .*predictor='rm'.* 10\.2 times the "
                                             r"exact variance; steps=9 is the fewest"):
-        diffusion.sample(unit_score, num_samples=2, steps=6, predictor="rm", **QUIET)
+        diffusion.sample(unit_score, num_samples=2, steps=6, predictor="rm", t_min=1e-3,
+                         **QUIET)
     # one DDIM step returns about the posterior mean: the variance collapses
     with pytest.warns(RuntimeWarning, match=r"steps=1 .*predictor='ddim'.* 0\.00264 times.*"
                                             r"steps=6 is the fewest"):
-        diffusion.sample(unit_score, num_samples=2, steps=1, predictor="ddim", **QUIET)
+        diffusion.sample(unit_score, num_samples=2, steps=1, predictor="ddim", t_min=1e-3,
+                         **QUIET)
     # the default (dpm-pc) on one step: the variance collapses less, but still warned about
     with pytest.warns(RuntimeWarning, match=r"steps=1 .*predictor='dpm-pc'.* 0\.00819 times.*"
                                             r"steps=3 is the fewest"):
-        diffusion.sample(unit_score, num_samples=2, steps=1, **QUIET)
+        diffusion.sample(unit_score, num_samples=2, steps=1, t_min=1e-3, **QUIET)
     with pytest.warns(RuntimeWarning, match=r"ts is too coarse .*longest: t = 5 to 0\.5"):
         diffusion.sample(unit_score, num_samples=2, ts=[5.0, 0.5, 0.01], predictor="rm",
                          **QUIET)

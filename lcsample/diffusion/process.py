@@ -15,6 +15,7 @@ from .backend import namespace
 
 __all__ = [
     "GRIDS",
+    "T_MIN",
     "T_LIMIT",
     "alpha",
     "check_grid",
@@ -30,6 +31,12 @@ GRIDS = ("uniform", "logsnr", "karras", "windows")
 #: The largest OU time the grids and predictors handle: e^{2t} (σ_VE², the log-SNR)
 #: overflows float64 beyond t = ½ log(DBL_MAX) = 354.89; 354.8 rounded down.
 T_LIMIT = np.floor(5.0 * np.log(np.finfo(np.float64).max)) / 10.0
+#: The default end time: σ_VE = 0.002, EDM's and k-diffusion's σ_min (t = ½ log(1 + σ²) =
+#: 2.0e-6). Stopping at noise σ leaves a data direction of standard deviation s with
+#: variance s² + σ² (about: times α² ≈ 1), or s²/(1 + σ²/s²) after a final denoise: for
+#: s = 0.01, 1.04 s² or 0.96 s² here, where the earlier default t = 10⁻³ (σ = 0.045) gave
+#: 21 s² or 0.05 s². For data on a finer scale than about 0.01, pass a smaller ``t_min``.
+T_MIN = 0.5 * np.log1p(0.002**2)
 _T_LIMIT_WHY = (f"<= {T_LIMIT}, where e^(2t) overflows float64 (the forward process forgets "
                 "the data long before: α_t = e^-t is 2e-9 at t = 20)")
 
@@ -68,7 +75,7 @@ def t_from_sigma_ve(s):
     return 0.5 * xp.log1p(s**2)
 
 
-def time_grid(steps, kind="uniform", t_max=5.0, t_min=1e-3, rho=7.0):
+def time_grid(steps, kind="uniform", t_max=5.0, t_min=T_MIN, rho=7.0):
     """Decreasing OU times from ``t_max`` to ``t_min``: the reverse run's grid.
 
     Parameters
@@ -86,7 +93,7 @@ def time_grid(steps, kind="uniform", t_max=5.0, t_min=1e-3, rho=7.0):
     t_max : float
         Start (noise level), > t_min and <= ``T_LIMIT`` (354.8, where e^{2t} overflows).
     t_min : float
-        End time δ > 0.
+        End time δ > 0; default :data:`T_MIN` (σ_VE = 0.002).
     rho : float
         Karras exponent.
 

@@ -51,7 +51,7 @@ from .multistep import MULTISTEP
 from .picard import run as picard_run
 from .picard import unconverged_message
 from .predictors import predict, tweedie, unit_variance
-from .process import check_grid, time_grid
+from .process import T_MIN, check_grid, time_grid
 
 __all__ = ["CORRECTORS", "METHODS", "PREDICTORS", "sample"]
 
@@ -148,7 +148,7 @@ def _streams(seed, first_sample, n):
 
 
 def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector=_PRESET,
-           steps=50, grid="logsnr", t_max=5.0, t_min=1e-3, ts=None, corrector_every=_PRESET,
+           steps=50, grid="logsnr", t_max=5.0, t_min=T_MIN, ts=None, corrector_every=_PRESET,
            corrector_steps=_PRESET, corrector_step_size=None, friction=None, denoise=False,
            seed=None, first_sample=0, x_init=None, score_args=(), callback=None,
            progressbar=True, picard_steps=None, tolerance=1e-3, max_rounds=None, strict=False,
@@ -178,7 +178,7 @@ def sample(score, *, dim, num_samples, method=None, predictor=_PRESET, corrector
         default, which resolves the stiff last levels (docs/diffusion.md).
     t_max, t_min : float
         Grid end points: start noise level (at most 354.8, where e^{2t} overflows) and end
-        time δ > 0.
+        time δ > 0, by default σ_VE = 0.002 (``process.T_MIN``, EDM's σ_min).
     ts : array_like, optional
         An explicit strictly decreasing grid of OU times, ending at t > 0.
     corrector_every : int or "end"
