@@ -32,6 +32,8 @@ from lcsample.diffusion import sample, score_from_denoiser, t_from_sigma_ve  # n
 
 SIGMA_MAX, SIGMA_MIN = 80.0, 0.002
 CONFIGS = [  # (label, sample() arguments)
+    ("dpm-pc, sequential", {"predictor": "dpm-pc"}),
+    ("dpm-pc, Picard 40", {"predictor": "dpm-pc", "picard_steps": 40}),
     ("ddim, sequential", {"predictor": "ddim"}),
     ("ddim, Picard 40", {"predictor": "ddim", "picard_steps": 40}),
     ("ddim, Picard 10", {"predictor": "ddim", "picard_steps": 10}),
