@@ -123,8 +123,9 @@ def test_the_score_sees_tensors_on_the_device_only():
     assert set(seen) == {(torch.Tensor, torch.Tensor, torch.float32, torch.float32, (3,))}
 
 
-def test_adapters_wrap_a_diffusers_style_unet_and_an_edm_denoiser():
-    """Toy image models (shape (1, 2, 2)) that return the exact ε and the exact x̂₀."""
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_adapters_wrap_a_diffusers_style_unet_and_an_edm_denoiser(prediction):
+    """Toy image models (shape (1, 2, 2)) that return the exact ε (or v) and x̂₀."""
     betas = np.linspace(1e-4, 0.02, 1000)
     abar = np.cumprod(1 - betas)
 
@@ -132,7 +133,7 @@ def test_adapters_wrap_a_diffusers_style_unet_and_an_edm_denoiser():
         alphas_cumprod = torch.as_tensor(abar, dtype=torch.float32)
 
         class config:
-            prediction_type = "epsilon"
+            prediction_type = prediction
 
     schedule = diffusion.DiscreteSchedule(abar)
 
@@ -145,8 +146,10 @@ def test_adapters_wrap_a_diffusers_style_unet_and_an_edm_denoiser():
             assert sample.shape[1:] == (1, 2, 2) and timestep.shape == sample.shape[:1]
             x = sample.reshape(len(sample), 4)
             t = schedule.time(timestep)
-            eps = -torch.sqrt(-torch.expm1(-2 * t))[:, None] * torch_score(x, t)
-            return Output(eps.reshape(sample.shape))
+            a, sig = torch.exp(-t)[:, None], torch.sqrt(-torch.expm1(-2 * t))[:, None]
+            eps = -sig * torch_score(x, t)
+            out = eps if prediction == "epsilon" else a * eps - sig * (x - sig * eps) / a
+            return Output(out.reshape(sample.shape))
 
     def denoiser(x_ve, sigma):  # E[X0 | X0 + σZ = x̃] for the Gaussian data
         mu, s2 = (torch.as_tensor(v, dtype=x_ve.dtype) for v in (MU, S2))
