@@ -7,7 +7,9 @@ best k-diffusion solver (Karras, Aittala, Aila & Laine 2022; DPM-Solver++, Lu et
 
 Targets (:mod:`lcsample.diffusion.testbed`, exact denoisers): the 25-mode
 ``grid_mixture(d)`` and the stiff ``ill_conditioned_gaussian(d, condition=1e4)``
-(covariance eigenvalues 1 down to 1e-4), d = 8 and 80, n = 4,000 samples each.
+(covariance eigenvalues 1 down to 1e-4), d = 8 and 80, n = 4,000 samples each; and
+``digits``, the trained denoiser of 8×8 digits (d = 64, ``benchmarks/digits_model.py``,
+below).
 
 One model per target: the exact denoiser in variance-exploding (k-diffusion) coordinates,
 D(x̃, σ) = E[x₀ | x₀ + σε = x̃]. With OU time t = ½ log(1 + σ²) and α = e^{-t}, x = αx̃
@@ -64,14 +66,42 @@ is at most the target (Heun/DPM-2/DPM++ SDE: 2N − 1 for N k-diffusion sigmas; 
 lcsample's default also runs at 160 and 320 to see where it gets. Warnings lcsample emits
 are recorded; a grid it refuses (or a run that blows up) is a failed row with the message.
 
+The trained model, ``digits``: ``digits_model.load_denoiser`` in float64 on the CPU for
+both sides. k-diffusion calls the denoiser as is; lcsample calls
+``lcsample.diffusion.score_from_denoiser(model)`` on torch tensors (its torch route,
+``device="cpu"``, ``dtype=torch.float64``, x_init the same σ_{t_max} z as a tensor); both
+through one row counter on the denoiser. EDM's σ_max = 80 and σ_min = 0.002
+(``digits_model.SAMPLER``). n = 1,000 (not more: the data floor below needs n training
+digits, and there are 1,500). Metrics: *flow RMS* against the same map solved finely,
+k-diffusion's DPM-Solver++(2M) with 2,000 Karras steps (its RMS change from 1,000 steps
+is recorded; the solver is second order: ~6e-5 there, ~1.5e-5 left at 2,000); *sliced W2*
+against the 297 held-out digits (``digits_split``). Two floors of it, each over
+``FLOOR_REPEATS`` sets, mean ± sd. The *model's floor*, n converged samples of the model
+from other start noises (DPM-Solver++(2M), ``DIGITS_MODEL_FLOOR_STEPS`` steps) against
+the held-out digits, is the analogue of the exact targets' floors (exact draws of the law
+the samplers approximate) and gives the tie rule. The *data floor*, subsets of n
+training digits (without replacement; they share digits, so its sd is below that of
+independent sets) against the held-out digits, is shown: the gap between the two is the
+model's, no sampler's (in the committed run not even the converged model is within the
+data floor + 3 sd; the verdicts against it are recorded too,
+``verdict_against_data_floor``). All 1,500 training
+digits, the reference solve and the data floor recorded with the model (re-splits, 1,500
+vs 297) are shown beside them. Mode TV and variance errors do not apply.
+
 Check: lcsample ``ddim`` on the Karras grid and k-diffusion Euler at the same NFE run on
 the same grid (DDIM = the Euler step in VE coordinates); their largest difference is
 recorded (round-off).
 
-    python benchmarks/kdiffusion.py [--quick] [--targets NAME ...] [--json PATH] [--md PATH]
+    python benchmarks/kdiffusion.py [--quick] [--targets NAME ...] [--merge] [--json PATH]
+                                    [--md PATH]
 
 writes ``benchmarks/results/kdiffusion.json`` and ``kdiffusion.md`` (``--quick``: two
-d = 8 targets, n = 1,000, NFE 10 and 20, to ``/tmp``, about 10 s). Needs torch and
+d = 8 targets, n = 1,000, NFE 10 and 20, to ``/tmp``, about 10 s; ``--quick --targets
+digits``: n = 500, about 20 s). ``--merge`` puts the targets of the run into the existing
+JSON (same mode), replacing those of the same name and keeping the others with the run
+that made them (``merged_runs``), and writes the Markdown of them all:
+``python benchmarks/kdiffusion.py --targets digits --merge`` updates the digits rows
+alone. Needs torch and
 k-diffusion (``pip install torch==2.13.0 torchsde`` then ``pip install --no-deps
 k-diffusion==0.1.1.post1``; k-diffusion's own ``__init__`` needs image
 packages this file does not: only ``k_diffusion.sampling`` is loaded).
@@ -82,6 +112,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import math
 import sys
 import time
@@ -94,7 +125,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
 from accuracy import direction_variance_errors  # noqa: E402
-from common import RESULTS, compact, machine_info, write_json  # noqa: E402
+from common import REPO, RESULTS, compact, machine_info, write_json  # noqa: E402
 from diffusion import N_PROJECTIONS, start_kl, start_time  # noqa: E402
 
 from lcsample.diffusion import (  # noqa: E402
@@ -105,7 +136,7 @@ from lcsample.diffusion import (  # noqa: E402
     sigma_ve,
     t_from_sigma_ve,
 )
-from lcsample.metrics import mode_weights, noise_floor, sliced_w2  # noqa: E402
+from lcsample.metrics import NoiseFloor, mode_weights, noise_floor, sliced_w2  # noqa: E402
 
 SIGMA_MIN = 0.002
 RHO = 7.0
@@ -123,6 +154,14 @@ SEED = 1  # lcsample's per-sample streams, DPM++ SDE's noise
 Z_SEED = 2024  # the start noise z
 REFERENCE_SEED = 12345  # the exact sample set the sliced W2 compares against
 FLOOR_SEED = 7
+#: The trained digits model (benchmarks/digits_model.py): samples per run (at most the
+#: 1,500 training digits, whose subsets of this size give the floor), and the step counts
+#: of its reference DPM-Solver++(2M) solves (convergence: the RMS between the two).
+DIGITS_SAMPLES = {"full": 1000, "quick": 500}
+DIGITS_REFERENCE_STEPS = {"full": (1000, 2000), "quick": (250, 500)}
+#: Steps of the DPM-Solver++(2M) solves of the model's floor (n samples from other start
+#: noises; 100 and 200 steps give its sliced W2 within 1e-4).
+DIGITS_MODEL_FLOOR_STEPS = 100
 
 #: k-diffusion solvers: name -> (function in k_diffusion.sampling, stochastic).
 KD_SOLVERS = {
@@ -237,8 +276,8 @@ def float64_default():
 
 @dataclass(frozen=True)
 class TargetSpec:
-    family: str  # "grid" or "stiff"
-    builder: object
+    family: str  # "grid", "stiff" or "digits"
+    builder: object  # the testbed constructor (None: the trained digits model)
     dim: int
 
 
@@ -247,6 +286,7 @@ TARGETS = {
     "grid_80": TargetSpec("grid", grid_mixture, 80),
     "stiff_8": TargetSpec("stiff", lambda d: ill_conditioned_gaussian(d, condition=1e4), 8),
     "stiff_80": TargetSpec("stiff", lambda d: ill_conditioned_gaussian(d, condition=1e4), 80),
+    "digits": TargetSpec("digits", None, 64),
 }
 QUICK_TARGETS = ("grid_8", "stiff_8")
 
@@ -255,8 +295,10 @@ class Model:
     """The exact model of a target: OU score (lcsample) and VE denoiser (k-diffusion).
 
     Both count the rows they are called with (``rows``), the NFE of a run being the rows
-    of its calls over its samples.
+    of its calls over its samples. ``torch_route`` False: lcsample runs on NumPy.
     """
+
+    torch_route = False
 
     def __init__(self, target):
         self.target = target
@@ -297,6 +339,33 @@ class Model:
         return model
 
 
+class DenoiserModel:
+    """A trained torch denoiser D(x̃, σ), float64 on the CPU, for both sides (counted).
+
+    k-diffusion gets the denoiser as is (behind the row counter); lcsample gets
+    ``lcsample.diffusion.score_from_denoiser`` of the same counted denoiser and runs on
+    torch tensors (``torch_route``: ``device="cpu"``, ``dtype=torch.float64``).
+    """
+
+    torch_route = True
+
+    def __init__(self, denoiser):
+        from lcsample.diffusion import score_from_denoiser
+
+        self.denoiser = denoiser
+        self.rows = 0
+
+        def counted(x, sigma):
+            self.rows += x.shape[0]
+            return denoiser(x, sigma)
+        self._counted = counted
+        self.score = score_from_denoiser(counted)
+
+    def torch_model(self):
+        """k-diffusion's ``model(x, sigma)``: the denoiser itself (counted)."""
+        return self._counted
+
+
 @dataclass
 class Problem:
     """A target with its noise range, start noise, references and metrics."""
@@ -327,6 +396,8 @@ def exact_output(target, t_min, n, seed):
 def build(name, mode, kd, log):
     """The :class:`Problem` of target ``name``: floors, references, metrics."""
     spec = TARGETS[name]
+    if spec.family == "digits":
+        return build_digits(name, mode, kd, log)
     target = spec.builder(spec.dim)
     n = SAMPLES[mode]
     t_max = start_time(target)
@@ -365,13 +436,78 @@ def build(name, mode, kd, log):
     return p
 
 
+def build_digits(name, mode, kd, log):
+    """The trained digits model: float64 on the CPU, σ_max = 80, sliced W2 against the
+    held-out digits, its floor from subsets of the training digits of the same size."""
+    import torch
+    from digits_model import DEFAULT_WEIGHTS, SAMPLER, digits_split, load_denoiser
+
+    spec = TARGETS[name]
+    n = DIGITS_SAMPLES[mode]
+    train, held_out = digits_split()
+    if n > train.shape[0]:
+        raise ValueError(f"the floor needs n ≤ {train.shape[0]} training digits, got n = {n}")
+    if SAMPLER["sigma_min"] != SIGMA_MIN:
+        raise AssertionError("digits_model.SAMPLER's σ_min is not this benchmark's")
+    sigma_max = float(SAMPLER["sigma_max"])
+    t_max, t_min = float(t_from_sigma_ve(sigma_max)), float(t_from_sigma_ve(SIGMA_MIN))
+    z = np.random.default_rng(Z_SEED).standard_normal((n, spec.dim))
+    model = DenoiserModel(load_denoiser(dtype=torch.float64, device="cpu"))
+    p = Problem(name, spec.family, spec.dim, n, None, model, t_max, sigma_max, t_min, z,
+                held_out)
+
+    def sw2(x, y=None):
+        return sliced_w2(x, held_out if y is None else y, N_PROJECTIONS, seed=0)
+    p.metrics["sliced_w2"] = sw2
+    t0 = time.perf_counter()
+    repeats = FLOOR_REPEATS[mode]
+    # the data floor: n training digits (a subset, without replacement) against the held-out
+    rng = np.random.default_rng(FLOOR_SEED)
+    data = np.array([sw2(train[rng.choice(train.shape[0], n, replace=False)])
+                     for _ in range(repeats)])
+    # the model's floor (the tie rule): n converged samples of the model from other start
+    # noises against the held-out, the analogue of the exact targets' floors
+    model_values = []
+    for seq in np.random.SeedSequence(FLOOR_SEED).spawn(repeats):
+        zf = np.random.default_rng(seq).standard_normal((n, spec.dim))
+        model_values.append(sw2(_fine_solve(model, p, kd, DIGITS_MODEL_FLOOR_STEPS, zf)))
+    model_values = np.array(model_values)
+    p.floors["sliced_w2"] = NoiseFloor(float(model_values.mean()),
+                                       float(model_values.std(ddof=1)), model_values)
+    record = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())["evaluation"]
+    p.info = {"model": str(DEFAULT_WEIGHTS.relative_to(REPO)),
+              "train": int(train.shape[0]), "held_out": int(held_out.shape[0]),
+              "model_floor_kind": f"{n:,} samples of the model from {repeats} other start "
+                                  f"noises (k-diffusion dpmpp_2m, {DIGITS_MODEL_FLOOR_STEPS} "
+                                  f"Karras steps) against the {held_out.shape[0]} held-out",
+              "data_floor": {"sliced_w2": {"mean": float(data.mean()),
+                                           "sd": float(data.std(ddof=1)), "values": data}},
+              "data_floor_kind": f"{n:,} of the {train.shape[0]:,} training digits (subsets "
+                                 f"without replacement) against the {held_out.shape[0]} "
+                                 "held-out",
+              "train_vs_held_out": sw2(train),
+              "recorded_data_floor": {
+                  **{k: record["floor_resplits_1500_vs_297"][k] for k in ("mean", "sd")},
+                  "what": "random re-splits of all 1,797 digits, 1,500 vs 297, "
+                          f"{record['sliced_w2_projections']:,} projections; "
+                          "tests/data/digits_denoiser.json"},
+              "floor_s": time.perf_counter() - t0}
+    p.x_ref, p.info["reference"] = flow_reference(p, mode, kd, log)
+    p.info["reference"]["sliced_w2"] = sw2(p.x_ref)
+    log(f"  sliced W2 floors: the model's {p.floors['sliced_w2'].mean:.4f} ± "
+        f"{p.floors['sliced_w2'].sd:.4f}, the data's {data.mean():.4f} ± "
+        f"{data.std(ddof=1):.4f}; the reference solve {p.info['reference']['sliced_w2']:.4f}")
+    return p
+
+
 def flow_reference(p, mode, kd, log):
     """The exact map applied to z, and how it was computed.
 
     Gaussian data: ``flow`` from t_max to t_min, then D. Mixtures: DPM-Solver++(2M) on
     the Karras grid with the larger of ``REFERENCE_STEPS``, its RMS distance to the solve
     with the smaller one recorded; the same solves on a Gaussian of the same dimension
-    give the reference solver's true error.
+    give the reference solver's true error. The trained digits model: the same solver
+    with ``DIGITS_REFERENCE_STEPS`` (no Gaussian check).
     """
     t0 = time.perf_counter()
     start = p.z * float(np.sqrt(sigma2(p.t_max)))  # OU coordinates: σ_{t_max} z
@@ -379,9 +515,18 @@ def flow_reference(p, mode, kd, log):
         x = p.target.flow(start, p.t_max, p.t_min)
         ref = p.target.denoise(x, p.t_min)
         return ref, {"kind": "exact: GaussianData.flow then D", "s": time.perf_counter() - t0}
-    coarse_steps, fine_steps = REFERENCE_STEPS[mode]
+    digits = p.family == "digits"
+    coarse_steps, fine_steps = (DIGITS_REFERENCE_STEPS if digits else REFERENCE_STEPS)[mode]
     solves = [_fine_solve(p.model, p, kd, k) for k in (coarse_steps, fine_steps)]
     change = rms(solves[1] - solves[0])
+    if digits:
+        info = {"kind": f"k-diffusion dpmpp_2m, {fine_steps} Karras steps",
+                "rms_change_from_steps": {"steps": coarse_steps, "rms": change},
+                "max_abs_change_from_steps": float(np.abs(solves[1] - solves[0]).max()),
+                "s": time.perf_counter() - t0}
+        log(f"  reference: dpmpp_2m {fine_steps} steps; RMS change from {coarse_steps}: "
+            f"{change:.2e} ({info['s']:.0f} s)")
+        return solves[1], info
     # the reference solver on Gaussian data of the same dimension, against the exact map
     gauss = ill_conditioned_gaussian(p.dim, condition=1e4)
     rows = min(p.n, REFERENCE_CHECK_ROWS)
@@ -399,12 +544,12 @@ def flow_reference(p, mode, kd, log):
     return solves[1], info
 
 
-def _fine_solve(model, p, kd, steps):
+def _fine_solve(model, p, kd, steps, z=None):
     import torch
 
     with float64_default():
         sigmas = kd.get_sigmas_karras(steps, SIGMA_MIN, p.sigma_max, rho=RHO)
-        x = torch.from_numpy(p.z * p.sigma_max)
+        x = torch.from_numpy((p.z if z is None else z) * p.sigma_max)
         return kd.sample_dpmpp_2m(model.torch_model(), x, sigmas, disable=True).numpy()
 
 
@@ -453,11 +598,20 @@ def lc_run(p, setting, grid, steps, num=None):
     """
     num = p.n if num is None else num
     p.model.rows = 0
+    x_init = p.z[:num] * np.sqrt(sigma2(p.t_max))
+    backend = {}
+    if p.model.torch_route:  # lcsample's torch route: float64 tensors on the CPU
+        import torch
+
+        x_init = torch.from_numpy(x_init)
+        backend = {"device": "cpu", "dtype": torch.float64}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         x, info = sample(p.model.score, dim=p.dim, num_samples=num, steps=steps, grid=grid,
-                         t_max=p.t_max, t_min=p.t_min, x_init=p.z[:num] * np.sqrt(sigma2(p.t_max)),
-                         denoise=True, seed=SEED, progressbar=False, **LC_SETTINGS[setting])
+                         t_max=p.t_max, t_min=p.t_min, x_init=x_init, denoise=True, seed=SEED,
+                         progressbar=False, **backend, **LC_SETTINGS[setting])
+    if p.model.torch_route:
+        x = x.numpy()
     messages = [f"{w.category.__name__}: {w.message}" for w in caught
                 if issubclass(w.category, (RuntimeWarning, UserWarning))]
     counted = p.model.rows / num
@@ -590,17 +744,19 @@ def _log_row(log, row):
 
 #: Metrics per family, in table order; flow_rms first (noise-free).
 METRICS = {"grid": ("flow_rms", "sliced_w2", "mode_tv"),
-           "stiff": ("flow_rms", "sliced_w2", "max_rel_var_error")}
+           "stiff": ("flow_rms", "sliced_w2", "max_rel_var_error"),
+           "digits": ("flow_rms", "sliced_w2")}
 #: Shown in the tables of every run, not in the headline.
-DETAIL_METRICS = {"grid": (*METRICS["grid"], "mode_flips"), "stiff": METRICS["stiff"]}
+DETAIL_METRICS = {"grid": (*METRICS["grid"], "mode_flips"), "stiff": METRICS["stiff"],
+                  "digits": METRICS["digits"]}
 LABELS = {"flow_rms": "flow RMS", "sliced_w2": "sliced W2", "mode_tv": "mode TV",
           "max_rel_var_error": "max rel. var. error",
           "mode_flips": "mode flips (fraction of samples in another mode than x_ref's)"}
 
 
-def threshold(entry, metric):
+def threshold(entry, metric, floors="floors"):
     """Where a sample metric is indistinguishable from exact samples: floor + 3 sd."""
-    f = entry["floors"].get(metric)
+    f = entry.get(floors, {}).get(metric)
     return None if f is None else f["mean"] + 3.0 * f["sd"]
 
 
@@ -639,13 +795,16 @@ def summarize(entry, nfes):
                           "verdict": _verdict(entry, metric, default, kd_vals[best_kd]),
                           "default_nfe_to_match": _nfe_to_match(entry, metric,
                                                                 kd_vals[best_kd])}
+            if metric in entry.get("data_floor", {}):
+                per_nfe[k]["verdict_against_data_floor"] = _verdict(
+                    entry, metric, default, kd_vals[best_kd], floors="data_floor")
         out[metric] = {"per_nfe": per_nfe, "excluded_from_flow_best": sorted(
             set(kd_names + lc_names) - set(kd_pool + lc_pool)) if metric == "flow_rms" else []}
     return out
 
 
-def _verdict(entry, metric, lc, kd):
-    tie = threshold(entry, metric)
+def _verdict(entry, metric, lc, kd, floors="floors"):
+    tie = threshold(entry, metric, floors)
     if tie is not None and lc <= tie and kd <= tie:
         return "tie (both within floor + 3 sd)"
     return "lcsample" if lc <= kd else "k-diffusion"
@@ -666,28 +825,40 @@ def _nfe_to_match(entry, metric, value):
 
 def markdown(out):
     nfes = out["nfes"]
-    machine = out["machine"]
-    dirty = (" + uncommitted lcsample changes"
-             if machine.get("lcsample_modified_since_commit") else "")
+    families = {e["family"] for e in out["targets"].values()}
+    exact = [k for k, e in out["targets"].items() if e["family"] != "digits"]
+    digits = "digits" in families
+    exact_n = sorted({e["n"] for e in out["targets"].values() if e["family"] != "digits"})
+    digits_n = sorted({e["n"] for e in out["targets"].values() if e["family"] == "digits"})
+    sizes = " or ".join(f"{k:,}" for k in exact_n or digits_n) + " samples"
+    if exact_n and digits_n:
+        sizes += f" (digits: {', '.join(f'{k:,}' for k in digits_n)})"
+    title = ("exact models" + (" and the trained digits model" if "digits" in families else "")
+             if exact else "the trained digits model")
     lines = [
-        "# lcsample against k-diffusion: equal NFE, exact models",
+        f"# lcsample against k-diffusion: equal NFE, {title}",
         "",
-        f"`python benchmarks/kdiffusion.py{' --quick' if out['mode'] == 'quick' else ''}` "
-        f"({out['elapsed_s']:.0f} s, {machine.get('date_utc', '')} UTC, commit "
-        f"{machine.get('git_commit')}{dirty}"
-        f"; k-diffusion {out['k_diffusion']['version']}, torch {out['k_diffusion']['torch']}).",
+        _run_line(out) + ".",
         "",
-        f"Protocol (details in the module docstring): one exact denoiser per target; "
-        f"σ from σ_max (t_max of `diffusion.start_time`) to σ_min = {SIGMA_MIN}, then the "
+        "Protocol (details in the module docstring): "
+        + ("one denoiser per target (exact ones but for digits); " if digits
+           else "one exact denoiser per target; ")
+        +
+        "σ from σ_max (t_max of `diffusion.start_time`"
+        + ("; digits: EDM's 80" if digits else "") + f") to σ_min = {SIGMA_MIN}, then the "
         "final denoiser step (k-diffusion's last step to σ = 0; lcsample's `denoise=True`, "
-        f"1 counted evaluation); n = {out['n']:,} samples from one fixed start noise z. "
+        f"1 counted evaluation); n = {sizes} from one fixed start noise z. "
         "Step counts: the largest whose counted NFE per sample is at most the column's. "
         "k-diffusion on the Karras ρ = 7 grid; lcsample on its default log-SNR grid, "
         "`@karras` on the same Karras grid. **flow RMS**: RMS of ‖x − x_ref‖ against the "
         "exact map (flow σ_max → σ_min, then D) applied to the same z (noise-free; "
         "the stochastic samplers, DPM++ SDE and rm-uld, are left out of the 'best' "
-        "of it). **sliced W2** / **mode TV** / **max rel. var. error**: against the exact "
-        "output law; floors from pairs of exact sample sets.",
+        "of it" + ("; digits: a fine solve of the model stands in for the exact map"
+                   if digits else "") + "). "
+        "**sliced W2** / **mode TV** / **max rel. var. error**: against the exact "
+        "output law; floors from pairs of exact sample sets"
+        + (" (digits: sliced W2 against the held-out digits, the floor from as many "
+           "training digits)" if digits else "") + ".",
         "",
         "## Headline: lcsample's default against the best k-diffusion solver",
         "",
@@ -700,7 +871,8 @@ def markdown(out):
         "",
     ]
     for name, entry in out["targets"].items():
-        lines += [f"### {name} (d = {entry['dim']}, σ_max = {entry['sigma_max']:.4g})", "",
+        kind = "; the trained model" if entry["family"] == "digits" else ""
+        lines += [f"### {name} (d = {entry['dim']}, σ_max = {entry['sigma_max']:.4g}{kind})", "",
                   "| metric | NFE | lcsample default | best k-diffusion | ratio | best lcsample "
                   "| verdict | default reaches it at NFE |",
                   "|---|---:|---:|---|---:|---|---|---:|"]
@@ -718,8 +890,46 @@ def markdown(out):
                 for m, s in entry["summary"].items()}
         lines += ["", "Who wins (NFE " + ", ".join(str(k) for k in nfes) + "): " + "; ".join(
             f"{LABELS[m]}: {', '.join(v)}" for m, v in wins.items()) + ".", ""]
+        if entry["family"] == "digits":
+            lines += [_digits_note(entry), ""]
     lines += _detail_lines(out)
     return "\n".join(lines) + "\n"
+
+
+def _run_line(out):
+    """The command, run time, date and commit of the run, and of each merged run."""
+    def one(command, elapsed, machine, what=""):
+        dirty = (" + uncommitted lcsample changes"
+                 if machine.get("lcsample_modified_since_commit") else "")
+        return (f"`{command}` ({elapsed:.0f} s{what}, {machine.get('date_utc', '')} UTC, "
+                f"commit {machine.get('git_commit')}{dirty})")
+    first = out.get("command") or ("python benchmarks/kdiffusion.py"
+                                   + (" --quick" if out["mode"] == "quick" else ""))
+    parts = [one(first, out["elapsed_s"], out["machine"])]
+    for m in out.get("merged_runs", []):
+        parts.append(one(m["command"], m["elapsed_s"], m["machine"],
+                         what=f"; {', '.join(m['targets'])} merged in"))
+    return ("; ".join(parts) + f"; k-diffusion {out['k_diffusion']['version']}, "
+            f"torch {out['k_diffusion']['torch']}")
+
+
+def _digits_note(entry):
+    f = entry["floors"]["sliced_w2"]
+    g = entry["data_floor"]["sliced_w2"]
+    other = [_short(c["verdict_against_data_floor"])
+             for c in entry["summary"]["sliced_w2"]["per_nfe"].values()]
+    return (f"Sliced W2 is against the {entry['held_out']} held-out digits. Its tie rule "
+            f"uses the model's floor, {entry['n']:,} converged samples of the model from other "
+            f"start noises: {compact(f['mean'])} ± {compact(f['sd'])} (+ 3 sd: "
+            f"{compact(f['mean'] + 3 * f['sd'])}); the reference solve from this z is at "
+            f"{compact(entry['reference']['sliced_w2'])}. The data floor, {entry['n']:,} "
+            f"training digits against the held-out, is {compact(g['mean'])} ± "
+            f"{compact(g['sd'])} (+ 3 sd: {compact(g['mean'] + 3 * g['sd'])}): the gap "
+            "between the two is the model's, which no sampler of it closes. With the data "
+            f"floor's tie rule the verdicts would read {', '.join(other)}"
+            + (" (the converged model itself is above it: a sampler below the reference "
+               "there is one whose error happens to land nearer the held-out digits)"
+               if entry["reference"]["sliced_w2"] > g["mean"] + 3 * g["sd"] else "") + ".")
 
 
 def _short(verdict):
@@ -737,16 +947,8 @@ def _detail_lines(out):
              "lcsample warned (below). Bold: the column's best of the metric.", ""]
     for name, entry in out["targets"].items():
         ladder = sorted({r["nfe_target"] for r in entry["runs"]})
-        trunc = entry["truncation"]
-        lines += [f"### {name}", "",
-                  f"d = {entry['dim']}, n = {entry['n']:,}, t_max = {entry['t_max']:g} "
-                  f"(σ_max = {entry['sigma_max']:.4g}, KL bound {entry['start_kl_bound']:.1e}), "
-                  f"σ_min = {SIGMA_MIN}. Reference map: {entry['reference']['kind']}"
-                  + _reference_note(entry["reference"]) + ". Floors (mean ± sd): "
-                  + "; ".join(f"{LABELS[m]} {compact(f['mean'])} ± {compact(f['sd'])}"
-                              for m, f in entry["floors"].items())
-                  + ". Truncation (exact data samples against the exact output law): "
-                  + "; ".join(f"{LABELS[m]} {compact(v)}" for m, v in trunc.items()) + ".", ""]
+        about = _digits_detail if entry["family"] == "digits" else _exact_detail
+        lines += [f"### {name}", "", about(entry), ""]
         for metric in DETAIL_METRICS[entry["family"]]:
             lines += [f"**{LABELS[metric]}**", "",
                       "| sampler | " + " | ".join(str(k) for k in ladder) + " |",
@@ -788,13 +990,51 @@ def _detail_lines(out):
     return lines
 
 
+def _exact_detail(entry):
+    trunc = entry["truncation"]
+    return (f"d = {entry['dim']}, n = {entry['n']:,}, t_max = {entry['t_max']:g} "
+            f"(σ_max = {entry['sigma_max']:.4g}, KL bound {entry['start_kl_bound']:.1e}), "
+            f"σ_min = {SIGMA_MIN}. Reference map: {entry['reference']['kind']}"
+            + _reference_note(entry["reference"]) + ". Floors (mean ± sd): "
+            + "; ".join(f"{LABELS[m]} {compact(f['mean'])} ± {compact(f['sd'])}"
+                        for m, f in entry["floors"].items())
+            + ". Truncation (exact data samples against the exact output law): "
+            + "; ".join(f"{LABELS[m]} {compact(v)}" for m, v in trunc.items()) + ".")
+
+
 def _reference_note(ref):
     if "rms_change_from_steps" not in ref:
         return ""
     c = ref["rms_change_from_steps"]
-    return (f" (RMS change from {c['steps']} steps {c['rms']:.1e}; the same solve on the "
-            f"κ = 1e4 Gaussian is {ref['same_solver_error_on_stiff_gaussian']:.1e} off its "
-            "exact map)")
+    note = f" (RMS change from {c['steps']} steps {c['rms']:.1e}"
+    if "same_solver_error_on_stiff_gaussian" in ref:
+        note += (f"; the same solve on the κ = 1e4 Gaussian is "
+                 f"{ref['same_solver_error_on_stiff_gaussian']:.1e} off its exact map")
+    elif "max_abs_change_from_steps" in ref:
+        note += f", largest |change| {ref['max_abs_change_from_steps']:.1e}"
+    return note + ")"
+
+
+def _digits_detail(entry):
+    f = entry["floors"]["sliced_w2"]
+    g = entry["data_floor"]["sliced_w2"]
+    rec = entry["recorded_data_floor"]
+    return (f"The trained digits model (`{entry['model']}`, `benchmarks/digits_model.py`) in "
+            "float64 on the CPU: k-diffusion calls the denoiser as is, lcsample "
+            "`score_from_denoiser(model)` on torch tensors (`device=\"cpu\"`, "
+            f"`dtype=torch.float64`). d = {entry['dim']}, n = {entry['n']:,}, "
+            f"σ_max = {entry['sigma_max']:g} (t_max = {entry['t_max']:.4g}), σ_min = {SIGMA_MIN}. "
+            f"Reference map: {entry['reference']['kind']}" + _reference_note(entry["reference"])
+            + f". Sliced W2 ({N_PROJECTIONS} directions, the same for every run) against the "
+            f"{entry['held_out']} held-out digits. The model's floor (the tie rule): "
+            f"{entry['model_floor_kind']}: {compact(f['mean'])} ± {compact(f['sd'])}; the "
+            f"reference solve (the model, converged, from this z): "
+            f"{compact(entry['reference']['sliced_w2'])}. The data floor: "
+            f"{entry['data_floor_kind']}, {len(g['values'])} subsets: {compact(g['mean'])} ± "
+            f"{compact(g['sd'])} (the subsets share digits: its sd is below that of "
+            f"independent sets); all {entry['train']:,} training digits: "
+            f"{compact(entry['train_vs_held_out'])}; the data floor recorded with the model "
+            f"({rec['what']}): {compact(rec['mean'])} ± {compact(rec['sd'])}.")
 
 
 def _cell(r, metric, best):
@@ -853,22 +1093,58 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="d = 8 targets, n = 1,000, NFE 10 and 20 (about 10 s)")
-    parser.add_argument("--targets", nargs="+", choices=list(TARGETS))
+    parser.add_argument("--targets", nargs="+", choices=list(TARGETS),
+                        help="default: all (--quick: grid_8 stiff_8)")
     parser.add_argument("--json", help="default benchmarks/results/kdiffusion.json "
                         "(/tmp/kdiffusion_quick.json with --quick)")
     parser.add_argument("--md", help="the Markdown tables (default: beside the JSON)")
+    parser.add_argument("--merge", action="store_true",
+                        help="put this run's targets into the existing JSON (same mode), "
+                        "replacing those of the same name and keeping the others, and "
+                        "write the Markdown of them all")
     opts = parser.parse_args(argv)
     mode = "quick" if opts.quick else "full"
     json_path = Path(opts.json or (RESULTS / "kdiffusion.json" if mode == "full"
                                    else "/tmp/kdiffusion_quick.json"))
     md_path = Path(opts.md or json_path.with_suffix(".md"))
+    command = " ".join(["python benchmarks/kdiffusion.py",
+                        *(sys.argv[1:] if argv is None else argv)])
+    old = None
+    if opts.merge:
+        if not json_path.exists():
+            parser.error(f"--merge: there is no {json_path}")
+        old = json.loads(json_path.read_text())
+        if old["mode"] != mode:
+            parser.error(f"--merge: {json_path} is a {old['mode']} run, this one {mode}")
     machine = machine_info()
     out = run(mode, opts.targets, log=lambda s: print(s, flush=True))
     out["machine"] = machine
+    out["command"] = command
+    elapsed = out["elapsed_s"]
+    if old is not None:
+        out = merge(old, out)
     write_json(json_path, out)
     md_path.write_text(markdown(out))
-    print(f"done in {out['elapsed_s']:.0f} s: {json_path}, {md_path}")
+    print(f"done in {elapsed:.0f} s: {json_path}, {md_path}")
     return out
+
+
+def merge(old, new):
+    """``new``'s targets put into the results ``old`` (replacing those of the same name),
+    with ``new``'s command, time and machine in ``merged_runs``."""
+    names = list(new["targets"])
+    targets = {**old["targets"], **new["targets"]}
+    order = [k for k in TARGETS if k in targets] + [k for k in targets if k not in TARGETS]
+    earlier = []
+    for m in old.get("merged_runs", []):  # runs whose targets are replaced now drop out
+        kept = [k for k in m["targets"] if k not in names]
+        if kept:
+            earlier.append({**m, "targets": kept})
+    return {**old, "targets": {k: targets[k] for k in order},
+            "merged_runs": [*earlier, {"targets": names, "command": new["command"],
+                                       "elapsed_s": new["elapsed_s"],
+                                       "machine": new["machine"],
+                                       "k_diffusion": new["k_diffusion"]}]}
 
 
 if __name__ == "__main__":

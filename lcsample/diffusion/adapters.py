@@ -64,7 +64,7 @@ def score_from_model(model, prediction_type="epsilon", sample_shape=None):
         What the model predicts (diffusers' names; "sample" is x₀).
     sample_shape : tuple, optional
         The model's own shape of one sample, e.g. (C, H, W): rows (n, d) are reshaped to
-        (n, *sample_shape) for it and its output (or its ``.sample``) flattened back.
+        ``(n, *sample_shape)`` for it and its output (or its ``.sample``) flattened back.
 
     Returns
     -------
