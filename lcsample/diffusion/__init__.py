@@ -1,10 +1,12 @@
 """Diffusion-model sampling with randomized midpoints (Gupta, Cai & Chen, ICLR 2025).
 
-:func:`sample` runs the reverse process: predictors ("rm", the paper's Algorithm 1;
-"ddim", "exp-euler", "ddpm", "heun"), underdamped-Langevin correctors ("uld", "uld-rm") on the
-MCMC sampler's kernels, sequentially or in Picard windows (``picard_steps=R``,
-:mod:`lcsample.diffusion.picard`). Also here: the forward process and time grids
-(:mod:`~lcsample.diffusion.process`), adapters for trained models
+:func:`sample` runs the reverse process: predictors ("dpm-pc", the default, a multistep
+predictor-corrector on the data prediction, :mod:`~lcsample.diffusion.multistep`; "rm",
+the paper's Algorithm 1; "ddim", "exp-euler", "ddpm", "heun"), underdamped-Langevin
+correctors ("uld", "uld-rm") on the MCMC sampler's kernels, sequentially or in Picard
+windows (``picard_steps=R``, :mod:`lcsample.diffusion.picard`), on NumPy arrays or torch
+tensors on their device (:mod:`~lcsample.diffusion.backend`). Also here: the forward
+process and time grids (:mod:`~lcsample.diffusion.process`), adapters for trained models
 (:mod:`~lcsample.diffusion.adapters`) and an analytic Gaussian-mixture testbed
 (:mod:`~lcsample.diffusion.testbed`).
 """
