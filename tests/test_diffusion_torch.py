@@ -101,7 +101,7 @@ def test_a_sample_is_the_same_whatever_its_batch(device):
 
 
 def test_x_init_tensor_sets_device_and_dtype_and_is_not_modified():
-    x0 = torch.randn(8, 4, dtype=torch.float64)
+    x0 = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     keep = x0.clone()
     x, _ = diffusion.sample(torch_score, dim=4, num_samples=8, x_init=x0, seed=0,
                             predictor="ddim", progressbar=False)
@@ -156,11 +156,14 @@ def test_adapters_wrap_a_diffusers_style_unet_and_an_edm_denoiser(prediction):
         flat = x_ve.reshape(len(x_ve), 4)
         return (mu + s2 / (s2 + sigma[:, None] ** 2) * (flat - mu)).reshape(x_ve.shape)
 
-    x = torch.randn(6, 4, dtype=torch.float64)
+    x = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     t = torch.linspace(0.05, 3.0, 6, dtype=torch.float64)
     expected = numpy_score(x.numpy(), t.numpy())
     unet = diffusion.score_from_unet(UNet(), Scheduler(), (1, 2, 2))
-    np.testing.assert_allclose(unet(x, t).numpy(), expected, rtol=1e-7)
+    # float64 round-off through the time <-> timestep map, amplified by v's 1/α at t = 3
+    # (α = 0.05): a small score coordinate beside large ones differs by up to 5e-9
+    np.testing.assert_allclose(unet(x, t).numpy(), expected, rtol=1e-7,
+                               atol=1e-9 * np.abs(expected).max())
     edm = diffusion.score_from_denoiser(denoiser, sample_shape=(1, 2, 2))
     np.testing.assert_allclose(edm(x, t).numpy(), expected, rtol=1e-10)
 
