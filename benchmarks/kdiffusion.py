@@ -672,49 +672,61 @@ def run_target(p, kd, mode, log):
     for solver in solvers:
         line = nfe_line(_probe_kd(p, kd, solver))
         for target_nfe in NFES[mode]:
-            steps = steps_for(line, target_nfe, low=2)
             row = {"side": "k-diffusion", "sampler": f"kd:{solver}", "grid": "karras",
-                   "nfe_target": target_nfe, "steps": steps}
-            t0 = time.perf_counter()
-            if steps is None:
-                row["error"] = "no step count within the NFE"
-            else:
-                try:
-                    x, nfe = kd_run(p, kd, solver, steps)
-                    if not np.isfinite(x).all():
-                        raise FloatingPointError("non-finite samples")
-                    row.update(score_row(p, x, nfe))
-                except (FloatingPointError, ValueError, RuntimeError) as err:
-                    row["error"] = f"{type(err).__name__}: {err}"
-            row["wall_s"] = time.perf_counter() - t0
+                   "nfe_target": target_nfe, "steps": steps_for(line, target_nfe, low=2)}
+            _measure(p, row, lambda n, solver=solver: _kd_finite(kd_run(p, kd, solver, n)),
+                     (FloatingPointError, ValueError, RuntimeError), log)
             rows.append(row)
-            _log_row(log, row)
     for setting in LC_SETTINGS:
         for grid in LC_GRIDS:
             line = nfe_line(_probe_lc(p, setting, grid))
             ladder = NFES[mode] + (EXTRA_NFES[mode] if setting == "default"
                                    and grid == "logsnr" else ())
             for target_nfe in ladder:
-                steps = steps_for(line, target_nfe)
                 name = f"lc:{setting}" + ("" if grid == "logsnr" else "@karras")
                 row = {"side": "lcsample", "sampler": name, "grid": grid,
-                       "nfe_target": target_nfe, "steps": steps}
-                t0 = time.perf_counter()
-                if steps is None:
-                    row["error"] = "no step count within the NFE"
-                else:
-                    try:
-                        x, nfe, info, messages = lc_run(p, setting, grid, steps)
-                        row.update(score_row(p, x, nfe))
-                        row["warnings"] = messages
-                    except ValueError as err:  # refused grid or non-finite iterates
-                        row["error"] = str(err)
-                row["wall_s"] = time.perf_counter() - t0
+                       "nfe_target": target_nfe, "steps": steps_for(line, target_nfe)}
+                x = _measure(p, row, lambda n, s=setting, g=grid: _lc_result(lc_run(p, s, g, n)),
+                             (ValueError,), log)  # a refused grid or non-finite iterates
                 if name == "lc:ddim@karras" and "error" not in row:
-                    row["same_grid_as_kd_euler"] = _euler_check(p, kd, x, steps)
+                    row["same_grid_as_kd_euler"] = _euler_check(p, kd, x, row["steps"])
                 rows.append(row)
-                _log_row(log, row)
     return rows
+
+
+def _kd_finite(result):
+    """A k-diffusion run's (x, nfe, warnings); non-finite samples are its failure."""
+    x, nfe = result
+    if not np.isfinite(x).all():
+        raise FloatingPointError("non-finite samples")
+    return x, nfe, None
+
+
+def _lc_result(result):
+    """An lcsample run's (x, nfe, the warnings it gave)."""
+    x, nfe, _, messages = result
+    return x, nfe, messages
+
+
+def _measure(p, row, run, errors, log):
+    """Run ``run(steps) -> (x, nfe, warnings or None)`` for ``row``; fill in its metrics
+    (or the error, for ``errors``) and wall time, log it; returns x (None on failure)."""
+    t0 = time.perf_counter()
+    x = None
+    if row["steps"] is None:
+        row["error"] = "no step count within the NFE"
+    else:
+        try:
+            x, nfe, messages = run(row["steps"])
+            row.update(score_row(p, x, nfe))
+            if messages is not None:
+                row["warnings"] = messages
+        except errors as err:  # lcsample's own refusals read as they are
+            row["error"] = str(err) if row["side"] == "lcsample" else (
+                f"{type(err).__name__}: {err}")
+    row["wall_s"] = time.perf_counter() - t0
+    _log_row(log, row)
+    return x
 
 
 def _euler_check(p, kd, x, steps):

@@ -31,10 +31,6 @@ class NumpyBackend:
         """Host values as a working array (here: float64 NumPy)."""
         return np.asarray(a, dtype=np.float64)
 
-    def host(self, x):
-        """A working array as a NumPy array."""
-        return np.asarray(x)
-
     def copy(self, x):
         return x.copy()
 
@@ -82,9 +78,6 @@ class TorchBackend(NumpyBackend):
     def put(self, a):
         return self.torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=self.dtype,
                                     device=self.device)
-
-    def host(self, x):
-        return x.detach().cpu().numpy()
 
     def copy(self, x):
         return x.clone()

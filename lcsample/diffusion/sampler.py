@@ -349,7 +349,7 @@ def _check_size(n, dim, backend):
 
     A device's memory is the device's to report (torch raises its own out-of-memory error).
     """
-    if backend.device != "cpu" and str(backend.device) != "cpu":
+    if str(backend.device) != "cpu":
         return
     need, have = 16.0 * backend.itemsize * n * dim, available_memory()
     if have is not None and need > have:
