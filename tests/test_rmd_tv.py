@@ -55,7 +55,9 @@ def test_rmd_tv_records_its_corrector_and_counts_its_gradients():
                           compute_convergence_checks=False)
     steps, step = res.attrs["corrector_steps"], res.attrs["corrector_step_size"]
     assert steps == 16 and step == pytest.approx(0.5 / 16, rel=1e-6)  # L = 1 after Laplace
-    assert (res.sample_stats["n_steps"] == 2 + steps).all()
+    # the automatic thin on N(0, I): 2 RM-ULMC steps (2 gradients each) per draw
+    assert res.attrs["thin"] == 2
+    assert (res.sample_stats["n_steps"] == 2 * 2 + steps).all()
     assert res.n_grad_evals.sum() >= res.sample_stats["n_steps"].sum()
 
 

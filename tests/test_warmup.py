@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 import lcsample
 from lcsample.kernels.exact import stationary_covariance
 from lcsample.mcmc.warmup.curvature import diagonal_curvature, extreme_curvatures, hessian
-from lcsample.mcmc.warmup.loop import AUTO_TUNE_RANGE, auto_tune, window_schedule
-from lcsample.mcmc.warmup.mass import InverseMass, Welford
-from lcsample.mcmc.warmup.starts import ModeSearch, find_mode, jittered_starts
+from lcsample.mcmc.warmup.loop import AUTO_THIN_MAX, AUTO_TUNE_RANGE, auto_thin, auto_tune, window_schedule
+from lcsample.mcmc.warmup.mass import InverseMass, Welford, thresholded_variances
+from lcsample.mcmc.warmup.starts import ModeSearch, find_mode, jittered_starts, polish_mode
 from lcsample.mcmc.warmup.step_size import (
     STIFF_VARIANCE_BIAS,
     energy_error,
@@ -65,12 +65,29 @@ def test_diagonal_curvature_of_a_diagonal_gaussian_is_exact(d):
 def test_lanczos_finds_the_extreme_curvatures_of_the_preconditioned_target(dense):
     t = _correlated_gaussian(10, log_range=1.0)
     mass = InverseMass(t.cov if dense else np.diag(t.cov))
-    lam_min, lam_max, _ = extreme_curvatures(t.logdensity_and_gradient, t.mean, mass,
+    x = t.mean + 1.0  # away from the mode: the known gradient there enters each product
+    lam_min, lam_max, n = extreme_curvatures(t.logdensity_and_gradient, x, mass,
                                              np.random.default_rng(0))
+    assert n <= 11  # one evaluation at x and one per Lanczos iteration
     root = np.linalg.cholesky(t.cov) if dense else np.diag(np.sqrt(np.diag(t.cov)))
     exact = np.linalg.eigvalsh(root.T @ t.precision @ root)
     assert lam_min == pytest.approx(exact[0], rel=1e-4)
     assert lam_max == pytest.approx(exact[-1], rel=1e-4)
+
+
+def test_lanczos_forward_differences_match_the_hessian_of_a_curved_target():
+    # a logistic regression's Hessian varies with x: a forward difference is off by
+    # O(eps) relative, far inside what the step size needs
+    X, y = lcsample.datasets.load_german_credit()
+    target = lcsample.targets.LogisticRegression(X, y)
+    x = np.random.default_rng(1).normal(0.0, 0.3, target.dim)
+    lp, g = target.logdensity_and_gradient(x)
+    exact = np.linalg.eigvalsh(hessian(target.logdensity_and_gradient, x, g))
+    lam_min, lam_max, _ = extreme_curvatures(target.logdensity_and_gradient, x,
+                                             InverseMass(np.ones(target.dim)),
+                                             np.random.default_rng(0))
+    assert lam_max == pytest.approx(exact[-1], rel=1e-3)
+    assert lam_min == pytest.approx(exact[0], rel=1e-2)
 
 
 @settings(max_examples=25, deadline=None)
@@ -103,6 +120,96 @@ def test_welford_merges_blocks_into_the_exact_covariance(sizes, dense):
     if data.shape[0] > 1:
         exact = np.cov(data.T) if dense else data.var(axis=0, ddof=1)
         np.testing.assert_allclose(acc.covariance(), exact, rtol=1e-9, atol=1e-15)
+
+
+def _window_stats(variances, chains=4, n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(chains):
+        acc = Welford(variances.size)
+        acc.update(rng.standard_normal((n, variances.size)) * np.sqrt(variances))
+        stats.append(acc)
+    return stats
+
+
+def test_a_window_that_agrees_with_the_mass_leaves_it_as_it_is():
+    # N(0, I_1000), 4 chains of 50 independent draws, the mass already right: the raw
+    # window variances would spread the preconditioned curvature to ~[0.7, 1.6]
+    previous = np.ones(1000)
+    stats = _window_stats(previous)
+    raw = np.concatenate([[c.covariance() for c in stats]]).mean(axis=0)
+    assert raw.max() / raw.min() > 1.8
+    np.testing.assert_array_equal(thresholded_variances(previous, stats), previous)
+
+
+def test_a_window_that_disagrees_moves_the_mass_toward_the_draws():
+    # ten coordinates four times wider than the mass says: they move most of the way
+    # (log 4 = 1.39 less a threshold of ~0.4), the other 990 stay
+    truth = np.ones(1000)
+    truth[:10] = 4.0
+    new = thresholded_variances(np.ones(1000), _window_stats(truth, seed=1))
+    np.testing.assert_array_equal(new[10:], 1.0)
+    assert (new[:10] > 2.0).all() and (new[:10] < 4.0 * 1.5).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5), st.integers(2, 30), st.floats(-3, 3), st.integers(0, 2**16))
+def test_thresholded_variances_lie_between_the_mass_and_the_window(chains, n, log_scale, seed):
+    # the update shrinks each log ratio toward 0 and never past it, and commutes with a
+    # change of units (draws × c, mass × c²)
+    rng = np.random.default_rng(seed)
+    previous = np.exp(rng.normal(0.0, 1.0, 20))
+    stats = _window_stats(np.exp(rng.normal(0.0, 1.0, 20)), chains, n, seed)
+    new = thresholded_variances(previous, stats)
+    pooled = Welford(20)
+    for c in stats:
+        pooled.merge(c.n, c.mean, c.m2)
+    lo = np.minimum(previous, pooled.covariance())
+    hi = np.maximum(previous, pooled.covariance())
+    assert (new >= lo * (1 - 1e-12)).all() and (new <= hi * (1 + 1e-12)).all()
+    scale = np.exp(log_scale)
+    scaled = []
+    for c in stats:
+        acc = Welford(20)
+        acc.merge(c.n, c.mean * scale, c.m2 * scale**2)
+        scaled.append(acc)
+    np.testing.assert_allclose(thresholded_variances(previous * scale**2, scaled),
+                               new * scale**2, rtol=1e-9)
+
+
+def test_a_rough_mode_is_polished_by_a_newton_step():
+    # κ = 10³ Gaussian in d = 100: plain L-BFGS needs ~180 evaluations to its gtol; the
+    # rough search, the Hessian there and the Newton step reach the mean in a few
+    t = _correlated_gaussian(100, log_range=3.0)
+    x0 = np.random.default_rng(0).uniform(-2, 2, 100)
+    full = find_mode(t.logdensity_and_gradient, x0)
+    rough = find_mode(t.logdensity_and_gradient, x0, rough_nats=0.5)
+    assert not rough.converged and rough.n_grads < full.n_grads / 5
+    mass = InverseMass(t.cov)
+    polished, trusted = polish_mode(t.logdensity_and_gradient, rough, mass)
+    assert trusted and polished.converged and polished.n_grads <= 4
+    np.testing.assert_allclose(polished.x, t.mean, atol=1e-6 * np.sqrt(np.diag(t.cov)).max())
+
+
+def test_a_newton_step_far_from_the_mode_is_not_trusted():
+    # a mass that is not the Hessian at the rough point (10⁴ times too much curvature, as
+    # where a funnel's curvature changes on the way): the polished mode lies many of its
+    # standard deviations from the Newton point, and the Hessian must be taken again
+    t = lcsample.targets.LogisticRegression(*lcsample.datasets.load_german_credit())
+    x = np.full(t.dim, 0.5)
+    lp, g = t.logdensity_and_gradient(x)
+    rough = ModeSearch(x, lp, g, 1, False, "rough")
+    tiny = InverseMass(np.full(t.dim, 1e-4))  # a curvature 10⁴ too large
+    polished, trusted = polish_mode(t.logdensity_and_gradient, rough, tiny)
+    assert polished.logdensity > lp and not trusted
+
+
+def test_auto_thin_is_half_the_autocorrelation_time_of_the_softest_direction():
+    # 2γ/(λ_min h) steps; on N(0, I) at the tuned h = 0.595, γ = 1: 3.4 steps, thin 2
+    assert auto_thin([{"lam_min": 1.0}], 0.595, 1.0) == 2
+    assert auto_thin([{"lam_min": 1.0}], 2.0, 1.0) == 1
+    assert auto_thin([{"lam_min": 0.01}, {"note": "no positive curvature"}], 0.5, 0.1) == AUTO_THIN_MAX
+    assert auto_thin([], 0.1, 1.0) == 1  # nothing estimated: every step
 
 
 @pytest.mark.parametrize("method", ["rmd", "ulmc"])

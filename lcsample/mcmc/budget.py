@@ -7,6 +7,7 @@ GiB needed against what the machine has, instead of after the warmup or after sw
 
 from .._memory import GIB, available_memory
 from .chain import block_lengths
+from .warmup.loop import AUTO_THIN_MAX, AUTO_TUNE_RANGE
 
 __all__ = ["MAX_STEPS_PER_CHAIN", "STORE_BLOCK_BYTES", "STORE_CHUNK_BYTES", "check_run_size",
            "record_bytes", "stored_block"]
@@ -22,8 +23,6 @@ STORE_BLOCK_BYTES = 2**28
 #: Bytes of draws per chunk of a store (Zarr's advice: 1 to 10 MB; each write of a chunk
 #: costs ~1 ms whatever its size, so small ones make a cheap target wait on the disk).
 STORE_CHUNK_BYTES = 2**21
-# The automatic warmup is at most this long (lcsample.mcmc.warmup.loop.AUTO_TUNE_RANGE).
-_AUTO_TUNE_MAX = 1000
 
 
 def record_bytes(chains, draws, tune, dim, keep_warmup, dense):
@@ -43,7 +42,7 @@ def record_bytes(chains, draws, tune, dim, keep_warmup, dense):
     -------
     float
     """
-    tune = _AUTO_TUNE_MAX if tune is None else tune
+    tune = AUTO_TUNE_RANGE[1] if tune is None else tune
     per_draw = _STATS_BYTES + 8.0 * dim
     warm_per_draw = _STATS_BYTES + (8.0 * dim if keep_warmup else 0.0)
     return (float(chains) * (draws * per_draw + tune * warm_per_draw)
@@ -70,7 +69,8 @@ def stored_block(draws, thin, in_flight, dim, itemsize):
 def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense, held=None):
     """Refuse a run that cannot fit in memory or cannot finish.
 
-    ``held``: draws per chain held in memory when they stream to a store (None: all).
+    ``held``: draws per chain held in memory when they stream to a store (None: all);
+    ``thin`` None (automatic) and ``tune`` None count at their largest.
 
     Returns
     -------
@@ -83,7 +83,7 @@ def check_run_size(chains, draws, tune, thin, dim, keep_warmup, dense, held=None
         Naming the arguments, the GiB needed and the GiB available; or the steps per chain
         when ``draws × thin + tune`` exceeds :data:`MAX_STEPS_PER_CHAIN`.
     """
-    steps = draws * thin + (tune or 0)
+    steps = draws * (thin or AUTO_THIN_MAX) + (AUTO_TUNE_RANGE[1] if tune is None else tune)
     if steps > MAX_STEPS_PER_CHAIN:
         raise ValueError(
             f"draws={draws} with thin={thin} and tune={tune} is {steps:.3g} steps per chain, "

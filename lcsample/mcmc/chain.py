@@ -113,6 +113,7 @@ class Chain:
         # (lcsample.mcmc.picard.PendingSteps), taken first by the next one
         self.pending = None
         self.diverged_at = None  # (phase, index) of a stop on a non-finite state
+        self.thin = None  # steps per draw of the sampling phase, set after the warmup
 
     def grads_per_draw(self, thin, corrected):
         """Gradient evaluations of one stored draw."""

@@ -100,7 +100,7 @@ class SampleOptions(NamedTuple):
     initial_positions: np.ndarray | None
     corrector_steps: int | None
     corrector_step_size: float | None
-    thin: int
+    thin: int | None
     cores: int
     progressbar: bool
     discard_tuned_samples: bool
@@ -181,7 +181,7 @@ def _store_chunk(target, a):
     in_flight = (a["chains"] if lockstep or a["executor"] is not None
                  else min(a["cores"], a["chains"]))
     itemsize = np.dtype(a["store"].dtype).itemsize
-    block = stored_block(a["draws"], a["thin"], in_flight, target.dim, itemsize)
+    block = stored_block(a["draws"], a["thin"] or 1, in_flight, target.dim, itemsize)
     together = a["chains"] if lockstep and a["executor"] is None else 1
     # chunks of at most ~8 MiB of draws
     fit = max(1, STORE_CHUNK_BYTES * 4 // (block * target.dim * itemsize))
@@ -195,7 +195,8 @@ def _counts(a):
                          "cores")
     tune = None if a["tune"] is None else positive_int(a["tune"], "tune", minimum=0)
     return {"draws": positive_int(a["draws"], "draws"), "tune": tune, "chains": chains,
-            "thin": positive_int(a["thin"], "thin"), "cores": cores}
+            "thin": None if a["thin"] is None else positive_int(a["thin"], "thin"),
+            "cores": cores}
 
 
 def _tuning(a):

@@ -122,7 +122,8 @@ class StoredRun:
         ``warm_length``: its steps per chain.
         """
         info = {"seed": seed_attr, "init": init_info, "history": history,
-                "corrector": chain_list[0].corrector, "tune": warm_length}
+                "corrector": chain_list[0].corrector, "tune": warm_length,
+                "thin": chain_list[0].thin}
         self.store.save_warmup(info, chain_list, warm)
 
     def warmup_records(self):

@@ -30,6 +30,8 @@ class ChainState(NamedTuple):
         run's end (:class:`lcsample.mcmc.picard.PendingSteps`, or None), taken first when
         the run continues, so that the continuation is the uninterrupted run at any
         tolerance. None for other methods.
+    thin : int or None
+        The run's steps per draw, which a continuation with ``thin=None`` keeps.
     """
 
     position: np.ndarray
@@ -42,6 +44,7 @@ class ChainState(NamedTuple):
     inverse_mass_matrix: np.ndarray
     corrector: tuple | None = None
     pending: tuple | None = None
+    thin: int | None = None
 
 
 @dataclass

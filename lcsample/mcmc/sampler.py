@@ -23,6 +23,7 @@ from .results import ChainState, SamplingResult
 from .warmup.curvature import extreme_curvatures
 from .warmup.loop import (
     WarmupOptions,
+    auto_thin,
     flag_energy_jumps,
     run_warmup,
     warmup_converged,
@@ -68,7 +69,7 @@ class _Trail(list):
 def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", step_size=None,
            friction=None, inverse_mass_matrix="auto", tuning="theory",
            target_accuracy=STIFF_VARIANCE_BIAS, init="mode", initial_positions=None,
-           corrector_steps=None, corrector_step_size=None, thin=1, cores=None,
+           corrector_steps=None, corrector_step_size=None, thin=None, cores=None,
            progressbar=True, discard_tuned_samples=True, compute_convergence_checks=True,
            initial_state=None, picard_steps=None, tolerance=None, max_rounds=None,
            check_gradient=True, executor=None, store=None, resume=False):
@@ -84,10 +85,11 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
         The log density and its gradient (:class:`lcsample.Target`, or batched from
         :meth:`lcsample.Target.from_batch`).
     draws, chains, thin : int
-        Draws kept per chain after thinning; chains; steps per kept draw.
+        Draws kept per chain; chains; steps per kept draw (default: from the warmup, about
+        half the softest direction's autocorrelation time, 1 to 10).
     tune : int, optional
         Warmup steps per chain. Default: 10 relaxation times of the softest direction
-        (50 to 1000); 0 with ``initial_state``.
+        (20 to 1000); 0 with ``initial_state``.
     seed : int or numpy.random.SeedSequence, optional
         One stream per chain: draws do not depend on ``cores`` or ``executor``.
     method : {"rmd", "ulmc", "rmd-tv", "rmd-picard"}
@@ -346,6 +348,7 @@ def _warmup(chain_list, opts, advance_batch, init_info, monitor, bar, stored):
     (warmup records, tuning history, whether Ctrl-C interrupted)
     """
     if stored is not None and stored.resumed:
+        _set_thin(chain_list, stored.loaded["info"]["thin"])
         return stored.warmup_records(), stored.saved_info()[2], False
     resumed = opts.initial_state is not None
     tune = (0 if resumed else None) if opts.tune is None else opts.tune
@@ -360,11 +363,20 @@ def _warmup(chain_list, opts, advance_batch, init_info, monitor, bar, stored):
     if opts.step_size is not None:
         _question_step(chain_list, history, opts, init_info)
     _question_tuning(history, chain_list[0])
+    saved_thin = getattr(opts.initial_state, "thin", None)
+    _set_thin(chain_list, opts.thin or saved_thin
+              or auto_thin(history, chain_list[0].step_size, chain_list[0].friction))
     if opts.kind.corrected:
         saved = getattr(opts.initial_state, "corrector", None) or (None, None)
         _set_corrector(chain_list, history, opts.corrector_steps or saved[0],
                        opts.corrector_step_size or saved[1])
     return warm, history, interrupted
+
+
+def _set_thin(chain_list, thin):
+    """Steps per draw of the sampling phase: given, continued, or from the warmup."""
+    for chain in chain_list:
+        chain.thin = int(thin)
 
 
 def _states(chain_list):
@@ -433,7 +445,7 @@ def _attrs(opts, chain_list, history, timing, seed_attr, init_info, tune, interr
         "inference_library": "lcsample", "inference_library_version": __version__,
         "interrupted": interrupted,
         "sampler": opts.kind.sampler, "method": opts.method, "is_calibrated": False,
-        "seed": seed_attr, "tune": tune, "draws": opts.draws, "thin": opts.thin,
+        "seed": seed_attr, "tune": tune, "draws": opts.draws, "thin": chain_list[0].thin,
         "chains": opts.chains, "tuning": opts.tuning, "target_accuracy": opts.target_accuracy,
         "inverse_mass_matrix": "dense" if chain_list[0].mass.dense else "diag",
         **init_info,
@@ -603,7 +615,7 @@ def _sampling_task(chain, c, opts, records, n_total, monitor, trail):
     if chain.diverged_at is not None:  # stopped during the warmup
         records.stop(c, 0, chain)
         return n_total
-    thin, corrected = opts.thin, opts.kind.corrected
+    thin, corrected = chain.thin, opts.kind.corrected
     per_draw = chain.grads_per_draw(thin, corrected)
     done, energy = 0, records.energy_before(c)
     for n in records.blocks(n_total, thin):
@@ -662,6 +674,7 @@ def _last_state(chain_list):
         friction=np.array([ch.friction for ch in chain_list]),
         inverse_mass_matrix=np.array([ch.mass.matrix for ch in chain_list]),
         corrector=chain_list[0].corrector,
+        thin=chain_list[0].thin,
         pending=(tuple(ch.pending for ch in chain_list)
                  if any(ch.pending is not None for ch in chain_list) else None),
     )

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..chain import Request, block_lengths, draw_costs
 from ..execution import run_tasks
-from .mass import InverseMass, Welford
+from .mass import InverseMass, Welford, thresholded_variances
 from .starts import dense_inverse_mass
 from .step_size import energy_error, energy_target, step_size_for_bias
 
@@ -40,7 +40,9 @@ __all__ = [
     "MAX_ENERGY_ERROR",
     "TUNING_ROUTES",
     "WarmupOptions",
+    "AUTO_THIN_MAX",
     "allocate_records",
+    "auto_thin",
     "auto_tune",
     "flag_energy_jumps",
     "run_warmup",
@@ -53,9 +55,6 @@ TUNING_ROUTES = ("theory", "adaptive")
 # draws per dimension it needs (below, the curvature estimate stands in).
 _RESERVOIR = 64
 _MIN_DRAWS_PER_DIM = 10
-# Pseudo-samples of the previous mass in each window's variance estimate (Stan uses 5,
-# toward 1e-3; the previous mass is a better prior: the curvature at the mode at first).
-_SHRINKAGE = 5.0
 # Steps of each energy-error probe and probe rounds per retune.
 _PROBE_STEPS = 8
 _PROBE_ROUNDS = 3
@@ -66,7 +65,7 @@ _FALLBACK_FRICTION = 2.0
 # Automatic warmup length (tune=None): relaxation times, bounds, and the length when no
 # curvature estimate exists.
 _AUTO_TUNE_RELAXATIONS = 10.0
-AUTO_TUNE_RANGE = (50, 1000)
+AUTO_TUNE_RANGE = (20, 1000)
 AUTO_TUNE_DEFAULT = 200
 # The warmup is called converged when h moved by less than this factor between the last
 # two retunes that follow windows.
@@ -242,6 +241,42 @@ def auto_tune(history):
     return int(np.clip(np.ceil(_AUTO_TUNE_RELAXATIONS * relaxation), *AUTO_TUNE_RANGE))
 
 
+#: Largest automatic ``thin``: a run's cost per draw stays predictable where the softest
+#: direction relaxes slowly, whose remaining autocorrelation ESS reports.
+AUTO_THIN_MAX = 10
+
+
+def auto_thin(history, step_size, friction):
+    """Steps per stored draw: half the integrated autocorrelation time of the position.
+
+    Along a direction of curvature m, the position of underdamped Langevin dynamics has
+    integrated autocorrelation time 2γ/m in time units (its spectral density at zero over
+    its variance), 2γ/(m h) steps; in the softest direction (m = λ_min), that bounds every
+    coordinate's. Keeping every ⌊γ/(λ_min h) + ½⌋-th step (at least 1, at most
+    :data:`AUTO_THIN_MAX`) gives draws of about ½ ESS each, where one step gave ~0.2:
+    with 1,000 draws of 4 chains, R-hat over 100 coordinates crossed 1.01 in 2 of 10
+    seeds at ``thin=1`` and in none at 2 (N(0, I₁₀₀) and German credit). Thinning keeps
+    the ESS per gradient: consecutive steps are that correlated.
+
+    Parameters
+    ----------
+    history : list of dict
+        The warmup's retunes; the last one with a curvature estimate is used.
+    step_size, friction : float
+        The chains' h and γ after the warmup.
+
+    Returns
+    -------
+    int
+        1 when no curvature was estimated (h and γ given, a continued run).
+    """
+    entry = next((e for e in reversed(history) if e.get("lam_min", 0) > 0), None)
+    if entry is None:
+        return 1
+    half_time = friction / (entry["lam_min"] * step_size)
+    return int(np.clip(np.floor(half_time + 0.5), 1, AUTO_THIN_MAX))
+
+
 def allocate_records(chains, n, dim, keep_draws):
     """Per-draw records, shape (chains, n): ``lp``, ``energy``, ``diverging``,
     ``nonfinite``, ``step_size``, ``friction``, ``n_steps``, and ``posterior``
@@ -304,14 +339,9 @@ def warmup_converged(history):
 
 
 def _update_mass(chain_list, stats):
-    pooled = stats[0]
-    for other in stats[1:]:
-        pooled.merge(other.n, other.mean, other.m2)
-    if pooled.n < 2:
+    if any(c.n < 2 for c in stats):
         return
-    previous = chain_list[0].mass.matrix
-    weight = pooled.n / (pooled.n + _SHRINKAGE)
-    mass = InverseMass(weight * pooled.covariance() + (1.0 - weight) * previous)
+    mass = InverseMass(thresholded_variances(chain_list[0].mass.matrix, stats))
     for chain in chain_list:
         chain.mass = mass
         chain.refresh_velocity()

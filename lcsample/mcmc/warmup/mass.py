@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.linalg
 
-__all__ = ["InverseMass", "Welford"]
+__all__ = ["InverseMass", "Welford", "thresholded_variances"]
 
 _EMPTY = np.empty((0, 0))
 
@@ -100,3 +100,43 @@ class Welford:
     def covariance(self):
         """Sample (co)variance, shape (d,) or (d, d); needs two or more samples."""
         return self.m2 / (self.n - 1)
+
+
+def thresholded_variances(previous, stats):
+    """A window's variances, kept only where they differ from ``previous`` beyond their noise.
+
+    Each coordinate's log ratio r_i = log(σ̂²_i / u_i) of the pooled window variance to the
+    current inverse mass is soft-thresholded at s·√(2 log d), where s² is the Monte-Carlo
+    variance of r_i, measured from the spread of the chains' own estimates (pooled over
+    coordinates, so autocorrelation is accounted for). Among d coordinates whose variance
+    the current mass already gets right, the largest noise is about s·√(2 log d), so none
+    moves; a real difference beyond it moves by all but the threshold, and the next window
+    (with more draws, so a smaller s) closes the rest. Taking the window's variances as
+    they come instead put their noise into the preconditioned curvature: on N(0, I_1000)
+    the largest eigenvalue rose to ~1.6 after a 25-step window and the tuned step fell
+    from 0.60 to 0.28.
+
+    Parameters
+    ----------
+    previous : ndarray, shape (d,)
+        The current diagonal inverse mass.
+    stats : list of Welford
+        Each chain's window statistics (two or more draws each). With one chain, s² is the
+        independent-draws value 2/n, which autocorrelation makes an underestimate.
+
+    Returns
+    -------
+    ndarray, shape (d,)
+    """
+    d = previous.shape[0]
+    pooled = Welford(d)
+    for chain_stats in stats:
+        pooled.merge(chain_stats.n, chain_stats.mean, chain_stats.m2)
+    ratio = np.log(np.maximum(pooled.covariance(), 1e-300) / previous)
+    if len(stats) > 1:
+        per_chain = np.log([np.maximum(c.covariance(), 1e-300) / previous for c in stats])
+        noise = float(np.mean(np.var(per_chain, axis=0, ddof=1))) / len(stats)
+    else:
+        noise = 2.0 / pooled.n
+    threshold = np.sqrt(noise * 2.0 * np.log(max(d, 2)))
+    return previous * np.exp(np.sign(ratio) * np.maximum(np.abs(ratio) - threshold, 0.0))

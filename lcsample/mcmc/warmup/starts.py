@@ -21,11 +21,20 @@ __all__ = [
     "flat_directions",
     "initial_points",
     "jittered_starts",
+    "polish_mode",
     "uniform_start",
 ]
 
 # Stan's default: initial positions uniform in (-2, 2) on the unconstrained scale.
 INIT_RADIUS = 2.0
+# Before a dense Hessian, the mode search stops once an iteration gains less than this
+# many nats, and the Newton step from the Hessian finishes it (polish_mode): the Hessian
+# is taken within a fraction of a posterior standard deviation of the mode (a gap of
+# ½z² nats at z standard deviations), where it barely differs from the mode's.
+_ROUGH_NATS = 0.5
+# Standard deviations between the Newton point and the polished mode beyond which the
+# Hessian at the rough point is not trusted for the mode's (polish_mode).
+_NEWTON_RADIUS = 0.5
 _INIT_TRIES = 100
 
 class ModeSearch(NamedTuple):
@@ -61,11 +70,12 @@ class _Arrived(Exception):  # noqa: N818 - a signal, not an error
         self.index = index
 
 
-def find_mode(logdensity_and_gradient, x0, max_iter=1000, mass=None, known=(), radius=0.5):
+def find_mode(logdensity_and_gradient, x0, max_iter=1000, mass=None, known=(), radius=0.5,
+              rough_nats=None):
     """Maximize log π by L-BFGS from ``x0``.
 
-    Non-finite values (outside the support) are reported to the optimizer as +inf
-    potential, which its line search backs away from; the best finite point seen is
+    Non-finite values and arithmetic errors (outside the support) are reported to the
+    optimizer as +inf potential, which its line search backs away from; the best finite point seen is
     returned whatever the optimizer's status.
 
     Parameters
@@ -83,12 +93,16 @@ def find_mode(logdensity_and_gradient, x0, max_iter=1000, mass=None, known=(), r
         Optima found before: the search stops at the first point within ``radius``
         standard deviations of one (measured by ``mass``, which it then requires).
     radius : float
+    rough_nats : float, optional
+        Stop once an iteration gains less than this in log π (``converged`` is then
+        False): a start for :func:`polish_mode`, which finishes in far fewer evaluations.
 
     Returns
     -------
     ModeSearch
     """
     best = {"lp": -np.inf, "x": None, "g": None}
+    last = [-np.inf]
     count = [0]
     to_x = (lambda z: x0 + mass.root(z)) if mass is not None else (lambda z: z)
     to_z = mass.root_transpose if mass is not None else (lambda g: g)
@@ -96,7 +110,10 @@ def find_mode(logdensity_and_gradient, x0, max_iter=1000, mass=None, known=(), r
     def potential(z):
         count[0] += 1
         x = to_x(z)
-        lp, g = logdensity_and_gradient(x)
+        try:
+            lp, g = logdensity_and_gradient(x)
+        except ArithmeticError:  # a compiled target's 1/0 where a scale underflowed
+            return np.inf, np.zeros_like(z)
         if not (np.isfinite(lp) and np.isfinite(g).all()):
             return np.inf, np.zeros_like(z)
         if lp > best["lp"]:
@@ -107,9 +124,15 @@ def find_mode(logdensity_and_gradient, x0, max_iter=1000, mass=None, known=(), r
                 raise _Arrived(k)
         return -lp, -to_z(g)
 
+    def rough_stop(_):
+        if best["lp"] - last[0] < rough_nats:
+            raise StopIteration
+        last[0] = best["lp"]
+
     z0 = np.zeros_like(x0) if mass is not None else x0
     try:
         res = scipy.optimize.minimize(potential, z0, jac=True, method="L-BFGS-B",
+                                      callback=rough_stop if rough_nats else None,
                                       options={"maxiter": max_iter, "gtol": 1e-8,
                                                "ftol": 1e-13})
     except _Arrived as stop:
@@ -117,6 +140,38 @@ def find_mode(logdensity_and_gradient, x0, max_iter=1000, mass=None, known=(), r
                           f"stopped next to known optimum {stop.index}", stop.index)
     return ModeSearch(best["x"], float(best["lp"]), best["g"], count[0], bool(res.success),
                       str(res.message))
+
+
+def polish_mode(logdensity_and_gradient, rough, mass):
+    """Finish a rough mode search with a Newton step and a preconditioned L-BFGS.
+
+    With ``mass`` the inverse Hessian U at ``rough.x``, the Newton point x + U∇log π is the
+    mode of a Gaussian target and close to it on a near-Gaussian one; L-BFGS in the
+    coordinates whitened by U then converges in a few evaluations where, unpreconditioned,
+    it needed up to ~180 more on an ill-conditioned target (κ = 10³, d = 100). The Newton
+    point is used only where it is finite and higher.
+
+    Returns
+    -------
+    mode : ModeSearch
+        Its ``n_grads`` counts the Newton point's evaluation and the search's.
+    trusted : bool
+        Whether the mode lies within :data:`_NEWTON_RADIUS` standard deviations (of U) of
+        the Newton point: the quadratic model at ``rough.x`` held, so U stands for the
+        Hessian at the mode. Where it did not (a funnel, whose curvature changes by orders
+        of magnitude on the way), the Hessian must be taken again at the mode.
+    """
+    x_newton = rough.x + mass.root(mass.root_transpose(rough.gradient))
+    try:
+        lp = logdensity_and_gradient(x_newton)[0]
+    except ArithmeticError:  # as in find_mode: outside the support
+        lp = -np.inf
+    start = x_newton if np.isfinite(lp) and lp > rough.logdensity else rough.x
+    found = find_mode(logdensity_and_gradient, start, mass=mass)
+    if found.logdensity < rough.logdensity:  # an unconverged search that lost ground
+        found = rough._replace(converged=False)
+    trusted = bool(np.linalg.norm(mass.whiten(found.x - x_newton)) <= _NEWTON_RADIUS)
+    return found._replace(n_grads=found.n_grads + 1), trusted
 
 
 def jittered_starts(center, mass, rng_list, check, radius=2.0):
@@ -189,13 +244,22 @@ def initial_points(target, init, x_init, rngs, init_rng, adapt_mass, fixed_mass,
     """
     starts_from_mode = x_init is None and init == "mode"
     mode = None
+    rough = fixed_mass is None and adapt_mass == "dense"
     if fixed_mass is None or starts_from_mode:
         x0, _, _, tries = uniform_start(target, init_rng)
-        mode = find_mode(target.logdensity_and_gradient, x0)
-        info.update(init_grad_evals=tries + mode.n_grads, mode_converged=mode.converged,
-                    mode_logdensity=mode.logdensity)
+        mode = find_mode(target.logdensity_and_gradient, x0,
+                         rough_nats=_ROUGH_NATS if rough else None)
+        info["init_grad_evals"] = tries + mode.n_grads
     mass = (fixed_mass if fixed_mass is not None
             else _mass_at_mode(target, mode, adapt_mass, init_rng, info))
+    if rough:
+        mode, trusted = polish_mode(target.logdensity_and_gradient, mode, mass)
+        info["init_grad_evals"] += mode.n_grads
+        if not trusted:
+            info.pop("flat_directions", None)  # judged again at the mode
+            mass = _mass_at_mode(target, mode, adapt_mass, init_rng, info)
+    if mode is not None:
+        info.update(mode_converged=mode.converged, mode_logdensity=mode.logdensity)
     if x_init is not None:
         return x_init, None, mass, mode
     if not starts_from_mode:
