@@ -262,9 +262,11 @@ def run_once(problem, options, draws, seed):
     """One ``lcsample.sample`` call and what it measures; returns a JSON-ready dict."""
     result, wall, timing = timed_sample(problem, options, draws, seed)
     b_x, b_x2 = squared_bias(result.posterior, problem.mean, problem.sd)
+    grads = grads_to_accuracy(result, problem.mean, problem.sd, THRESHOLD, (b_x, b_x2))
     row = {
         "seed": seed,
-        "grads": grads_to_accuracy(result, problem.mean, problem.sd, THRESHOLD, (b_x, b_x2)),
+        "grads": grads,
+        "breakdown": warmup_breakdown(result, grads),
         "final_b2_x": float(b_x[-1]),
         "final_b2_x2": float(b_x2[-1]),
         "wall_s": wall,
@@ -283,6 +285,23 @@ def run_once(problem, options, draws, seed):
         row["direction_variance"] = direction_variance_errors(
             result.posterior, problem.cov_eigenvalues, problem.cov_eigenvectors)
     return row
+
+
+def warmup_breakdown(result, grads):
+    """Where a run's gradients per chain went, up to b² < threshold.
+
+    *init*: the shared mode search, Laplace mass, survey for other modes and gradient
+    check (counted in full for each chain, as :func:`grads_to_accuracy` does); *steps*:
+    the warmup's integrator steps; *curvature*: the rest of the warmup (Lanczos estimates,
+    a dense switch, energy probes); *draws*: the sampling phase up to the crossing (None
+    when it was not reached).
+    """
+    per_step = 1 if result.attrs["method"] == "ulmc" else 2
+    warmup = float((result.n_grad_evals - result.sample_stats["n_steps"].sum(axis=1)).mean())
+    steps = float(result.attrs["tune"] * per_step)
+    init = float(result.attrs["init_grad_evals"])
+    return {"init": init, "steps": steps, "curvature": warmup - steps,
+            "draws": None if grads is None else grads - init - warmup}
 
 
 def applicable(target_name, config, dim):
@@ -331,6 +350,8 @@ def summarize(run):
         out[key] = float(np.median([r[key] for r in rows]))
     out["timing_s"] = {k: float(np.median([r["timing_s"][k] for r in rows]))
                        for k in rows[0]["timing_s"]}
+    out["breakdown"] = {k: median_inf([r["breakdown"][k] for r in rows])
+                        for k in rows[0]["breakdown"]}
     # numba compiles the driver once per target function and process: the first run pays
     out["timing_s"]["compile"] = max(r["timing_s"]["compile"] for r in rows)
     out["divergent_draws"] = sum(r["divergent_draws"] for r in rows)
@@ -408,7 +429,34 @@ def _trend(acc):
 def report_section(acc, number=3):
     """The Markdown section of ``report.md`` for the results of :func:`run`."""
     return (_grads_lines(acc, number) + _ratio_lines(acc) + [""] + _trend(acc)
-            + _tuning_lines(acc) + _direction_lines(acc))
+            + _breakdown_lines(acc) + _tuning_lines(acc) + _direction_lines(acc))
+
+
+def _breakdown_lines(acc):
+    """Where the default configuration's gradients go, per target."""
+    lines = [
+        "",
+        "### Where the gradients go (`rmd`, the defaults)",
+        "",
+        "Gradient evaluations per chain, medians over seeds (so the parts need not add up "
+        "to the total): *init* = mode search, Laplace mass, survey for other modes and the "
+        "16-evaluation gradient check, shared and counted in full for every chain; *warmup "
+        "steps* = the warmup's integrator steps; *curvature* = the rest of the warmup "
+        "(Lanczos estimates at each retune, a dense switch); *draws* = the sampling phase "
+        "up to b² < 0.01.",
+        "",
+        "| target | total | init | warmup steps | curvature | draws |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, per in acc["summary"].items():
+        s = per.get("rmd")
+        if s is None or "breakdown" not in s:
+            continue
+        b = s["breakdown"]
+        lines.append(f"| {name} | {_grads_cell(s)} | "
+                     + " | ".join(fmt(b[k], ",.0f") for k in ("init", "steps", "curvature",
+                                                              "draws")) + " |")
+    return lines
 
 
 def _columns(acc):

@@ -67,6 +67,8 @@ from peers_adapters import (  # noqa: E402
 from lcsample.metrics import squared_bias  # noqa: E402
 
 THRESHOLD = accuracy.THRESHOLD
+#: The long-run threshold (ten times tighter: about ten times the effective draws).
+THRESHOLD_TIGHT = 0.001
 SEEDS = {"quick": 1, "full": 3}
 #: NUTS draws after warmup (per chain): the peer figures quoted in ``accuracy.py`` reach
 #: b² < 0.01 within 19-256 draws.
@@ -74,8 +76,11 @@ NUTS_DRAWS = {"quick": 500, "full": 1000}
 #: Fewer NUTS draws where a NUTS step is slow (N(0, I_10000): ~200 s per seed on 2 cores
 #: with 1000 draws); the crossing comes within ~20 draws after warmup there.
 NUTS_DRAWS_OVERRIDES = {"gaussian_10000": 500}
-#: Draws per chain of lcsample (ulmc: 2x, its step is smaller).
+#: Draws per chain of lcsample, times each sampler's factor below (rmd: 4x, enough for
+#: b² < 0.001, a pooled ESS of ~1,000 per coordinate; ulmc: 2x, its step is smaller).
 LCSAMPLE_DRAWS = 1000
+#: At most this many draws where 4,000 would not fit well in memory (1.3 GB at d = 10⁴).
+LCSAMPLE_MAX_DRAWS = {"gaussian_10000": 1000}
 #: A (target, sampler) whose first seed runs longer than this (compile excluded) skips
 #: its other seeds.
 SEED_CAP_S = {"quick": 60.0, "full": 120.0}
@@ -99,7 +104,7 @@ QUICK_TARGETS = ("german_credit", "rotated_gaussian_100", "poisson_regression_20
                  "gaussian_1000")
 
 LCSAMPLE_SAMPLERS = {
-    "rmd": ({}, 1),
+    "rmd": ({}, 4),
     "ulmc": ({"method": "ulmc", "target_accuracy": 0.1}, 2),
     "rmd-tv": ({"method": "rmd-tv"}, 1),
     "rmd-picard": ({"method": "rmd-picard"}, 1),
@@ -174,6 +179,7 @@ def summarize_run(raw, seed, init_grads=0.0, init_s=0.0):
     b2x, b2x2 = raw["b2"]
     warm, per_draw = raw["warmup_grads"], raw["draw_grads"]  # (C,), (C, n)
     n = crossing(b2x, b2x2)
+    tight = crossing(b2x, b2x2, THRESHOLD_TIGHT)
     sampling_total = per_draw.sum(axis=1)
     grads, time_to = None, None
     if n is not None:
@@ -186,6 +192,8 @@ def summarize_run(raw, seed, init_grads=0.0, init_s=0.0):
     row = {
         "seed": seed,
         "grads": grads,
+        "grads_tight": (None if tight is None else
+                        float(init_grads + (warm + per_draw[:, :tight + 1].sum(axis=1)).mean())),
         "crossing_draw": n,
         "final_b2_x": float(b2x[-1]),
         "final_b2_x2": float(b2x2[-1]),
@@ -268,6 +276,8 @@ def summarize(rows):
         "seeds": len(rows),
         "reached": sum(r["grads"] is not None for r in rows),
         "median_grads": median_inf([r["grads"] for r in rows]),
+        "reached_tight": sum(r.get("grads_tight") is not None for r in rows),
+        "median_grads_tight": median_inf([r.get("grads_tight") for r in rows]),
         "median_time_to_accuracy_s": median_inf([r["time_to_accuracy_s"] for r in rows]),
         "compile_s": max(r["compile_s"] for r in rows),
         "median_run_s": med("run_s"),
@@ -406,8 +416,10 @@ def _seed_runner(name, sampler, problem, mode):
         options, factor = LCSAMPLE_SAMPLERS[sampler]
         first_call = lcsample_first_call(problem, options)
 
+        draws = min(LCSAMPLE_DRAWS * factor, LCSAMPLE_MAX_DRAWS.get(name, np.inf))
+
         def call(seed):
-            return run_lcsample(problem, options, LCSAMPLE_DRAWS * factor, seed)
+            return run_lcsample(problem, options, int(draws), seed)
 
         return call, first_call
     peer = make_peer(sampler, problem, TARGETS[name][2], mode, name)

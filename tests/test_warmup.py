@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 import lcsample
 from lcsample.kernels.exact import stationary_covariance
 from lcsample.mcmc.warmup.curvature import diagonal_curvature, extreme_curvatures, hessian
-from lcsample.mcmc.warmup.loop import AUTO_THIN_MAX, AUTO_TUNE_RANGE, auto_thin, auto_tune, window_schedule
+from lcsample.mcmc.warmup.loop import (
+    AUTO_THIN_MAX,
+    AUTO_TUNE_RANGE,
+    auto_thin,
+    auto_tune,
+    window_schedule,
+)
 from lcsample.mcmc.warmup.mass import InverseMass, Welford, thresholded_variances
 from lcsample.mcmc.warmup.starts import ModeSearch, find_mode, jittered_starts, polish_mode
 from lcsample.mcmc.warmup.step_size import (

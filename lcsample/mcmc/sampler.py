@@ -82,8 +82,7 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
     Parameters
     ----------
     target : Target
-        The log density and its gradient (:class:`lcsample.Target`, or batched from
-        :meth:`lcsample.Target.from_batch`).
+        The log density and its gradient (a :class:`lcsample.Target`, jitted or batched).
     draws, chains, thin : int
         Draws kept per chain; chains; steps per kept draw (default: from the warmup, about
         half the softest direction's autocorrelation time, 1 to 10).

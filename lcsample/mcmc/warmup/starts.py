@@ -75,8 +75,8 @@ def find_mode(logdensity_and_gradient, x0, max_iter=1000, mass=None, known=(), r
     """Maximize log π by L-BFGS from ``x0``.
 
     Non-finite values and arithmetic errors (outside the support) are reported to the
-    optimizer as +inf potential, which its line search backs away from; the best finite point seen is
-    returned whatever the optimizer's status.
+    optimizer as +inf potential, which its line search backs away from; the best finite
+    point seen is returned whatever the optimizer's status.
 
     Parameters
     ----------
