@@ -18,7 +18,7 @@ import overhead  # noqa: E402
 import parallel  # noqa: E402
 import plots  # noqa: E402
 from common import fmt, image_lines, load_json, quotient, seconds  # noqa: E402
-from peers import LABELS, PEER_SAMPLERS  # noqa: E402
+from peers import LABELS, LCSAMPLE_MAX_DRAWS, LCSAMPLE_SAMPLERS, PEER_SAMPLERS  # noqa: E402
 from peers_adapters import missing_packages  # noqa: E402
 
 BENCHMARKS = ("overhead", "first_draw", "accuracy", "diffusion", "peers", "parallel")
@@ -311,7 +311,8 @@ def _peers_intro(peers, machine, number):
         "≈ 0.33 N, counted), then N steps; *small* and *large* N per target below "
         "(as in the figures quoted in section 3).",
         f"- **lcsample**: `lcsample.sample` with {peers['lcsample_draws']} draws (`rmd`: "
-        f"{4 * peers['lcsample_draws']:,}, for b² < 0.001; at most 1,000 at d = 10⁴): `rmd` = "
+        f"{LCSAMPLE_SAMPLERS['rmd'][1] * peers['lcsample_draws']:,}, for b² < 0.001; at most "
+        + ", ".join(f"{v:,} on {k}" for k, v in LCSAMPLE_MAX_DRAWS.items()) + "): `rmd` = "
         "defaults; `ulmc` = `method=\"ulmc\", target_accuracy=0.1` (2× draws); `rmd-tv` "
         "= `method=\"rmd-tv\"`; `rmd-picard` = `method=\"rmd-picard\"` (default "
         "`parallel`; all chains' gradients of a Picard round in one call: more gradients "

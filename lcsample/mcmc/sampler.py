@@ -347,7 +347,8 @@ def _warmup(chain_list, opts, advance_batch, init_info, monitor, bar, stored):
     (warmup records, tuning history, whether Ctrl-C interrupted)
     """
     if stored is not None and stored.resumed:
-        _set_thin(chain_list, stored.loaded["info"]["thin"])
+        # a store written before thin was saved was made (and matched) with thin given
+        _set_thin(chain_list, opts.thin or stored.loaded["info"].get("thin"))
         return stored.warmup_records(), stored.saved_info()[2], False
     resumed = opts.initial_state is not None
     tune = (0 if resumed else None) if opts.tune is None else opts.tune

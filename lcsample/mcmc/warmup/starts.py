@@ -168,10 +168,11 @@ def polish_mode(logdensity_and_gradient, rough, mass):
         lp = -np.inf
     start = x_newton if np.isfinite(lp) and lp > rough.logdensity else rough.x
     found = find_mode(logdensity_and_gradient, start, mass=mass)
+    n_grads = found.n_grads + 1
     if found.logdensity < rough.logdensity:  # an unconverged search that lost ground
         found = rough._replace(converged=False)
     trusted = bool(np.linalg.norm(mass.whiten(found.x - x_newton)) <= _NEWTON_RADIUS)
-    return found._replace(n_grads=found.n_grads + 1), trusted
+    return found._replace(n_grads=n_grads), trusted
 
 
 def jittered_starts(center, mass, rng_list, check, radius=2.0):
