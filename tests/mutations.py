@@ -29,7 +29,7 @@ from typing import NamedTuple
 REPO = Path(__file__).resolve().parent.parent
 #: The test files run against every mutant; change freely.
 FAST_TESTS = ["tests/test_step.py", "tests/test_coefficients.py", "tests/test_golden.py",
-              "tests/test_energy.py"]
+              "tests/test_energy.py", "tests/test_low_rank.py"]
 #: What is copied to the temporary directory (files that are absent are skipped).
 COPIED = ["lcsample", "tests", "pyproject.toml", "setup.cfg"]
 #: Seconds before a run is stopped; a mutant that hangs counts as caught.
@@ -94,6 +94,16 @@ MUTATIONS = [
     Mutation("kinetic energy with the transposed dense factor", STEP,
              (("acc -= chol[i, k] * z[k]", "acc -= chol[k, i] * z[k]"),),
              "kinetic_energy solves with Lᵀ instead of L for a dense mass."),
+    Mutation("low-rank root with U's coefficients", STEP,
+             (("            t *= factor[d, m]\n", "            t *= (1.0 + factor[d, m]) ** 2 - 1.0\n"),),
+             "the low-rank noise root uses Λ = (1 + c)² − 1 where it needs c."),
+    Mutation("low-rank product without its last scaling", STEP,
+             (("    for i in range(d):\n        out[i] *= factor[i, 0]\n", ""),),
+             "U·g for a low-rank mass is R(I + VΛVᵀ)R·g without the last R."),
+    Mutation("low-rank kinetic energy with U in place of its inverse", STEP,
+             (("total += (1.0 / (1.0 + factor[d, m]) ** 2 - 1.0) * t * t",
+               "total += ((1.0 + factor[d, m]) ** 2 - 1.0) * t * t"),),
+             "kinetic_energy uses Λ where U⁻¹ needs (1 + c)⁻² − 1 for a low-rank mass."),
 ]
 
 

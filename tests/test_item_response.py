@@ -2,8 +2,8 @@
 
 inference_gym's synthetic Rasch model: the global mean ability correlates with every
 ability and difficulty, so a diagonal mass leaves a condition number of ~2.6·10³ and
-mixes badly (R-hat 1.4 after 2,000 draws); the default turns the mass dense in the
-warmup. The target is the benchmark's hand-written one (``benchmarks/pymc_models.py``),
+mixes badly (R-hat 1.4 after 2,000 draws); the default corrects the diagonal along the
+few directions where it fails, found by Lanczos in the warmup (a low-rank mass). The target is the benchmark's hand-written one (``benchmarks/pymc_models.py``),
 the data and a nutpie reference posterior are in ``tests/data`` (see its README).
 """
 
@@ -25,7 +25,7 @@ from pymc_models import item_response_hand  # noqa: E402
 
 Z = 4.5
 #: The issue's goals, per chain: gradients to b² < 0.01, and after 2,000 draws R-hat and
-#: bulk ESS on every coordinate (measured at seed 0: 758, 1.003 and 3,283).
+#: bulk ESS on every coordinate (measured at seed 0: 679, 1.003 and 3,860).
 BUDGET, MAX_RHAT, MIN_ESS = 1_500, 1.01, 400
 
 
@@ -39,7 +39,7 @@ def test_default_settings_sample_the_item_response_posterior():
                                  "n_students": 400, "n_questions": 100})
     res = lcsample.sample(target, draws=2000, seed=0, progressbar=False)
     mean, sd = np.array(ref["mean"]), np.array(ref["sd"])
-    assert res.attrs["inverse_mass_matrix"] == "dense" and res.n_divergences == 0
+    assert res.attrs["inverse_mass_matrix"] == "low_rank" and res.n_divergences == 0
     grads = grads_to_accuracy(res, mean, sd)
     assert grads is not None and grads < BUDGET, grads
     assert rank_rhat(res.posterior).max() < MAX_RHAT

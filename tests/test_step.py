@@ -26,6 +26,24 @@ PRECISION = np.array([[2.0, 0.5, 0.0, 0.1], [0.5, 1.5, -0.3, 0.0], [0.0, -0.3, 3
 DENSE_U = np.array([[1.0, 0.3, 0.1, 0.0], [0.3, 0.8, -0.2, 0.1], [0.1, -0.2, 1.2, 0.3],
                     [0.0, 0.1, 0.3, 0.6]])
 DIAG_U = np.array([1.0, 0.5, 2.0, 0.7])
+# A diagonal corrected along two orthonormal directions: R(I + V diag(λ - 1) Vᵀ)R.
+LOW_RANK = (np.array([0.9, 1.3, 0.6, 1.1]),
+            np.linalg.qr(np.array([[1.0, 0.2], [0.5, -1.0], [-0.3, 0.4], [0.8, 0.1]]))[0],
+            np.array([3.0, 0.2]))
+MASSES = {"diag": lambda: InverseMass(DIAG_U), "dense": lambda: InverseMass(DENSE_U),
+          "low_rank": lambda: InverseMass.low_rank(*LOW_RANK)}
+
+
+def factors(name):
+    """(root, U) of a test mass from the textbook formulas: √u, Cholesky, or the symmetric
+    root R(I + V diag(√λ - 1) Vᵀ) of the low-rank one."""
+    if name == "diag":
+        return np.diag(np.sqrt(DIAG_U)), np.diag(DIAG_U)
+    if name == "dense":
+        return np.linalg.cholesky(DENSE_U), DENSE_U
+    diagonal, vectors, lam = LOW_RANK
+    root = np.diag(np.sqrt(diagonal)) @ (np.eye(4) + vectors @ np.diag(np.sqrt(lam) - 1) @ vectors.T)
+    return root, root @ root.T
 
 
 def _grad(x):
@@ -47,10 +65,9 @@ def _pair(s, g, z1, z2):
 
 
 def reference_step(rng, method, x, v, h, g, mass):
-    """One step in NumPy: RM-ULMC (Shen & Lee 2019) or exponential Euler, any mass."""
-    dense = mass.ndim == 2
-    L = np.linalg.cholesky(mass) if dense else np.diag(np.sqrt(mass))
-    U = mass if dense else np.diag(mass)
+    """One step in NumPy: RM-ULMC (Shen & Lee 2019) or exponential Euler, any mass
+    (a name in :data:`MASSES`)."""
+    L, U = factors(mass)
     sigma = np.sqrt(2 * g)  # σ = √(2γ) per whitened coordinate; L carries the mass
     alpha = rng.random() if method == RMD else 1.0
     z = rng.standard_normal((x.size, 4 if method == RMD else 2))
@@ -78,11 +95,10 @@ def _target():
     return lcsample.targets.Gaussian(np.zeros(4), precision=PRECISION)
 
 
-MASSES = {"diag": DIAG_U, "dense": DENSE_U}
 X0, V0 = np.array([0.3, -0.2, 1.0, 0.1]), np.array([0.0, 1.0, -1.0, 0.5])
 
 
-@pytest.mark.parametrize("mass", ["diag", "dense"])
+@pytest.mark.parametrize("mass", list(MASSES))
 @pytest.mark.parametrize("method", [RMD, ULMC])
 def test_compiled_chain_is_the_reference_step(method, mass):
     target, h, g = _target(), 0.3, 1.3
@@ -90,23 +106,23 @@ def test_compiled_chain_is_the_reference_step(method, mass):
     x, v, gr = X0.copy(), V0.copy(), grad0.copy()
     draws, lps = np.empty((3, 4)), np.empty(3)
     n, _, _ = run_chain(target.logdensity_and_grad, target.args, method, h, g,
-                        InverseMass(MASSES[mass]).kernel_args, None, 2, x, v, gr, lp,
+                        MASSES[mass]().kernel_args, None, 2, x, v, gr, lp,
                         np.random.default_rng(11), draws, lps, np.empty(3))
     assert n == 3
-    xr, vr = _reference_run(11, method, X0, V0, h, g, MASSES[mass], 6)
+    xr, vr = _reference_run(11, method, X0, V0, h, g, mass, 6)
     np.testing.assert_allclose(x, xr, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(v, vr, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(draws[-1], xr, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(gr, _grad(xr), rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("mass", ["diag", "dense"])
+@pytest.mark.parametrize("mass", list(MASSES))
 @pytest.mark.parametrize("method", [RMD, ULMC])
 def test_lockstep_rows_are_the_reference_step(method, mass):
     # three rows, each with its own stream, step size and friction, one call per round
     target = _target()
     h, g = np.array([0.3, 0.2, 0.45]), np.array([1.3, 0.7, 2.0])
-    mass_args = InverseMass(MASSES[mass]).kernel_args
+    mass_args = MASSES[mass]().kernel_args
     starts = np.array([X0, -X0, 0.5 * X0])
     lp, grads = zip(*(target.logdensity_and_gradient(x) for x in starts), strict=True)
     state = RowState.start(starts, np.tile(V0, (3, 1)), np.array(grads), np.array(lp),
@@ -122,7 +138,7 @@ def test_lockstep_rows_are_the_reference_step(method, mass):
     np.testing.assert_array_equal(steps, 5)
     assert calls == [3] * (5 * (2 if method == RMD else 1))
     for i in range(3):
-        xr, vr = _reference_run(20 + i, method, starts[i], V0, h[i], g[i], MASSES[mass], 5)
+        xr, vr = _reference_run(20 + i, method, starts[i], V0, h[i], g[i], mass, 5)
         # the batched gradient sums in another order than the reference: round-off only
         np.testing.assert_allclose(state.x[i], xr, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(state.v[i], vr, rtol=1e-10, atol=1e-12)

@@ -26,11 +26,21 @@ loop pays no call overhead for splitting the step this way.
 
 Symbols (per chain): ``x``, ``v``, ``g`` position, velocity and ∇log π(x), shape (d,);
 ``p`` the preconditioned gradient U·g (the array ``g`` itself for a diagonal U); ``u``
-the diagonal inverse mass (ones for a dense one); ``chol``, ``dense`` the dense factor L
-and matrix U, or (0, 0) arrays for a diagonal mass; ``sigma`` = √(2γu). A dense mass needs
-no other arithmetic: the step is linear in (v, U·g, noise) and each Brownian integral is
-the same combination of the normals in every coordinate, so the dense step is the
-diagonal one with u = 1, g replaced by U·g and the normals multiplied by L.
+the diagonal inverse mass (ones for a dense or low-rank one); ``chol``, ``dense`` the
+inverse mass's root and matrix in one of three layouts, told apart by shape:
+
+* diagonal: both (0, 0);
+* dense: the lower Cholesky factor L and U itself, both (d, d);
+* diagonal plus low rank, U = R(I + VΛVᵀ)R with R = diag(r), V (d, k) orthonormal and
+  k < d: both the same packed factor F of shape (d + 1, k + 1), F[:d, 0] = r,
+  F[:d, 1:] = V and F[d, 1:] = c with c_j = √(1 + Λ_j) − 1, so that the root is
+  S = R(I + V diag(c) Vᵀ) (SSᵀ = U) and every product costs O(dk)
+  (:class:`lcsample.mcmc.warmup.mass.InverseMass` builds it).
+
+``sigma`` = √(2γu). A dense or low-rank mass needs no other arithmetic: the step is
+linear in (v, U·g, noise) and each Brownian integral is the same combination of the
+normals in every coordinate, so that step is the diagonal one with u = 1, g replaced by
+U·g and the normals multiplied by the root.
 """
 
 import numpy as np
@@ -75,14 +85,17 @@ def standard_normals(rng, out):
 
 @kernel
 def correlate(chol, z, out):
-    """out = L·z for a lower-triangular L, column by column.
+    """out = L·z for a lower-triangular L (or S·z for a packed low-rank factor), by columns.
 
     Parameters
     ----------
-    chol : ndarray, shape (d, d)
-        Cholesky factor L of a dense inverse mass.
+    chol : ndarray, shape (d, d) or (d + 1, k + 1)
+        Cholesky factor L of a dense inverse mass, or a low-rank one's packed factor.
     z, out : ndarray, shape (d, k)
     """
+    if chol.shape[0] != chol.shape[1]:
+        _low_rank_root(chol, z, out)
+        return
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             acc = 0.0
@@ -91,13 +104,49 @@ def correlate(chol, z, out):
             out[i, j] = acc
 
 
+@kernel
+def _low_rank_root(factor, z, out):
+    """out = R(z + V diag(c) Vᵀz) column by column, from the packed factor (module doc)."""
+    d, k = factor.shape[0] - 1, factor.shape[1] - 1
+    for j in range(z.shape[1]):
+        for i in range(d):
+            out[i, j] = z[i, j]
+        for m in range(1, k + 1):
+            t = 0.0
+            for i in range(d):
+                t += factor[i, m] * z[i, j]
+            t *= factor[d, m]
+            for i in range(d):
+                out[i, j] += t * factor[i, m]
+        for i in range(d):
+            out[i, j] *= factor[i, 0]
+
+
+@kernel
+def _low_rank_product(factor, g, out):
+    """out = U·g = R(y + VΛVᵀy), y = Rg, Λ_j = (1 + c_j)² − 1, from the packed factor."""
+    d, k = factor.shape[0] - 1, factor.shape[1] - 1
+    for i in range(d):
+        out[i] = factor[i, 0] * g[i]
+    for m in range(1, k + 1):
+        t = 0.0
+        for i in range(d):
+            t += factor[i, m] * factor[i, 0] * g[i]
+        t *= (1.0 + factor[d, m]) ** 2 - 1.0
+        for i in range(d):
+            out[i] += t * factor[i, m]
+    for i in range(d):
+        out[i] *= factor[i, 0]
+
+
 @inlined_kernel
 def precondition(dense, g, out):
-    """U·g for a dense inverse mass U; ``g`` itself for a diagonal one.
+    """U·g for a dense or low-rank inverse mass U; ``g`` itself for a diagonal one.
 
     Parameters
     ----------
-    dense : ndarray, shape (d, d) or (0, 0)
+    dense : ndarray, shape (d, d), (d + 1, k + 1) or (0, 0)
+        U, a low-rank one's packed factor, or empty (module doc).
     g, out : ndarray, shape (d,)
 
     Returns
@@ -107,6 +156,9 @@ def precondition(dense, g, out):
     """
     if dense.shape[0] == 0:
         return g
+    if dense.shape[0] != dense.shape[1]:
+        _low_rank_product(dense, g, out)
+        return out
     for i in range(g.shape[0]):
         acc = 0.0
         for k in range(g.shape[0]):
@@ -272,9 +324,9 @@ def kinetic_energy(u, chol, v):
     ----------
     u : ndarray, shape (d,)
         Diagonal of U (ones when U is dense).
-    chol : ndarray, shape (d, d) or (0, 0)
-        Lower Cholesky factor L of a dense U (U⁻¹ = L⁻ᵀL⁻¹: forward substitution), or
-        empty for a diagonal U.
+    chol : ndarray, shape (d, d), (d + 1, k + 1) or (0, 0)
+        Lower Cholesky factor L of a dense U (U⁻¹ = L⁻ᵀL⁻¹: forward substitution), a
+        low-rank U's packed factor, or empty for a diagonal U.
     v : ndarray, shape (d,)
 
     Returns
@@ -287,6 +339,8 @@ def kinetic_energy(u, chol, v):
         for i in range(d):
             total += v[i] * v[i] / u[i]
         return 0.5 * total
+    if chol.shape[0] != chol.shape[1]:
+        return 0.5 * _low_rank_inverse_norm(chol, v)
     z = np.empty(d)
     for i in range(d):  # L z = v, so vᵀU⁻¹v = |z|²
         acc = v[i]
@@ -295,3 +349,19 @@ def kinetic_energy(u, chol, v):
         z[i] = acc / chol[i, i]
         total += z[i] * z[i]
     return 0.5 * total
+
+
+@kernel
+def _low_rank_inverse_norm(factor, v):
+    """vᵀU⁻¹v from the packed factor: U⁻¹ = R⁻¹(I + V diag((1 + c)⁻² − 1)Vᵀ)R⁻¹."""
+    d, k = factor.shape[0] - 1, factor.shape[1] - 1
+    total = 0.0
+    for i in range(d):
+        y = v[i] / factor[i, 0]
+        total += y * y
+    for m in range(1, k + 1):
+        t = 0.0
+        for i in range(d):
+            t += factor[i, m] * v[i] / factor[i, 0]
+        total += (1.0 / (1.0 + factor[d, m]) ** 2 - 1.0) * t * t
+    return total

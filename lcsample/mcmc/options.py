@@ -68,10 +68,6 @@ INITS = ("mode", "uniform")
 #: O(d²) work per step stays below ~4 µs·(d/100)² and its d gradients once are cheap
 #: next to what it saves on correlated posteriors (benchmarks/accuracy.py).
 AUTO_DENSE_MAX_DIM = 200
-#: Up to this dimension, ``"auto"`` above AUTO_DENSE_MAX_DIM starts diagonal and turns
-#: dense when the warmup's first curvature estimate shows the diagonal leaves the target
-#: ill-conditioned (``"auto"`` is passed on to the warmup as that choice).
-AUTO_SWITCH_MAX_DIM = 1000
 
 
 class SampleOptions(NamedTuple):
@@ -159,7 +155,7 @@ def validate(target, args):
         raise ValueError("resume=True needs store= (the store of the run to continue)")
     if a["store"] is not None and a["initial_state"] is not None:
         raise ValueError("initial_state and store: a stored run continues with resume=True")
-    dense = (a["adapt_mass"] in ("dense", "auto")
+    dense = (a["adapt_mass"] == "dense"
              or (a["fixed_mass"] is not None and a["fixed_mass"].dense))
     a["store_chunk"] = None if a["store"] is None else _store_chunk(target, a)
     check_run_size(a["chains"], a["draws"], a["tune"], a["thin"], target.dim,
@@ -240,11 +236,12 @@ def _seed(seed):
 
 
 def _inverse_mass(value, dim):
-    """("diag" | "dense", None) to adapt, or (None, InverseMass) for a fixed matrix."""
+    """("diag" | "dense" | "low_rank" | "auto", None) to adapt, or (None, InverseMass)."""
     if isinstance(value, str):
-        kind = choice(value, "inverse_mass_matrix", ("auto", "diag", "dense"))
-        if kind == "auto" and (dim <= AUTO_DENSE_MAX_DIM or dim > AUTO_SWITCH_MAX_DIM):
-            kind = "dense" if dim <= AUTO_DENSE_MAX_DIM else "diag"
+        kind = choice(value, "inverse_mass_matrix", ("auto", "diag", "dense", "low_rank"))
+        if kind == "auto" and dim <= AUTO_DENSE_MAX_DIM:
+            # above, "auto" goes to the warmup: diagonal, low rank added where it pays
+            kind = "dense"
         return kind, None
     try:
         u = np.array(value, dtype=np.float64)

@@ -97,9 +97,9 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
         RM-ULMC in Picard blocks, in fewer sequential rounds for more gradients.
     step_size, friction : float, optional
         h and γ in preconditioned units; tuned unless given.
-    inverse_mass_matrix : {"auto", "diag", "dense"} or array_like, shape (d,) or (d, d)
-        Adapted diagonal, or the inverse Hessian at the mode; ``"auto"``: dense up to
-        d = 200, and up to d = 1,000 when the diagonal leaves the target ill-conditioned.
+    inverse_mass_matrix : {"auto", "diag", "dense", "low_rank"} or array_like, (d,) or (d, d)
+        Adapted diagonal, inverse Hessian at the mode, or a diagonal corrected along its worst
+        directions; ``"auto"``: dense to d = 200, above low rank where the diagonal is poor.
     tuning : {"theory", "adaptive"}
         h from the exact stationary bias at the largest curvature, or from the energy error.
     target_accuracy : float
@@ -447,7 +447,7 @@ def _attrs(opts, chain_list, history, timing, seed_attr, init_info, tune, interr
         "sampler": opts.kind.sampler, "method": opts.method, "is_calibrated": False,
         "seed": seed_attr, "tune": tune, "draws": opts.draws, "thin": chain_list[0].thin,
         "chains": opts.chains, "tuning": opts.tuning, "target_accuracy": opts.target_accuracy,
-        "inverse_mass_matrix": "dense" if chain_list[0].mass.dense else "diag",
+        "inverse_mass_matrix": chain_list[0].mass.kind,
         **init_info,
         "step_size": np.array([ch.step_size for ch in chain_list]),
         "friction": np.array([ch.friction for ch in chain_list]),

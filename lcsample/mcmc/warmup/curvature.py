@@ -8,7 +8,7 @@ All by finite differences of the gradient.
 
 import numpy as np
 
-__all__ = ["diagonal_curvature", "extreme_curvatures", "hessian", "positive_floor"]
+__all__ = ["diagonal_curvature", "extreme_curvatures", "hessian", "positive_floor", "ritz_pairs"]
 
 # Probes of the Hessian diagonal beyond which Rademacher probing replaces unit vectors.
 _MAX_DIAGONAL_PROBES = 32
@@ -45,7 +45,8 @@ def diagonal_curvature(logdensity_and_gradient, x, g, rng):
 
     Exact up to finite differences (unit vectors) for d ≤ 32; otherwise the Hutchinson
     estimate mean(z ⊙ Hz) over 32 Rademacher probes z, whose error is the off-diagonal
-    mass of H — an initial value only, which the mass windows then replace.
+    mass of H — an initial value only, which the mass windows then replace — with the
+    entries it finds non-positive taken exactly (one gradient each).
 
     Parameters
     ----------
@@ -67,7 +68,15 @@ def diagonal_curvature(logdensity_and_gradient, x, g, rng):
         z = rng.choice((-1.0, 1.0), size=d)
         hz = -(logdensity_and_gradient(x + eps * z)[1] - g) / eps
         total += z * hz
-    return np.maximum(total / _MAX_DIAGONAL_PROBES, 0.0), _MAX_DIAGONAL_PROBES
+    diag = total / _MAX_DIAGONAL_PROBES
+    # A non-positive estimate may be the probes' noise (strong off-diagonal curvature), not
+    # a flat direction: one exact column each tells them apart, as the warning needs.
+    unsure = np.flatnonzero(diag <= 0)
+    for i in unsure:
+        step = x.copy()
+        step[i] += _FD_STEP * max(1.0, abs(x[i]))
+        diag[i] = -(logdensity_and_gradient(step)[1][i] - g[i]) / (step[i] - x[i])
+    return np.maximum(diag, 0.0), _MAX_DIAGONAL_PROBES + unsure.size
 
 
 def positive_floor(curvature):
@@ -110,6 +119,24 @@ def extreme_curvatures(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-
     n_grads : int
         Gradient evaluations used.
     """
+    ritz, _, _, n_grads = ritz_pairs(logdensity_and_gradient, x, mass, rng, n_iter, eps)
+    return float(ritz[0]), float(ritz[-1]), n_grads
+
+
+def ritz_pairs(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-4):
+    """Lanczos on Rᵀ H R (as :func:`extreme_curvatures`): its Ritz values, vectors, residuals.
+
+    Returns
+    -------
+    values : ndarray, shape (k,)
+        Ascending; k ≤ ``n_iter`` (fewer when the Krylov space closes).
+    vectors : ndarray, shape (d, k)
+        Orthonormal Ritz vectors, in R-whitened coordinates.
+    residuals : ndarray, shape (k,)
+        ‖RᵀHR y − θ y‖ of each pair, from the last Lanczos coefficient (up to the
+        finite-difference error): a pair is converged when it is small against θ's gaps.
+    n_grads : int
+    """
     d = x.shape[0]
     k = min(n_iter, d)
     basis = np.zeros((k, d))
@@ -118,6 +145,7 @@ def extreme_curvatures(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-
     q /= np.linalg.norm(q)
     g = logdensity_and_gradient(x)[1]
     n_grads = 1
+    beta = 0.0
     for j in range(k):
         basis[j] = q
         g_step = logdensity_and_gradient(x + eps * mass.root(q))[1]
@@ -133,5 +161,5 @@ def extreme_curvatures(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-
         betas[j] = beta
         q = w / beta
     tri = np.diag(alphas[:k]) + np.diag(betas[: k - 1], 1) + np.diag(betas[: k - 1], -1)
-    ritz = np.linalg.eigvalsh(tri)
-    return float(ritz[0]), float(ritz[-1]), n_grads
+    values, coords = np.linalg.eigh(tri)
+    return values, basis[:k].T @ coords, beta * np.abs(coords[-1]), n_grads

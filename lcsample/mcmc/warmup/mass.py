@@ -1,4 +1,4 @@
-"""Inverse mass matrices (preconditioners): diagonal or dense, in the form the kernels take."""
+"""Inverse mass matrices (preconditioners): diagonal, dense or low rank, as the kernels take them."""
 
 import numpy as np
 import scipy.linalg
@@ -9,32 +9,101 @@ _EMPTY = np.empty((0, 0))
 
 
 class InverseMass:
-    """An inverse mass matrix U, diagonal or dense.
+    """An inverse mass matrix U: diagonal, dense, or diagonal plus low rank.
 
     The sampler integrates dx = v dt, dv = -γv dt + U∇log π dt + √(2γ)U^{1/2} dB, so U
     plays the role of the posterior covariance: the closer, the better conditioned.
 
     Parameters
     ----------
-    matrix : array_like, shape (d,) or (d, d)
-        Diagonal entries, or a dense symmetric positive definite matrix.
+    matrix : array_like, shape (d,), (d, d) or (d + 1, k + 1)
+        Diagonal entries, a dense symmetric positive definite matrix, or the packed
+        factor of U = R(I + VΛVᵀ)R with k < d (:meth:`low_rank` builds it; the layout is
+        in :mod:`lcsample.kernels.step`).
 
     Attributes
     ----------
-    matrix : ndarray, shape (d,) or (d, d)
+    matrix : ndarray
+        As given: what results and stores keep, and what rebuilds the same mass.
+    kind : {"diag", "dense", "low_rank"}
     dense : bool
+        Whether ``kind`` is "dense" (a d × d matrix).
     """
 
     def __init__(self, matrix):
         self.matrix = np.array(matrix, dtype=np.float64)
-        self.dense = self.matrix.ndim == 2
-        d = self.matrix.shape[0]
-        if self.dense:
-            self._chol = np.linalg.cholesky(self.matrix)
-            self._kernel_args = (np.ones(d), self._chol, self.matrix)
-        else:
+        shape = self.matrix.shape
+        if self.matrix.ndim == 1:
+            self.kind = "diag"
             self._root = np.sqrt(self.matrix)
             self._kernel_args = (self.matrix, _EMPTY, _EMPTY)
+        elif shape[0] == shape[1]:
+            self.kind = "dense"
+            self._chol = np.linalg.cholesky(self.matrix)
+            self._kernel_args = (np.ones(shape[0]), self._chol, self.matrix)
+        else:
+            self.kind = "low_rank"
+            d = shape[0] - 1
+            self._r, self._vectors = self.matrix[:d, 0], self.matrix[:d, 1:]
+            self._c = self.matrix[d, 1:]
+            self._kernel_args = (np.ones(d), self.matrix, self.matrix)
+        self.dense = self.kind == "dense"
+
+    @classmethod
+    def low_rank(cls, diagonal, vectors, eigenvalues):
+        """U = R(I + V(diag(λ) − I)Vᵀ)R, R = diag(√diagonal): a diagonal corrected along V.
+
+        Along each column v_j of V, the R⁻¹-whitened U has eigenvalue λ_j, elsewhere 1.
+        Products with U and its root cost O(dk). Rank 0 gives the diagonal mass and rank
+        d the dense one, so each has one form.
+
+        Parameters
+        ----------
+        diagonal : array_like, shape (d,)
+            Positive.
+        vectors : array_like, shape (d, k)
+            Orthonormal columns, k ≤ d.
+        eigenvalues : array_like, shape (k,)
+            Positive.
+
+        Returns
+        -------
+        InverseMass
+        """
+        diagonal = np.asarray(diagonal, dtype=np.float64)
+        vectors = np.asarray(vectors, dtype=np.float64).reshape(diagonal.shape[0], -1)
+        lam = np.asarray(eigenvalues, dtype=np.float64)
+        d, k = vectors.shape
+        if k == 0:
+            return cls(diagonal)
+        r = np.sqrt(diagonal)
+        if k == d:
+            return cls(r[:, None] * ((vectors * lam) @ vectors.T) * r[None, :])
+        packed = np.zeros((d + 1, k + 1))
+        packed[:d, 0], packed[:d, 1:], packed[d, 1:] = r, vectors, np.sqrt(lam) - 1.0
+        return cls(packed)
+
+    def rescaled(self, factor):
+        """QUQ with Q = diag(√factor): each variance times its factor, correlations kept.
+
+        Parameters
+        ----------
+        factor : ndarray, shape (d,)
+            Positive.
+
+        Returns
+        -------
+        InverseMass
+            Of the same kind.
+        """
+        root = np.sqrt(factor)
+        if self.kind == "low_rank":
+            packed = self.matrix.copy()
+            packed[:-1, 0] *= root
+            return InverseMass(packed)
+        if self.dense:
+            return InverseMass(root[:, None] * self.matrix * root[None, :])
+        return InverseMass(self.matrix * factor)
 
     @property
     def kernel_args(self):
@@ -42,23 +111,45 @@ class InverseMass:
         return self._kernel_args
 
     def root(self, z):
-        """U^{1/2}·z with U^{1/2} = L (dense) or √u (diagonal); z shape (d,) or (d, k)."""
-        if self.dense:
+        """U^{1/2}·z with U^{1/2} = L (dense), √u (diagonal) or S (low rank, module doc of
+        :mod:`lcsample.kernels.step`); z shape (d,) or (d, k)."""
+        if self.kind == "dense":
             return self._chol @ z
-        return self._root * z if z.ndim == 1 else self._root[:, None] * z
+        column = (slice(None),) if z.ndim == 1 else (slice(None), None)
+        if self.kind == "low_rank":
+            y = z + self._vectors @ (self._c[column] * (self._vectors.T @ z))
+            return self._r[column] * y
+        return self._root[column] * z
 
     def root_transpose(self, w):
         """(U^{1/2})ᵀ·w for a vector w, shape (d,)."""
+        if self.kind == "low_rank":
+            y = self._r * w
+            return y + self._vectors @ (self._c * (self._vectors.T @ y))
         return self._chol.T @ w if self.dense else self._root * w
 
     def whiten(self, v):
-        """U^{-1/2}·v, the inverse of :meth:`root`, for a vector v, shape (d,)."""
-        if self.dense:
-            return scipy.linalg.solve_triangular(self._chol, v, lower=True)
+        """U^{-1/2}·v, the inverse of :meth:`root`, for v of shape (d,) or (n, d) rows."""
+        if self.kind == "dense":
+            return scipy.linalg.solve_triangular(self._chol, v.T, lower=True).T
+        if self.kind == "low_rank":
+            y = v / self._r
+            return y + (y @ self._vectors) * (1.0 / (1.0 + self._c) - 1.0) @ self._vectors.T
         return v / self._root
+
+    def full(self):
+        """U as a dense matrix, shape (d, d)."""
+        if self.kind == "low_rank":
+            lam = (1.0 + self._c) ** 2 - 1.0
+            core = np.eye(self._r.shape[0]) + (self._vectors * lam) @ self._vectors.T
+            return self._r[:, None] * core * self._r[None, :]
+        return self.matrix.copy() if self.dense else np.diag(self.matrix)
 
     def variances(self):
         """Diagonal of U, shape (d,)."""
+        if self.kind == "low_rank":
+            lam = (1.0 + self._c) ** 2 - 1.0
+            return self._r**2 * (1.0 + (self._vectors**2) @ lam)
         return np.diag(self.matrix).copy() if self.dense else self.matrix.copy()
 
 
