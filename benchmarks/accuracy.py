@@ -77,6 +77,8 @@ class Problem:
         Eigenvalues of the exact covariance; None when it is not known.
     cov_eigenvectors : ndarray, shape (d, d) or None
         Eigenvectors (columns) matching ``cov_eigenvalues``; None for the coordinate axes.
+    jax_logdensity : callable or None
+        Builds the target's JAX log density where it is not a built-in target.
     """
 
     target: lcsample.Target
@@ -84,6 +86,8 @@ class Problem:
     sd: np.ndarray
     cov_eigenvalues: np.ndarray | None = None
     cov_eigenvectors: np.ndarray | None = None
+    #: For a target that is not a built-in one: () -> its log density in JAX (peers).
+    jax_logdensity: object = None
 
 
 def german_credit():
@@ -92,6 +96,33 @@ def german_credit():
     ref = json.loads((REPO / "tests" / "data" / "german_credit_reference.json").read_text())
     return Problem(lcsample.targets.LogisticRegression(X, y), np.array(ref["mean"]),
                    np.array(ref["sd"]))
+
+
+def item_response():
+    """inference_gym's Rasch model (d = 501, tests/data), nutpie reference moments."""
+    from pymc_models import item_response_hand
+
+    data = np.load(REPO / "tests" / "data" / "item_response.npz", allow_pickle=False)
+    ref = json.loads((REPO / "tests" / "data" / "item_response_reference.json").read_text())
+    student, question = data["student_ids"].astype(np.int64), data["question_ids"].astype(np.int64)
+    y = data["correct"].astype(np.float64)
+    target = item_response_hand({"student": student, "question": question, "y": y,
+                                 "n_students": 400, "n_questions": 100})
+
+    def jax_logdensity():
+        import jax
+        import jax.numpy as jnp
+
+        s, q, obs = jnp.asarray(student), jnp.asarray(question), jnp.asarray(y)
+
+        def rasch(x):
+            eta = x[0] + x[1:401][s] - x[401:][q]
+            prior = (x[0] - 0.75) ** 2 + x[1:] @ x[1:]
+            return jnp.sum(obs * eta - jax.nn.softplus(eta)) - 0.5 * prior
+        return rasch
+
+    return Problem(target, np.array(ref["mean"]), np.array(ref["sd"]),
+                   jax_logdensity=jax_logdensity)
 
 
 def rotated_gaussian(d=100, kappa=1e3):

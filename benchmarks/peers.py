@@ -99,6 +99,8 @@ TARGETS = {
                               "Poisson regression (NUTS reference)", (1000, 4000)),
     **{f"gaussian_{d}": (lambda d=d: accuracy.diagonal_gaussian(np.ones(d)), "N(0, I)",
                          (500, 2000)) for d in (10, 100, 1000, 10000)},
+    "item_response_501": (accuracy.item_response, "item response (Rasch), nutpie reference",
+                          (2000, 8000)),
 }
 QUICK_TARGETS = ("german_credit", "rotated_gaussian_100", "poisson_regression_20",
                  "gaussian_1000")

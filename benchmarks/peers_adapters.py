@@ -111,6 +111,13 @@ class _CompileClock:
         return total
 
 
+def problem_logdensity(problem):
+    """The problem's JAX log density: its own, or that of its built-in target."""
+    if problem.jax_logdensity is not None:
+        return problem.jax_logdensity()
+    return jax_logdensity(problem.target)
+
+
 def jax_logdensity(target):
     """The log density of an lcsample built-in target, written in JAX."""
     jax, jnp = _jax()
@@ -241,7 +248,7 @@ class BlackjaxNuts(_VmappedPeer):
         import blackjax
         from blackjax.adaptation.base import get_filter_adapt_info_fn
 
-        logp = jax_logdensity(problem.target)
+        logp = problem_logdensity(problem)
 
         def warm_one(key, x0):
             adapt = blackjax.window_adaptation(
@@ -271,7 +278,7 @@ class Mclmc(_VmappedPeer):
         jax, jnp = _jax()
         import blackjax
 
-        logp = jax_logdensity(problem.target)
+        logp = problem_logdensity(problem)
         self.tuning_steps = None
 
         def warm_one(key, x0):
@@ -308,7 +315,7 @@ class NumpyroNuts:
         _jax()  # float64 and the CPU backend set before numpyro imports JAX
         from numpyro.infer import MCMC, NUTS
 
-        logp = jax_logdensity(problem.target)
+        logp = problem_logdensity(problem)
         self.mean, self.sd = problem.mean, problem.sd
         self.k_ess = min(problem.target.dim, ESS_MAX_COORDS)
         self.mcmc = MCMC(NUTS(potential_fn=lambda x: -logp(x), target_accept_prob=0.8),

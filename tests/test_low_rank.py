@@ -6,6 +6,12 @@ use; a Gaussian whose covariance has this form checks that the warmup finds the 
 and that the draws have the right moments, along the stiffest direction too.
 """
 
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from helpers import batch_means_se
@@ -116,6 +122,54 @@ def test_the_same_seed_gives_the_same_low_rank_draws_on_any_cores():
                            initial_state=runs[0].last_state)
     np.testing.assert_array_equal(more.last_state.inverse_mass_matrix,
                                   runs[0].last_state.inverse_mass_matrix)
+
+
+def batched_target(kill_at=None):
+    """The Gaussian above as a NumPy batch target that SIGKILLs its process at a call."""
+    import os
+
+    target, cov = _correlated_gaussian()
+    precision, calls = np.linalg.inv(cov), [0]
+
+    def evaluate(X):
+        calls[0] += 1
+        if calls[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        G = -(X - target.mean) @ precision
+        return 0.5 * np.einsum("ij,ij->i", G, X - target.mean), G
+
+    return lcsample.Target.from_batch(evaluate, D)
+
+
+_CHILD = """
+import json, sys, warnings
+sys.path.insert(0, sys.argv[1])
+import lcsample
+from test_low_rank import batched_target
+warnings.simplefilter("ignore")
+lcsample.sample(batched_target(int(sys.argv[4])), progressbar=False, store=sys.argv[2],
+                **json.loads(sys.argv[3]))
+"""
+
+
+def test_a_killed_low_rank_run_resumes_to_the_store_of_an_uninterrupted_one(tmp_path):
+    zarr = pytest.importorskip("zarr", reason="the store needs the [dask] extra (zarr, dask)")
+    kwargs = dict(draws=400, tune=60, chains=2, seed=12, inverse_mass_matrix="low_rank",
+                  compute_convergence_checks=False)
+    child = subprocess.run([sys.executable, "-c", _CHILD, str(Path(__file__).parent),
+                            str(tmp_path / "killed.zarr"), json.dumps(kwargs), "900"],
+                           timeout=300)
+    assert child.returncode == -signal.SIGKILL, "the run ended before it was killed"
+    done = zarr.open_group(tmp_path / "killed.zarr", mode="r")["lcsample_state"]["slots"][...]
+    assert 0 < done[:, :, 0].max() < kwargs["draws"]  # killed while sampling
+    resumed = lcsample.sample(batched_target(), store=tmp_path / "killed.zarr", resume=True,
+                              progressbar=False, **kwargs)
+    whole = lcsample.sample(batched_target(), store=tmp_path / "whole.zarr", progressbar=False,
+                            **kwargs)
+    assert whole.attrs["inverse_mass_matrix"] == resumed.attrs["inverse_mass_matrix"] == "low_rank"
+    np.testing.assert_array_equal(np.asarray(resumed.posterior), np.asarray(whole.posterior))
+    np.testing.assert_array_equal(resumed.last_state.inverse_mass_matrix,
+                                  whole.last_state.inverse_mass_matrix)
 
 
 @pytest.mark.slow

@@ -55,11 +55,25 @@ def _rmd_averaged_maps(m, h, gamma, u, alphas, weights):
                     for q in range(2):
                         MM[2 * i + p, 2 * j + q] += weights[k] * M[i, j] * M[p, q]
         mix = noise_mixing(c)
-        B[0] = mix[1] - u * m * c.h_phi_b * mix[0]
-        B[1] = mix[2] - u * m * c.h_exp_b * mix[0]
+        for p in range(4):
+            B[0, p] = mix[1, p] - u * m * c.h_phi_b * mix[0, p]
+            B[1, p] = mix[2, p] - u * m * c.h_exp_b * mix[0, p]
         a = alphas[k] * h
-        Q += weights[k] * sigma2 * (B @ _pair_block(a, h - a, gamma) @ B.T)
+        _add_congruence(weights[k] * sigma2, B, _pair_block(a, h - a, gamma), Q)
     return MM, Q
+
+
+@kernel
+def _add_congruence(scale, B, P, out):
+    """out += scale · B P Bᵀ, written out: numba's matrix product and slice assignment
+    would add ~3 s to the first compile of every run on an empty cache."""
+    for i in range(B.shape[0]):
+        for j in range(B.shape[0]):
+            acc = 0.0
+            for p in range(B.shape[1]):
+                for q in range(B.shape[1]):
+                    acc += B[i, p] * P[p, q] * B[j, q]
+            out[i, j] += scale * acc
 
 
 def _ulmc_maps(m, h, gamma, u):

@@ -74,7 +74,7 @@ class SampleOptions(NamedTuple):
     """The arguments of :func:`lcsample.sample`, checked and completed.
 
     ``method`` is the name and ``kind`` its :class:`Method`; ``adapt_mass`` is "diag",
-    "auto" (diagonal, turned dense by the warmup when that pays),
+    "auto" (diagonal, corrected by the warmup when that pays), "low_rank",
     "dense" or None (a fixed ``fixed_mass``); ``seed`` is an int, a SeedSequence or None;
     ``store_chunk`` is (chains, draws) per chunk of a run with ``store`` (None without);
     the rest are the arguments of :func:`lcsample.sample` under their own names.

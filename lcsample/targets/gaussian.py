@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._jit import kernel
+from ._gradient import store_gradient
 from .base import Target
 
 __all__ = ["Gaussian"]
@@ -21,7 +22,7 @@ def _diagonal_logdensity_and_grad(x, grad_out, mean, precision, log_norm):
 @kernel
 def _dense_logdensity_and_grad(x, grad_out, mean, precision, log_norm):
     r = x - mean
-    grad_out[:] = -(precision @ r)
+    store_gradient(grad_out, precision @ r, -1.0, r, 0.0)
     return log_norm + 0.5 * (grad_out @ r)
 
 

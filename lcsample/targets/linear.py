@@ -4,6 +4,7 @@ import numpy as np
 
 from .._jit import kernel
 from ._data import design_and_response, positive_scale, weights_structure
+from ._gradient import store_gradient
 from .base import Target
 
 __all__ = ["LinearRegression"]
@@ -12,7 +13,7 @@ __all__ = ["LinearRegression"]
 @kernel
 def _linear_logdensity_and_grad(w, grad_out, X, Xt, y, noise_precision, prior_precision, log_norm):
     residual = y - X @ w
-    grad_out[:] = noise_precision * (Xt @ residual) - prior_precision * w
+    store_gradient(grad_out, Xt @ residual, noise_precision, w, prior_precision)
     return log_norm - 0.5 * (noise_precision * (residual @ residual) + prior_precision * (w @ w))
 
 

@@ -4,6 +4,7 @@ import numpy as np
 
 from .._jit import kernel
 from ._data import design_and_response, positive_scale, weights_structure
+from ._gradient import store_gradient
 from .base import Target
 
 __all__ = ["LogisticRegression"]
@@ -25,7 +26,7 @@ def _logistic_logdensity_and_grad(w, grad_out, X, Xt, y, prior_precision):
             t = np.exp(e)
             lp += y[i] * e - np.log1p(t)
             residual[i] = y[i] - t / (1.0 + t)
-    grad_out[:] = Xt @ residual - prior_precision * w
+    store_gradient(grad_out, Xt @ residual, 1.0, w, prior_precision)
     return lp - 0.5 * prior_precision * (w @ w)
 
 

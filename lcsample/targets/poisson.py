@@ -4,6 +4,7 @@ import numpy as np
 
 from .._jit import kernel
 from ._data import design_and_response, positive_scale, weights_structure
+from ._gradient import store_gradient
 from .base import Target
 
 __all__ = ["PoissonRegression"]
@@ -13,7 +14,7 @@ __all__ = ["PoissonRegression"]
 def _poisson_logdensity_and_grad(w, grad_out, X, Xt, y, prior_precision):
     eta = X @ w
     rate = np.exp(eta)
-    grad_out[:] = Xt @ (y - rate) - prior_precision * w
+    store_gradient(grad_out, Xt @ (y - rate), 1.0, w, prior_precision)
     return y @ eta - np.sum(rate) - 0.5 * prior_precision * (w @ w)
 
 
