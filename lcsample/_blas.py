@@ -1,5 +1,9 @@
-"""One BLAS thread while chains advance: faster with several chain threads, and the
-same draws whatever ``cores``.
+"""One BLAS thread while ``sample`` runs: faster with several chain threads, and the
+same draws whatever ``cores`` and whatever BLAS thread count the caller set.
+
+The warmup's own linear algebra in the main thread (the mode search, Lanczos, the mass)
+is held to one thread too, so that its rounding does not depend on the thread count the
+caller left BLAS with: a run and its continuation in another process tune alike.
 
 A target that calls BLAS inside its log density (the built-in regressions' matrix-vector
 products over the rows) makes OpenBLAS start a thread per core at every call; with two

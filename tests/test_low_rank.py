@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lcsample
+from lcsample._blas import one_blas_thread
 from lcsample.kernels.step import correlate, kinetic_energy, precondition
 from lcsample.mcmc.warmup.mass import InverseMass
 from lcsample.metrics import grads_to_accuracy
@@ -128,8 +129,11 @@ def batched_target(kill_at=None):
     """The Gaussian above as a NumPy batch target that SIGKILLs its process at a call."""
     import os
 
-    target, cov = _correlated_gaussian()
-    precision, calls = np.linalg.inv(cov), [0]
+    # built with one BLAS thread, as sample runs: a parent whose earlier tests left BLAS
+    # another thread count would build a precision ~1e-16 apart from its child's
+    with one_blas_thread():
+        target, cov = _correlated_gaussian()
+        precision, calls = np.linalg.inv(cov), [0]
 
     def evaluate(X):
         calls[0] += 1

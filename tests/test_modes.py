@@ -106,12 +106,21 @@ def test_a_log_concave_target_has_one_optimum_and_no_warning():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 4))
     y = (X @ np.array([1.0, -0.5, 0.0, 2.0]) + rng.logistic(size=200) > 0).astype(float)
-    target = lcsample.targets.LogisticRegression(X, y)
+    builtin = lcsample.targets.LogisticRegression(X, y)
+    # the same function as a user's target: surveyed, and its gradient checked
+    target = lcsample.Target(builtin.logdensity_and_grad, builtin.dim, args=builtin.args)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         res = lcsample.sample(target, draws=50, tune=100, seed=3, **QUIET)
+        known = lcsample.sample(builtin, draws=50, tune=100, seed=3, **QUIET)
     assert res.attrs["modes_found"] == 1 and res.attrs["concavity_failures"] == 0
     assert res.attrs["concavity_points"] == res.attrs["chains"] + PROBES
+    # the built-in one is concave by construction, its gradient tested: neither is redone,
+    # and the chains' draws are the same (the survey and the check have their own streams)
+    assert known.attrs["modes_found"] == 1 and known.attrs["concavity_points"] == 0
+    survey_and_check = res.attrs["init_grad_evals"] - known.attrs["init_grad_evals"]
+    assert survey_and_check >= PROBES + 16
+    np.testing.assert_array_equal(np.asarray(known.posterior), np.asarray(res.posterior))
 
 
 def test_one_mode_that_is_not_log_concave_is_counted_but_not_warned_as_several():

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from .._blas import one_blas_thread
 from .._interrupt import ctrl_c_stops
 from .._progress import progress_bar
 from .._version import __version__
@@ -123,7 +124,7 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
         ``"rmd-picard"``: steps per block (8), the stopping tolerance in inverse-mass
         standard deviations (1e-3; 0 for the exact sequential draws), rounds per block.
     check_gradient : bool
-        Compare the gradient with finite differences of the log density (16 evaluations).
+        Compare a user's gradient with finite differences of the log density (16 evaluations).
     executor : dask.distributed.Client or concurrent.futures.Executor, optional
         Advance the chains on its workers: the same draws as a local run.
     store : str, os.PathLike or lcsample.ZarrStore, optional
@@ -155,7 +156,7 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
     start = time.perf_counter()
     opts = validate(target, locals())  # the arguments as given, checked before any work
     monitor = Monitor()
-    with ctrl_c_stops(monitor.stop):  # from here to the result, Ctrl-C stops, never loses
+    with ctrl_c_stops(monitor.stop), one_blas_thread():  # Ctrl-C stops, never loses; _blas
         timing = {"compile": target.compile()}
         stored = open_stored_run(target, opts)  # None without store=; checked before work
         chain_list, seed_attr, init_info = _build_chains(target, opts, timing, stored)
@@ -229,9 +230,11 @@ def _fresh_chains(target, opts, code, init_info):
             "neither a prior nor data the posterior is improper (give it a proper prior); "
             "otherwise the target is not log-concave at its mode (reparameterize, or use "
             "NUTS).", RuntimeWarning, stacklevel=5)  # sample -> _build_chains -> ... -> here
-    # started around the mode: are there others? (Not along a flat direction, where every
-    # search ends somewhere else on the same ridge: warned about above.)
-    if x_init is None and opts.init == "mode" and "flat_directions" not in init_info:
+    # started around the mode: are there others? (Not for a target concave by construction,
+    # nor along a flat direction, where every search ends elsewhere on the same ridge.)
+    if target.log_concave:
+        init_info.update(modes_found=1, concavity_points=0, concavity_failures=0)
+    elif x_init is None and opts.init == "mode" and "flat_directions" not in init_info:
         survey_rng = np.random.default_rng(children[-1].spawn(1)[0])
         _survey_modes(target, chain_list, mode, mass, survey_rng, init_info)
     return chain_list, seq
@@ -253,8 +256,9 @@ def _survey_modes(target, chain_list, mode, mass, rng, init_info):
 
 
 def _check_gradient(target, opts, chain_list, init_info):
-    """The gradient check at the first chain's start, its evaluations counted."""
-    if opts.check_gradient:
+    """The gradient check at the first chain's start (not of a built-in target's own,
+    tested gradient), its evaluations counted."""
+    if opts.check_gradient and not target.gradient_tested:
         init_info["init_grad_evals"] += check_gradient(target, chain_list[0].x)
 
 

@@ -118,6 +118,12 @@ class Target:
 
     #: Whether the target evaluates many points per call (see :meth:`from_batch`).
     batched = False
+    #: Whether the log density is concave by construction (the built-in targets): it has
+    #: one mode, so ``sample`` does not survey for others.
+    log_concave = False
+    #: Whether the gradient is the package's own, checked by its tests: ``sample`` does
+    #: not check it again against finite differences.
+    gradient_tested = False
     #: Relative precision of the function's values (float64; a batched function's own).
     output_eps = float(np.finfo(np.float64).eps)
 

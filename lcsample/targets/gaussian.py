@@ -51,6 +51,9 @@ class Gaussian(Target):
         m = λ_min(precision), exact.
     """
 
+    log_concave = True
+    gradient_tested = True
+
     def __init__(self, mean, cov=None, precision=None):
         mean = np.array(mean, dtype=np.float64)
         if mean.ndim != 1 or mean.size == 0 or not np.isfinite(mean).all():

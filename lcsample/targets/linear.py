@@ -49,6 +49,9 @@ class LinearRegression(Target):
         m = λ_min(P), exact.
     """
 
+    log_concave = True
+    gradient_tested = True
+
     def __init__(self, X, y, noise_scale=1.0, prior_scale=1.0):
         X_given = X  # its column names, if any, label the weights
         X, y = design_and_response(X, y)

@@ -52,6 +52,9 @@ class LogisticRegression(Target):
         m ≥ 1/prior_scale².
     """
 
+    log_concave = True
+    gradient_tested = True
+
     def __init__(self, X, y, prior_scale=1.0):
         X_given = X  # its column names, if any, label the weights
         X, y = design_and_response(X, y)

@@ -43,6 +43,9 @@ class PoissonRegression(Target):
         m ≥ 1/prior_scale², since the log-likelihood is concave.
     """
 
+    log_concave = True
+    gradient_tested = True
+
     def __init__(self, X, y, prior_scale=1.0):
         X_given = X  # its column names, if any, label the weights
         X, y = design_and_response(X, y)

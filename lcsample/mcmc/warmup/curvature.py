@@ -119,12 +119,22 @@ def extreme_curvatures(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-
     n_grads : int
         Gradient evaluations used.
     """
-    ritz, _, _, n_grads = ritz_pairs(logdensity_and_gradient, x, mass, rng, n_iter, eps)
+    ritz, _, _, n_grads = ritz_pairs(logdensity_and_gradient, x, mass, rng, n_iter, eps,
+                                     EXTREME_TOLERANCE)
     return float(ritz[0]), float(ritz[-1]), n_grads
 
 
-def ritz_pairs(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-4):
+#: Lanczos for the extreme curvatures stops once both extreme Ritz pairs have residuals
+#: below this fraction of their values: the Ritz value is then within that fraction (and
+#: usually its square) of an eigenvalue, and h ∝ λ_max^{-1/2} within half of it.
+EXTREME_TOLERANCE = 0.02
+
+
+def ritz_pairs(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-4, tol=None):
     """Lanczos on Rᵀ H R (as :func:`extreme_curvatures`): its Ritz values, vectors, residuals.
+
+    ``tol``: stop early once the smallest and largest Ritz pairs' residuals are below
+    ``tol`` times their values (None: run all ``n_iter`` iterations).
 
     Returns
     -------
@@ -155,11 +165,27 @@ def ritz_pairs(logdensity_and_gradient, x, mass, rng, n_iter=20, eps=1e-4):
         w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
         w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
         beta = np.linalg.norm(w)
-        if j + 1 == k or beta < 1e-10 * max(abs(alphas[j]), 1e-300):
+        if (j + 1 == k or beta < 1e-10 * max(abs(alphas[j]), 1e-300)
+                or (tol is not None and _extremes_converged(alphas, betas, j + 1, beta, tol))):
             k = j + 1
             break
         betas[j] = beta
         q = w / beta
-    tri = np.diag(alphas[:k]) + np.diag(betas[: k - 1], 1) + np.diag(betas[: k - 1], -1)
-    values, coords = np.linalg.eigh(tri)
+    values, coords = _tridiagonal_eigh(alphas, betas, k)
     return values, basis[:k].T @ coords, beta * np.abs(coords[-1]), n_grads
+
+
+def _tridiagonal_eigh(alphas, betas, k):
+    """Eigenpairs of the k × k Lanczos tridiagonal matrix."""
+    tri = np.diag(alphas[:k]) + np.diag(betas[: k - 1], 1) + np.diag(betas[: k - 1], -1)
+    return np.linalg.eigh(tri)
+
+
+def _extremes_converged(alphas, betas, k, beta, tol):
+    """Whether the extreme Ritz pairs after k iterations (next coefficient ``beta``) have
+    residuals β|s_k| below ``tol`` times their values; never before 3 iterations."""
+    if k < 3:
+        return False
+    values, coords = _tridiagonal_eigh(alphas, betas, k)
+    residual = beta * np.abs(coords[-1, [0, -1]])
+    return bool(np.all(residual <= tol * np.abs(values[[0, -1]])))
