@@ -81,6 +81,25 @@ def test_lanczos_finds_the_extreme_curvatures_of_the_preconditioned_target(dense
     assert lam_max == pytest.approx(exact[-1], rel=1e-4)
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 6))
+def test_lanczos_stops_early_only_with_the_extremes_within_two_percent(seed, n_outliers):
+    # a bulk of curvatures near 1 with a few outliers (what a good mass leaves): the
+    # extremes converge in a few iterations; stopping early must leave them within the
+    # documented 2 % (EXTREME_TOLERANCE) of the exact ones
+    rng = np.random.default_rng(seed)
+    precision = rng.uniform(0.8, 1.25, 200)
+    precision[:n_outliers] = np.exp(rng.uniform(-3, 3, n_outliers))
+    t = lcsample.targets.Gaussian(np.zeros(200), precision=precision)
+    lam_min, lam_max, n = extreme_curvatures(t.logdensity_and_gradient, np.full(200, 0.5),
+                                             InverseMass(np.ones(200)), rng)
+    if n < 21:  # stopped before its 20 iterations
+        assert lam_min == pytest.approx(precision.min(), rel=0.02)
+        assert lam_max == pytest.approx(precision.max(), rel=0.02)
+    if n_outliers <= 2:
+        assert n <= 15
+
+
 def test_lanczos_forward_differences_match_the_hessian_of_a_curved_target():
     # a logistic regression's Hessian varies with x: a forward difference is off by
     # O(eps) relative, far inside what the step size needs
