@@ -70,6 +70,20 @@ def test_every_product_is_that_of_the_matrix_it_stands_for(d, k, seed):
 
 
 @settings(max_examples=30, deadline=None)
+@given(d=st.integers(2, 8), k=st.integers(0, 8), seed=st.integers(0, 2**32 - 1))
+def test_rescaling_multiplies_the_variances_and_keeps_the_correlations(d, k, seed):
+    # the window update of a mass of any kind: QUQ, Q = diag(√factor)
+    diagonal, vectors, lam = _parts(d, min(k, d), seed)
+    mass = InverseMass.low_rank(diagonal, vectors, lam)
+    factor = np.exp(np.random.default_rng(seed).uniform(-1, 1, d))
+    scaled = mass.rescaled(factor)
+    q = np.sqrt(factor)
+    assert scaled.kind == mass.kind
+    np.testing.assert_allclose(scaled.full(), q[:, None] * mass.full() * q, rtol=1e-10,
+                               atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
 @given(d=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
 def test_rank_zero_is_the_diagonal_mass_and_full_rank_the_dense_one(d, seed):
     diagonal, vectors, lam = _parts(d, d, seed)
