@@ -164,7 +164,7 @@ def _low_rank_if_it_pays(chain_list, opts, history, extra):
     For ``inverse_mass_matrix="low_rank"``, and for ``"auto"`` above AUTO_DENSE_MAX_DIM
     (:mod:`lcsample.mcmc.options`) when the first curvature estimate under the diagonal
     mass gives λ_max/λ_min above :data:`AUTO_LOW_RANK_CONDITION`: Lanczos at the first
-    chain's position (:data:`LOW_RANK_ITERATIONS` gradients, charged to that chain) finds
+    chain's position (:data:`LOW_RANK_ITERATIONS` + 1 gradients, charged to that chain) finds
     the converged Ritz pairs (θ, y) of the whitened Hessian outside [1/c, c],
     c = :data:`LOW_RANK_CUTOFF`, at most :data:`LOW_RANK_MAX` of them, the most extreme
     first. The new mass inverts the curvature along each y (eigenvalue 1/θ) and keeps the
