@@ -10,8 +10,6 @@ results.
 import collections
 import threading
 
-from .._blas import one_blas_thread
-
 __all__ = ["Monitor", "run_tasks"]
 
 
@@ -54,10 +52,10 @@ def run_tasks(chain_list, tasks, cores, monitor, bar, advance_batch=None):
     """
     if hasattr(advance_batch, "run_tasks"):
         return advance_batch.run_tasks(chain_list, tasks, monitor, bar)
-    with one_blas_thread():  # lcsample._blas: speed, and draws independent of cores
-        if advance_batch is not None:
-            return _run_lockstep(chain_list, tasks, monitor, bar, advance_batch)
-        return _run_threads(chain_list, tasks, cores, monitor, bar)
+    # BLAS holds one thread here: sample() limits it for its whole call (lcsample._blas)
+    if advance_batch is not None:
+        return _run_lockstep(chain_list, tasks, monitor, bar, advance_batch)
+    return _run_threads(chain_list, tasks, cores, monitor, bar)
 
 
 def _run_threads(chain_list, tasks, cores, monitor, bar):

@@ -30,14 +30,16 @@ def hessian(logdensity_and_gradient, x, g):
     ndarray, shape (d, d)
         Symmetrized estimate.
     """
-    d = x.shape[0]
-    hess = np.empty((d, d))
-    for i in range(d):
-        eps = _FD_STEP * max(1.0, abs(x[i]))
-        step = x.copy()
-        step[i] += eps
-        hess[i] = -(logdensity_and_gradient(step)[1] - g) / eps
+    hess = np.array([_hessian_row(logdensity_and_gradient, x, g, i) for i in range(x.shape[0])])
     return 0.5 * (hess + hess.T)
+
+
+def _hessian_row(logdensity_and_gradient, x, g, i):
+    """Row i of the Hessian of -log π at ``x``: a forward difference along x_i (one gradient)."""
+    eps = _FD_STEP * max(1.0, abs(x[i]))
+    step = x.copy()
+    step[i] += eps
+    return -(logdensity_and_gradient(step)[1] - g) / eps
 
 
 def diagonal_curvature(logdensity_and_gradient, x, g, rng):
@@ -73,9 +75,7 @@ def diagonal_curvature(logdensity_and_gradient, x, g, rng):
     # a flat direction: one exact column each tells them apart, as the warning needs.
     unsure = np.flatnonzero(diag <= 0)
     for i in unsure:
-        step = x.copy()
-        step[i] += _FD_STEP * max(1.0, abs(x[i]))
-        diag[i] = -(logdensity_and_gradient(step)[1][i] - g[i]) / (step[i] - x[i])
+        diag[i] = _hessian_row(logdensity_and_gradient, x, g, i)[i]
     return np.maximum(diag, 0.0), _MAX_DIAGONAL_PROBES + unsure.size
 
 

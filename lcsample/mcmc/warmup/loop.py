@@ -343,15 +343,15 @@ def allocate_records(chains, n, dim, keep_draws):
 #: turns dense instead where too many directions are off (its d gradients then pay).
 AUTO_LOW_RANK_CONDITION = 4.0
 AUTO_DENSE_CONDITION = 100.0
-#: Lanczos iterations (gradients) of the low-rank search, the whitened curvature ratio
-#: beyond which a direction is corrected, and the most directions corrected (nutpie's
-#: low-rank adaptation uses a cutoff of 2 and ~10 directions as well).
+#: Lanczos iterations of the low-rank search, the whitened curvature ratio beyond which a
+#: direction is corrected, and the most directions corrected (nutpie's low-rank
+#: adaptation uses a cutoff of 2 and ~10 directions as well).
 LOW_RANK_ITERATIONS = 30
+LOW_RANK_CUTOFF = 2.0
+LOW_RANK_MAX = 10
 #: The largest d at which ``"auto"`` turns to the dense inverse Hessian (d gradients once,
 #: O(d²) per step) when a low-rank correction would leave the target ill-conditioned.
 AUTO_SWITCH_MAX_DIM = 1000
-LOW_RANK_CUTOFF = 2.0
-LOW_RANK_MAX = 10
 # A Ritz pair is used when its residual is this small against its distance from 1 (the
 # correction it makes): an unconverged vector would mix bulk directions into it.
 _RITZ_TOLERANCE = 0.1
