@@ -122,7 +122,7 @@ class Case:
         t0 = time.perf_counter()
         n_done, _, _ = run_chain(self.target.logdensity_and_grad, self.target.args, self.code,
                                  self.H, self.GAMMA, self.precond, NO_CORRECTOR, thin, x, v, g,
-                                 self.lp0, rng, draws, lps, np.empty(len(lps)))
+                                 np.empty(0), self.lp0, rng, draws, lps, np.empty(len(lps)))
         elapsed = time.perf_counter() - t0
         if n_done != draws.shape[0]:
             raise RuntimeError(f"chain diverged in the benchmark ({self.method}, d={self.d})")

@@ -106,7 +106,7 @@ def test_compiled_chain_is_the_reference_step(method, mass):
     x, v, gr = X0.copy(), V0.copy(), grad0.copy()
     draws, lps = np.empty((3, 4)), np.empty(3)
     n, _, _ = run_chain(target.logdensity_and_grad, target.args, method, h, g,
-                        MASSES[mass]().kernel_args, None, 2, x, v, gr, lp,
+                        MASSES[mass]().kernel_args, None, 2, x, v, gr, np.empty(0), lp,
                         np.random.default_rng(11), draws, lps, np.empty(3))
     assert n == 3
     xr, vr = _reference_run(11, method, X0, V0, h, g, mass, 6)
@@ -238,7 +238,7 @@ def test_dense_mass_with_a_diagonal_matrix_is_the_diagonal_path(method, correcto
         x, v, g = x0.copy(), np.full(5, 0.1), g0.copy()
         draws, lps = np.empty((20, 5)), np.empty(20)
         n, _, _ = run_chain(target.logdensity_and_grad, target.args, method, 0.3, 1.3,
-                            mass.kernel_args, corrector, 3, x, v, g, lp,
+                            mass.kernel_args, corrector, 3, x, v, g, np.empty(0), lp,
                             np.random.default_rng(5), draws, lps, np.empty(20))
         assert n == 20
         out[name] = (draws, x, v)

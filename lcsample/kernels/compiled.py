@@ -16,9 +16,10 @@ from .coefficients import step_coefficients
 from .step import (
     GRADS_PER_STEP,
     NORMALS_PER_COORDINATE,
-    RMD,
+    RMD_LAGGED,
     ULMC,
     accept,
+    accept_lagged,
     complete,
     draw_noise,
     fresh_velocity,
@@ -33,15 +34,16 @@ __all__ = ["advance_steps", "chain_draws", "corrected_draw", "evaluate_rows", "r
 
 @kernel
 def step_scratch(d, method):
-    """Work arrays of one step: (raw, z, x_mid, g_mid, p_mid, w2, w3, x_new, v_new, g_new)."""
+    """Work arrays of one step: (raw, z, x_mid, g_mid, p_mid, w2, w3, x_new, v_new, g_new,
+    v_at), ``v_at`` the velocity at the last midpoint (:func:`~.step.accept_lagged`)."""
     k = NORMALS_PER_COORDINATE[method]
     return (np.empty((d, k)), np.empty((d, k)), np.empty(d), np.empty(d), np.empty(d),
-            np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d))
+            np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d))
 
 
 @kernel
-def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, g, p, lp, rng,
-                  scratch):
+def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, g, p, x_at, lp,
+                  rng, scratch):
     """Advance one chain ``n_steps`` steps in place; stop at the first non-finite state.
 
     Parameters
@@ -50,7 +52,8 @@ def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, 
         ``fn(x, grad_out, *args) -> log π(x)``.
     args : tuple
     method : int
-        :data:`~lcsample.kernels.step.RMD` or :data:`~lcsample.kernels.step.ULMC`.
+        :data:`~lcsample.kernels.step.RMD`, :data:`~lcsample.kernels.step.ULMC` or
+        :data:`~lcsample.kernels.step.RMD_LAGGED`.
     c : StepCoefficients
         The exponential-Euler step's (constant); the randomized midpoint makes its own.
     h, gamma : float
@@ -61,6 +64,9 @@ def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, 
         √(2γu).
     x, v, g, p : ndarray, shape (d,)
         The state, updated in place (``p`` is ``g`` for a diagonal mass).
+    x_at : ndarray, shape (d,) or (0,)
+        Where ``g`` and ``lp`` were evaluated: written by the lagged step (its last
+        midpoint), untouched by the others (x itself; pass an empty array).
     lp : float
     rng : numpy.random.Generator
     scratch : tuple
@@ -71,18 +77,29 @@ def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, 
     steps_done : int
         ``n_steps``, or the index of the step that went non-finite.
     lp : float
-        log π at the returned state.
+        log π at the returned state (at ``x_at`` for the lagged step).
     """
     u, chol, dense = precond
-    raw, z, x_mid, g_mid, p_mid, w2, w3, x_new, v_new, g_new = scratch
+    raw, z, x_mid, g_mid, p_mid, w2, w3, x_new, v_new, g_new, v_at = scratch
     for s in range(n_steps):
         alpha = draw_noise(rng, method, chol, raw, z)
-        if method == RMD:
+        if method != ULMC:
             c = step_coefficients(h, gamma, alpha)
         propose(method, c, z, u, sigma, x, v, p, x_mid, w2, w3, x_new, v_new)
-        if method == RMD:
-            fn(x_mid, g_mid, *args)
-            complete(c, u, dense, x, v, g_mid, p_mid, w2, w3, x_new, v_new)
+        if method == ULMC:
+            lp_new = fn(x_new, g_new, *args)
+            if not accept(lp_new, x_new, v_new, g_new, dense, x, v, g, p):
+                return s, lp
+            lp = lp_new
+            continue
+        lp_mid = fn(x_mid, g_mid, *args)
+        complete(c, u, dense, x, v, g_mid, p_mid, w2, w3, x_new, v_new)
+        if method == RMD_LAGGED:
+            if not accept_lagged(c, gamma, z, u, sigma, lp_mid, x_mid, g_mid, p_mid, dense,
+                                 x_new, v_new, x, v, g, p, x_at, v_at):
+                return s, lp
+            lp = lp_mid
+            continue
         lp_new = fn(x_new, g_new, *args)
         if not accept(lp_new, x_new, v_new, g_new, dense, x, v, g, p):
             return s, lp
@@ -91,8 +108,8 @@ def advance_steps(fn, args, method, c, h, gamma, n_steps, precond, sigma, x, v, 
 
 
 @inlined_kernel
-def chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng, draws_out,
-                lp_out, energy_out):
+def chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, x_at, lp, rng,
+                draws_out, lp_out, energy_out):
     """Advance one chain by ``draws_out.shape[0]`` draws of ``thin`` steps each.
 
     The body of :func:`run_chain` and of :func:`lcsample.kernels.many.run_chains` (chain
@@ -109,11 +126,14 @@ def chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, l
     thin : int
     x, v, g : ndarray, shape (d,)
         State; updated in place to the last finite state.
+    x_at : ndarray, shape (d,) or (0,)
+        As in :func:`advance_steps`.
     lp : float
     draws_out : ndarray, shape (n, d)
     lp_out, energy_out : ndarray, shape (n,)
         log π and the Hamiltonian −log π + ½ vᵀU⁻¹v at each draw
-        (:func:`~lcsample.kernels.step.kinetic_energy`).
+        (:func:`~lcsample.kernels.step.kinetic_energy`); for the lagged step, both at the
+        draw's last midpoint, the last point where the target was evaluated.
 
     Returns
     -------
@@ -133,7 +153,7 @@ def chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, l
     per_step = GRADS_PER_STEP[method]
     for k in range(draws_out.shape[0]):
         done, lp = advance_steps(fn, args, method, c, h, gamma, thin, precond, sigma, x, v, g, p,
-                                 lp, rng, scratch)
+                                 x_at, lp, rng, scratch)
         if done < thin:
             return k, lp, (done + 1) * per_step
         # ``corrector is None`` is settled when numba compiles (the argument's type), so
@@ -142,7 +162,9 @@ def chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, l
             for i in range(d):  # a loop: slice assignment costs numba ~2 s more to compile
                 draws_out[k, i] = x[i]
             lp_out[k] = lp
-            energy_out[k] = kinetic_energy(u, chol, v) - lp
+            # the lagged step's lp is the midpoint's, so its energy takes the velocity there
+            v_draw = scratch[10] if method == RMD_LAGGED else v
+            energy_out[k] = kinetic_energy(u, chol, v_draw) - lp
         else:
             failed, lp_out[k], kinetic = corrected_draw(fn, args, corrector, gamma, precond,
                                                         sigma, rng, x, g, lp, draws_out[k])
@@ -152,11 +174,11 @@ def chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, l
     return draws_out.shape[0], lp, 0
 
 
-def _run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng, draws_out,
-               lp_out, energy_out):
+def _run_chain(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, x_at, lp, rng,
+               draws_out, lp_out, energy_out):
     """:func:`chain_draws` as a loop of its own, for :func:`run_chain` to compile."""
-    return chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, lp, rng,
-                       draws_out, lp_out, energy_out)
+    return chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, x_at, lp,
+                       rng, draws_out, lp_out, energy_out)
 
 
 @kernel
@@ -191,7 +213,7 @@ def corrected_draw(fn, args, corrector, gamma, precond, sigma, rng, x, g, lp, dr
     pc = precondition(dense, gc, np.empty(d))
     fresh_velocity(rng, u, chol, np.empty((d, 1)), np.empty((d, 1)), vc)
     done, lp = advance_steps(fn, args, ULMC, step_coefficients(h_corr, gamma, 1.0), h_corr, gamma,
-                             n_corr, precond, sigma, xc, vc, gc, pc, lp, rng,
+                             n_corr, precond, sigma, xc, vc, gc, pc, np.empty(0), lp, rng,
                              step_scratch(d, ULMC))
     if done < n_corr:
         return done + 1, lp, 0.0

@@ -1,8 +1,9 @@
 """Exact stationary moments of the discretized samplers on a Gaussian target.
 
-On π ∝ exp(-m x²/2) both steps are affine in (x, v) given the step's randomness:
-(x', v') = M(α)(x, v) + B(α) W, with W Gaussian and independent of the state. The
-stationary covariance Σ of the chain solves Σ = E_α[M Σ Mᵀ] + E_α[B Cov(W) Bᵀ], a 2×2
+On π ∝ exp(-m x²/2) every step is affine in its state given the step's randomness:
+z' = M(α)z + B(α) W, with W Gaussian and independent of the state, z = (x, v), or
+(x, v, y) for the lagged randomized midpoint, whose state carries the last midpoint y.
+The stationary covariance Σ of the chain solves Σ = E_α[M Σ Mᵀ] + E_α[B Cov(W) Bᵀ], a
 discrete Lyapunov equation averaged over α (Gauss–Legendre quadrature; the integrand is
 smooth in α). These are the oracles the tests compare the samplers with, and they give
 the discretization bias of a step size and friction on a curvature m.
@@ -30,34 +31,54 @@ def _pair_block(a, b, gamma):
 
 
 @kernel
-def _rmd_averaged_maps(m, h, gamma, u, alphas, weights):
-    """E_α[M ⊗ M] (4×4) and E_α[B Cov(W) Bᵀ] (2×2) of the RM step on curvature m.
+def _rmd_averaged_maps(m, h, gamma, u, alphas, weights, lagged):
+    """E_α[M ⊗ M] and E_α[B Cov(W) Bᵀ] of the RM step on curvature m.
 
-    With g = -m·x, x_mid = (1 - u·m·ψ(a))x + φ(a)v + σW1 and the update of
+    The state is (x, v), or (x, v, y) for the lagged step, y being the last midpoint,
+    where that step's gradient -m·y was taken. With g = -m·x (or -m·y lagged),
+    x_mid = x + φ(a)v + u·ψ(a)·g + σW1 and the update of
     :func:`lcsample.kernels.step.complete`, the step's noise is σ(W2 - u·m·hφ(h-a)·W1,
-    W3 - u·m·he^{-γ(h-a)}·W1), with W from :func:`noise_mixing`.
+    W3 - u·m·he^{-γ(h-a)}·W1 [, W1 for y]), with W from :func:`noise_mixing`.
+
+    Returns
+    -------
+    MM : ndarray, shape (n², n²)
+    Q : ndarray, shape (n, n)
+        n = 2, or 3 when ``lagged``.
     """
-    MM = np.zeros((4, 4))
-    Q = np.zeros((2, 2))
+    n = 3 if lagged else 2
+    MM = np.zeros((n * n, n * n))
+    Q = np.zeros((n, n))
     sigma2 = 2.0 * gamma * u
-    M = np.empty((2, 2))
-    B = np.empty((2, 4))
+    M = np.zeros((n, n))
+    mid = np.zeros(n)  # x_mid as a row acting on the state
+    B = np.empty((n, 4))
     for k in range(alphas.shape[0]):
         c = step_coefficients(h, gamma, alphas[k])
-        shrink = 1.0 - u * m * c.psi_a
-        M[0, 0] = 1.0 - u * c.h_phi_b * m * shrink
-        M[0, 1] = c.phi_h - u * c.h_phi_b * m * c.phi_a
-        M[1, 0] = -u * c.h_exp_b * m * shrink
-        M[1, 1] = c.exp_h - u * c.h_exp_b * m * c.phi_a
-        for i in range(2):
-            for j in range(2):
-                for p in range(2):
-                    for q in range(2):
-                        MM[2 * i + p, 2 * j + q] += weights[k] * M[i, j] * M[p, q]
+        mid[0], mid[1] = 1.0, c.phi_a
+        if lagged:
+            mid[2] = -u * m * c.psi_a
+        else:
+            mid[0] -= u * m * c.psi_a
+        for j in range(n):
+            M[0, j] = -u * c.h_phi_b * m * mid[j]
+            M[1, j] = -u * c.h_exp_b * m * mid[j]
+            if lagged:
+                M[2, j] = mid[j]
+        M[0, 0] += 1.0
+        M[0, 1] += c.phi_h
+        M[1, 1] += c.exp_h
+        for i in range(n):
+            for j in range(n):
+                for p in range(n):
+                    for q in range(n):
+                        MM[n * i + p, n * j + q] += weights[k] * M[i, j] * M[p, q]
         mix = noise_mixing(c)
         for p in range(4):
             B[0, p] = mix[1, p] - u * m * c.h_phi_b * mix[0, p]
             B[1, p] = mix[2, p] - u * m * c.h_exp_b * mix[0, p]
+            if lagged:
+                B[2, p] = mix[0, p]
         a = alphas[k] * h
         _add_congruence(weights[k] * sigma2, B, _pair_block(a, h - a, gamma), Q)
     return MM, Q
@@ -95,12 +116,13 @@ def stationary_covariance(curvature, step_size, friction, inverse_mass=1.0, meth
         m in π ∝ exp(-m x²/2); the exact Var x is 1/m.
     step_size, friction, inverse_mass : float
         h, γ and u of the sampler; the exact Var v is u.
-    method : {"rmd", "ulmc"}
+    method : {"rmd", "ulmc", "rmd-lagged"}
 
     Returns
     -------
     ndarray, shape (2, 2)
-        Covariance of (x, v) under the chain's stationary law.
+        Covariance of (x, v) under the chain's stationary law (for ``"rmd-lagged"``, the
+        law of the step's end point, where its draws are taken).
 
     Raises
     ------
@@ -108,16 +130,17 @@ def stationary_covariance(curvature, step_size, friction, inverse_mass=1.0, meth
         If the chain is unstable (no stationary law) for these parameters.
     """
     m, h, gamma, u = float(curvature), float(step_size), float(friction), float(inverse_mass)
-    if method == "rmd":
-        MM, Q = _rmd_averaged_maps(m, h, gamma, u, _ALPHAS, _WEIGHTS)
+    if method in ("rmd", "rmd-lagged"):
+        MM, Q = _rmd_averaged_maps(m, h, gamma, u, _ALPHAS, _WEIGHTS, method == "rmd-lagged")
     elif method == "ulmc":
         M, Q = _ulmc_maps(m, h, gamma, u)
         MM = np.kron(M, M)
     else:
-        raise ValueError(f"method must be 'rmd' or 'ulmc', got {method!r}")
+        raise ValueError(f"method must be 'rmd', 'ulmc' or 'rmd-lagged', got {method!r}")
     if np.max(np.abs(np.linalg.eigvals(MM))) >= 1.0:
         raise ValueError("the chain has no stationary law for these parameters (unstable)")
-    sigma = np.linalg.solve(np.eye(4) - MM, Q.reshape(-1)).reshape(2, 2)
+    n = Q.shape[0]
+    sigma = np.linalg.solve(np.eye(n * n) - MM, Q.reshape(-1)).reshape(n, n)[:2, :2]
     return 0.5 * (sigma + sigma.T)
 
 

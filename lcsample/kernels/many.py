@@ -15,18 +15,18 @@ from .compiled import chain_draws
 __all__ = ["run_chains"]
 
 
-def _run_chains(fn, args, method, h, gamma, precond, corrector, thin, X, V, G, LP, rngs, which,
-                wanted, draws_out, lp_out, energy_out, n_done_out, failed_out):
+def _run_chains(fn, args, method, h, gamma, precond, corrector, thin, X, V, G, X_at, LP, rngs,
+                which, wanted, draws_out, lp_out, energy_out, n_done_out, failed_out):
     """Advance chains j = 0 … C−1, each as :func:`~lcsample.kernels.compiled.run_chain`."""
     for j in range(X.shape[0]):
         n = wanted[j]
         n_done_out[j], LP[j], failed_out[j] = chain_draws(
-            fn, args, method, h[j], gamma[j], precond, corrector, thin, X[j], V[j], G[j], LP[j],
-            rngs[which[j]], draws_out[j, :n], lp_out[j, :n], energy_out[j, :n])
+            fn, args, method, h[j], gamma[j], precond, corrector, thin, X[j], V[j], G[j],
+            X_at[j], LP[j], rngs[which[j]], draws_out[j, :n], lp_out[j, :n], energy_out[j, :n])
 
 
-def run_chains(fn, args, method, h, gamma, precond, corrector, thin, X, V, G, LP, rngs, which,
-               wanted, draws_out, lp_out, energy_out, n_done_out, failed_out):
+def run_chains(fn, args, method, h, gamma, precond, corrector, thin, X, V, G, X_at, LP, rngs,
+               which, wanted, draws_out, lp_out, energy_out, n_done_out, failed_out):
     """Advance C chains that share an inverse mass, each by its own number of draws.
 
     Chain j is advanced exactly as ``run_chain`` would advance it alone, with generator
@@ -39,7 +39,8 @@ def run_chains(fn, args, method, h, gamma, precond, corrector, thin, X, V, G, LP
         ``fn(x, grad_out, *args) -> log π(x)``.
     args : tuple
     method : int
-        :data:`~lcsample.kernels.step.RMD` or :data:`~lcsample.kernels.step.ULMC`.
+        :data:`~lcsample.kernels.step.RMD`, :data:`~lcsample.kernels.step.ULMC` or
+        :data:`~lcsample.kernels.step.RMD_LAGGED`.
     h, gamma : ndarray, shape (C,)
         Step size and friction of each chain.
     precond : tuple (u, chol, dense)
@@ -52,6 +53,8 @@ def run_chains(fn, args, method, h, gamma, precond, corrector, thin, X, V, G, LP
     X, V, G : ndarray, shape (C, d)
         Positions, velocities and gradients; each row updated in place to its chain's last
         finite state.
+    X_at : ndarray, shape (C, d) or (C, 0)
+        Where each G row was evaluated (``method="rmd-lagged"``; empty rows otherwise).
     LP : ndarray, shape (C,)
         log π at each row; updated likewise.
     rngs : numba.typed.List of numpy.random.Generator
@@ -69,5 +72,5 @@ def run_chains(fn, args, method, h, gamma, precond, corrector, thin, X, V, G, LP
         Receive each chain's draws done and the gradient evaluations spent on the draw that
         went non-finite, as ``run_chain`` returns them.
     """
-    with_target(_run_chains, fn, args, method, h, gamma, precond, corrector, thin, X, V, G, LP,
-                rngs, which, wanted, draws_out, lp_out, energy_out, n_done_out, failed_out)
+    with_target(_run_chains, fn, args, method, h, gamma, precond, corrector, thin, X, V, G, X_at,
+                LP, rngs, which, wanted, draws_out, lp_out, energy_out, n_done_out, failed_out)

@@ -17,8 +17,10 @@ from .._jit import kernel
 from .coefficients import step_coefficients
 from .step import (
     NORMALS_PER_COORDINATE,
-    RMD,
+    RMD_LAGGED,
+    ULMC,
     accept,
+    accept_lagged,
     complete,
     draw_noise,
     fresh_velocity,
@@ -36,6 +38,8 @@ class RowState:
     """Position, velocity, gradient and log density of n rows; arrays (n, d) and (n,).
 
     ``p`` is the preconditioned gradient U·g, or ``g`` itself for a diagonal mass.
+    ``x_at`` and ``v_at`` (lagged randomized midpoint only, else None): the point where
+    ``g`` and ``lp`` were taken, the last midpoint, and the velocity there.
     """
 
     x: np.ndarray
@@ -43,17 +47,23 @@ class RowState:
     g: np.ndarray
     p: np.ndarray
     lp: np.ndarray
+    x_at: np.ndarray | None = None
+    v_at: np.ndarray | None = None
 
     @classmethod
-    def start(cls, x, v, g, lp, dense):
-        """A state from positions, velocities, gradients and log densities (copied)."""
+    def start(cls, x, v, g, lp, dense, x_at=None):
+        """A state from positions, velocities, gradients and log densities (copied);
+        ``x_at`` (n, d) for the lagged step."""
         x, v, g = (np.array(a, dtype=np.float64) for a in (x, v, g))
-        if dense.shape[0] == 0:  # a diagonal mass applies u in the kernels: p is g
-            return cls(x, v, g, g, np.array(lp, dtype=np.float64))
-        p = np.empty_like(g)
-        for g_row, p_row in zip(g, p, strict=True):
-            precondition(dense, g_row, p_row)
-        return cls(x, v, g, p, np.array(lp, dtype=np.float64))
+        lp = np.array(lp, dtype=np.float64)
+        p = g
+        if dense.shape[0] > 0:  # a diagonal mass applies u in the kernels: p is g
+            p = np.empty_like(g)
+            for g_row, p_row in zip(g, p, strict=True):
+                precondition(dense, g_row, p_row)
+        if x_at is None:
+            return cls(x, v, g, p, lp)
+        return cls(x, v, g, p, lp, np.array(x_at, dtype=np.float64), v.copy())
 
 
 @kernel
@@ -71,12 +81,13 @@ def typed_generators(rngs):
 
 @kernel
 def _propose_rows(method, rngs, h, gamma, u, sigma, chol, live, x, v, p, x_mid, w2, w3, x_new,
-                  v_new, alpha, raw, z):
+                  v_new, alpha, raw, z_rows):
+    """Draw each live row's noise (row i's into ``z_rows[i]``) and propose its step."""
     for i in range(x.shape[0]):
         if live[i]:
-            alpha[i] = draw_noise(rngs[i], method, chol, raw, z)
+            alpha[i] = draw_noise(rngs[i], method, chol, raw, z_rows[i])
             c = step_coefficients(h[i], gamma[i], alpha[i])
-            propose(method, c, z, u, sigma[i], x[i], v[i], p[i], x_mid[i], w2[i], w3[i],
+            propose(method, c, z_rows[i], u, sigma[i], x[i], v[i], p[i], x_mid[i], w2[i], w3[i],
                     x_new[i], v_new[i])
 
 
@@ -87,6 +98,22 @@ def _complete_rows(h, gamma, alpha, u, dense, live, x, v, g_mid, p_mid, w2, w3, 
             c = step_coefficients(h[i], gamma[i], alpha[i])
             complete(c, u, dense, x[i], v[i], g_mid[i], p_mid[i], w2[i], w3[i], x_new[i],
                      v_new[i])
+
+
+@kernel
+def _accept_lagged_rows(h, gamma, alpha, u, sigma, z_rows, lp_mid, x_mid, g_mid, p_mid, dense,
+                        x_new, v_new, live, state_arrays, lp):
+    """:func:`_accept_rows` for the lagged step (:func:`~.step.accept_lagged`)."""
+    x, v, g, p, x_at, v_at = state_arrays
+    for i in range(x.shape[0]):
+        if live[i]:
+            c = step_coefficients(h[i], gamma[i], alpha[i])
+            if accept_lagged(c, gamma[i], z_rows[i], u, sigma[i], lp_mid[i], x_mid[i], g_mid[i],
+                             p_mid[i], dense, x_new[i], v_new[i], x[i], v[i], g[i], p[i],
+                             x_at[i], v_at[i]):
+                lp[i] = lp_mid[i]
+            else:
+                live[i] = False
 
 
 @kernel
@@ -116,14 +143,15 @@ def advance_rows(evaluate, method, n_steps, h, gamma, precond, state, rngs, live
     evaluate : callable
         ``evaluate(X) -> (lp, G)`` on rows X (m, d): the gradient-evaluation seam.
     method : int
-        :data:`~lcsample.kernels.step.RMD` or :data:`~lcsample.kernels.step.ULMC`.
+        :data:`~lcsample.kernels.step.RMD`, :data:`~lcsample.kernels.step.ULMC` or
+        :data:`~lcsample.kernels.step.RMD_LAGGED`.
     n_steps : int
     h, gamma : ndarray, shape (n,)
         Step size and friction of each row.
     precond : tuple (u, chol, dense)
         The inverse mass all rows share (see :mod:`lcsample.kernels.step`).
     state : RowState
-        Updated in place.
+        Updated in place (with ``x_at`` and ``v_at`` for the lagged step).
     rngs : numba.typed.List of numpy.random.Generator
         One per row (:func:`typed_generators`).
     live : ndarray of bool, shape (n,)
@@ -141,20 +169,25 @@ def advance_rows(evaluate, method, n_steps, h, gamma, precond, state, rngs, live
     p_mid = np.empty((n, d)) if dense.shape[0] else g_mid
     lp_new, alpha = np.empty(n), np.empty(n)
     raw = np.empty((d, NORMALS_PER_COORDINATE[method]))
-    z = np.empty_like(raw)
+    z_rows = np.empty((n, *raw.shape))
     steps = np.zeros(n, dtype=np.int64)
     for _ in range(n_steps):
         if not live.any():
             break
         _propose_rows(method, rngs, h, gamma, u, sigma, chol, live, state.x, state.v, state.p,
-                      x_mid, w2, w3, x_new, v_new, alpha, raw, z)
-        if method == RMD:
+                      x_mid, w2, w3, x_new, v_new, alpha, raw, z_rows)
+        if method != ULMC:
             _gradients(evaluate, x_mid, live, lp_new, g_mid)
             _complete_rows(h, gamma, alpha, u, dense, live, state.x, state.v, g_mid, p_mid, w2,
                            w3, x_new, v_new)
-        _gradients(evaluate, x_new, live, lp_new, g_new)
-        _accept_rows(lp_new, x_new, v_new, g_new, dense, live, state.x, state.v, state.g,
-                     state.p, state.lp)
+        if method == RMD_LAGGED:
+            _accept_lagged_rows(h, gamma, alpha, u, sigma, z_rows, lp_new, x_mid, g_mid, p_mid,
+                                dense, x_new, v_new, live, (state.x, state.v, state.g, state.p,
+                                                            state.x_at, state.v_at), state.lp)
+        else:
+            _gradients(evaluate, x_new, live, lp_new, g_new)
+            _accept_rows(lp_new, x_new, v_new, g_new, dense, live, state.x, state.v, state.g,
+                         state.p, state.lp)
         steps[live] += 1
     return steps
 

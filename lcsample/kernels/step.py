@@ -20,6 +20,9 @@ the gradients come from:
 4. :func:`accept` — the commit: the new state replaces the old one only if its log
    density, position and gradient are finite, so a chain that diverges keeps its last
    finite state.
+   :func:`accept_lagged` commits the lagged randomized midpoint, whose one gradient per
+   step is the midpoint's: the state keeps it (and the midpoint, ``x_at``) for the next
+   step's prediction.
 
 The four are inlined where they are called (:data:`lcsample._jit.inlined_kernel`), so a
 loop pays no call overhead for splitting the step this way.
@@ -51,8 +54,10 @@ __all__ = [
     "GRADS_PER_STEP",
     "NORMALS_PER_COORDINATE",
     "RMD",
+    "RMD_LAGGED",
     "ULMC",
     "accept",
+    "accept_lagged",
     "complete",
     "correlate",
     "draw_noise",
@@ -63,12 +68,15 @@ __all__ = [
     "standard_normals",
 ]
 
-#: Integrator codes: the Shen–Lee randomized midpoint and exponential Euler.
+#: Integrator codes: the Shen–Lee randomized midpoint, exponential Euler, and the lagged
+#: randomized midpoint: the same step with its midpoint predicted from the gradient at the
+#: previous step's midpoint instead of one at x, so that it costs one gradient, not two.
 RMD = 0
 ULMC = 1
+RMD_LAGGED = 2
 #: Gradient evaluations per step, and normals drawn per coordinate, of each integrator.
-GRADS_PER_STEP = (2, 1)
-NORMALS_PER_COORDINATE = (4, 2)
+GRADS_PER_STEP = (2, 1, 1)
+NORMALS_PER_COORDINATE = (4, 2, 4)
 
 
 @kernel
@@ -175,7 +183,7 @@ def draw_noise(rng, method, chol, raw, z):
     ----------
     rng : numpy.random.Generator
     method : int
-        :data:`RMD` or :data:`ULMC`.
+        :data:`RMD`, :data:`ULMC` or :data:`RMD_LAGGED`.
     chol : ndarray, shape (d, d) or (0, 0)
     raw, z : ndarray, shape (d, k)
         k = :data:`NORMALS_PER_COORDINATE` [method]. ``z`` receives the normals (times L
@@ -186,7 +194,7 @@ def draw_noise(rng, method, chol, raw, z):
     alpha : float
         The midpoint fraction; 1.0 for exponential Euler, which draws none.
     """
-    alpha = rng.random() if method == RMD else 1.0
+    alpha = 1.0 if method == ULMC else rng.random()
     if chol.shape[0] == 0:
         standard_normals(rng, z)
     else:
@@ -235,13 +243,14 @@ def propose(method, c, z, u, sigma, x, v, p, x_mid, w2, w3, x_new, v_new):
     z : ndarray, shape (d, k)
         The step's normals from :func:`draw_noise`.
     u, sigma, x, v, p : ndarray, shape (d,)
+        ``p`` is U·g at x, or (:data:`RMD_LAGGED`) at the previous step's midpoint.
     x_mid, w2, w3, x_new, v_new : ndarray, shape (d,)
-        Outputs (RMD writes the first three, ULMC the last two).
+        Outputs (the randomized midpoints write the first three, ULMC the last two).
     """
     for i in range(x.shape[0]):
         s = sigma[i]
         a1 = c.l21_a * z[i, 0] + c.l22_a * z[i, 1]
-        if method == RMD:
+        if method != ULMC:
             i1 = c.l11_a * z[i, 0]
             i2 = c.l11_b * z[i, 2]
             a2 = c.l21_b * z[i, 2] + c.l22_b * z[i, 3]
@@ -310,6 +319,51 @@ def accept(lp_new, x_new, v_new, g_new, dense, x, v, g, p):
         g[i] = g_new[i]
     if dense.shape[0] > 0:
         precondition(dense, g, p)
+    return True
+
+
+@inlined_kernel
+def accept_lagged(c, gamma, z, u, sigma, lp_mid, x_mid, g_mid, p_mid, dense, x_new, v_new, x, v,
+                  g, p, x_at, v_at):
+    """:func:`accept` for the lagged randomized midpoint: commit (x', v') and the midpoint.
+
+    The state keeps the end point (x', v') and, as its gradient, the one at the midpoint,
+    which predicts the next midpoint; ``x_at`` receives the midpoint (where ``g`` and the
+    log density now are) and ``v_at`` the velocity there, e^{-γa}·v + u·φ(a)·p + σ·I1
+    (the Hamiltonian of a draw is taken at that point, the last one evaluated).
+
+    Parameters
+    ----------
+    c : StepCoefficients
+    gamma : float
+    z : ndarray, shape (d, 4)
+    u, sigma : ndarray, shape (d,)
+    lp_mid : float
+    x_mid, g_mid, p_mid, x_new, v_new : ndarray, shape (d,)
+        ``p_mid`` holds U·g_mid for a dense or low-rank mass (:func:`complete`).
+    dense : ndarray
+    x, v, g, p, x_at, v_at : ndarray, shape (d,)
+        Updated in place; ``p`` is ``g`` itself for a diagonal mass.
+
+    Returns
+    -------
+    bool
+        Whether the midpoint's log density and gradient and the end point were finite.
+    """
+    total = lp_mid
+    for i in range(x.shape[0]):
+        total += x_new[i] + v_new[i] + g_mid[i]
+    if not np.isfinite(total):
+        return False
+    exp_a = 1.0 - gamma * c.phi_a  # e^{-γa}, as φ(a) = (1 - e^{-γa})/γ
+    for i in range(x.shape[0]):
+        v_at[i] = exp_a * v[i] + c.phi_a * u[i] * p[i] + sigma[i] * c.l11_a * z[i, 0]
+        x_at[i] = x_mid[i]
+        x[i] = x_new[i]
+        v[i] = v_new[i]
+        g[i] = g_mid[i]
+        if dense.shape[0] > 0:
+            p[i] = p_mid[i]
     return True
 
 

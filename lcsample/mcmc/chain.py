@@ -5,10 +5,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..kernels.compiled import run_chain
-from ..kernels.step import GRADS_PER_STEP, fresh_velocity
+from ..kernels.step import GRADS_PER_STEP, RMD_LAGGED, fresh_velocity
 from .warmup.curvature import extreme_curvatures
 
 __all__ = ["Chain", "Request", "block_lengths", "draw_costs"]
+
+_NOWHERE = np.empty(0)  # the x_at of chains whose gradient is at their position
 
 
 class Request(NamedTuple):
@@ -86,11 +88,14 @@ class Chain:
     ----------
     target : Target
     integrator : int
-        :data:`lcsample.kernels.step.RMD` or :data:`lcsample.kernels.step.ULMC` (the
-        method's :attr:`lcsample.mcmc.options.Method.integrator`).
+        :data:`lcsample.kernels.step.RMD`, :data:`~lcsample.kernels.step.ULMC` or
+        :data:`~lcsample.kernels.step.RMD_LAGGED` (the method's
+        :attr:`lcsample.mcmc.options.Method.integrator`).
     rng : numpy.random.Generator
     x, v, g : ndarray, shape (d,)
     lp : float
+        ``g`` and ``lp`` are taken at x, and for the lagged step, once it has moved, at
+        its last midpoint, kept as ``x_at`` (None for the other integrators).
     step_size, friction : float or None
         None means tuned.
     mass : InverseMass
@@ -104,6 +109,7 @@ class Chain:
         self.integrator = integrator
         self.rng = rng
         self.x, self.v, self.g, self.lp = x, v, g, lp
+        self.x_at = x.copy() if integrator == RMD_LAGGED else None
         self.step_size, self.friction, self.mass = step_size, friction, mass
         self.corrector = corrector
         self.n_grads = 0
@@ -130,11 +136,26 @@ class Chain:
         n_done, self.lp, failed_grads = run_chain(
             self.target.logdensity_and_grad, self.target.args, self.integrator, self.step_size,
             self.friction, self.mass.kernel_args, corrector, request.thin, self.x, self.v,
-            self.g, self.lp, self.rng, request.draws, request.lp, request.energy,
+            self.g, self.evaluated_at_buffer(), self.lp, self.rng, request.draws, request.lp,
+            request.energy,
         )
         grads = n_done * self.grads_per_draw(request.thin, request.corrected) + failed_grads
         self.n_grads += grads
         return n_done, grads
+
+    def move_to(self, x, lp, g):
+        """Restart the chain at x, with log density ``lp`` and gradient ``g`` there."""
+        self.x, self.lp, self.g = x, lp, g
+        if self.x_at is not None:
+            self.x_at = x.copy()
+
+    def evaluated_at_buffer(self):
+        """The kernels' ``x_at`` argument: ``x_at``, or an empty array (it is x itself)."""
+        return _NOWHERE if self.x_at is None else self.x_at
+
+    def evaluation_point(self):
+        """(position, log density, gradient) of the target's last evaluation."""
+        return (self.x if self.x_at is None else self.x_at), self.lp, self.g
 
     def refresh_velocity(self):
         """Draw v ~ N(0, U), the velocity's law under the stationary measure."""

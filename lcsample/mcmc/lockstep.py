@@ -9,7 +9,7 @@ target to the round-off of the two gradient implementations.
 import numpy as np
 
 from ..kernels.rows import RowState, advance_rows, kinetic_rows, langevin_rows, typed_generators
-from ..kernels.step import GRADS_PER_STEP, ULMC
+from ..kernels.step import GRADS_PER_STEP, RMD_LAGGED, ULMC
 
 __all__ = ["LockstepAdvance"]
 
@@ -50,8 +50,10 @@ class LockstepAdvance:
         thin, corrected = requests[0].thin, requests[0].corrected
         first = chains[0]
         precond = first.mass.kernel_args
+        lagged = first.integrator == RMD_LAGGED
         state = RowState.start([c.x for c in chains], [c.v for c in chains],
-                               [c.g for c in chains], [c.lp for c in chains], precond[2])
+                               [c.g for c in chains], [c.lp for c in chains], precond[2],
+                               [c.x_at for c in chains] if lagged else None)
         h, gamma = np.array([c.step_size for c in chains]), np.array([c.friction for c in chains])
         rngs = typed_generators([c.rng for c in chains])
         wanted = np.array([len(r.draws) for r in requests])
@@ -71,7 +73,8 @@ class LockstepAdvance:
                                               gamma, precond, state, rngs, live.copy())
                 self._stop(live, c_steps < n_corr, k, thin * per_step + c_steps + 1, n_done,
                            failed)
-            kinetic_rows(precond[0], precond[1], draw.v, kinetic)
+            # the lagged step's lp is its midpoint's, and so is the velocity of its energy
+            kinetic_rows(precond[0], precond[1], draw.v_at if lagged else draw.v, kinetic)
             for i in np.flatnonzero(live):
                 requests[i].draws[k] = draw.x[i]
                 requests[i].lp[k] = draw.lp[i]
@@ -93,6 +96,8 @@ class LockstepAdvance:
         for i, chain in enumerate(chains):
             chain.x, chain.v, chain.g = state.x[i].copy(), state.v[i].copy(), state.g[i].copy()
             chain.lp = float(state.lp[i])
+            if state.x_at is not None:
+                chain.x_at = state.x_at[i].copy()
             grads = int(n_done[i]) * chain.grads_per_draw(thin, corrected) + int(failed[i])
             chain.n_grads += grads
             results.append((int(n_done[i]), grads))

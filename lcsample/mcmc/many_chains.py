@@ -85,7 +85,8 @@ class CompiledLockstep:
         Parameters
         ----------
         integrator : int
-            :data:`~lcsample.kernels.step.RMD` or :data:`~lcsample.kernels.step.ULMC`.
+            :data:`~lcsample.kernels.step.RMD`, :data:`~lcsample.kernels.step.ULMC` or
+            :data:`~lcsample.kernels.step.RMD_LAGGED`.
         corrected : bool
             Also compile the ``rmd-tv`` corrector's variant.
         """
@@ -94,8 +95,8 @@ class CompiledLockstep:
         for corrector in ((None, (1, 0.1)) if corrected else (None,)):
             run_chains(self.target.logdensity_and_grad, self.target.args, integrator,
                        np.empty(0), np.empty(0), InverseMass(np.ones(d)).kernel_args, corrector,
-                       1, np.empty((0, d)), np.empty((0, d)), np.empty((0, d)), np.empty(0),
-                       rngs, none, none, np.empty((0, 0, d)), np.empty((0, 0)),
+                       1, np.empty((0, d)), np.empty((0, d)), np.empty((0, d)), np.empty((0, d)),
+                       np.empty(0), rngs, none, none, np.empty((0, 0, d)), np.empty((0, 0)),
                        np.empty((0, 0)), none.copy(), none.copy())
 
     def __call__(self, chains, requests):
@@ -169,17 +170,20 @@ class CompiledLockstep:
         for j, (r, w) in enumerate(zip(requests, wanted, strict=True)):
             draws[j, :w], lp[j, :w], energy[j, :w] = r.draws, r.lp, r.energy
         X, V, G = (np.array([getattr(c, name) for c in chains]) for name in "xvg")
+        X_at = np.array([c.evaluated_at_buffer() for c in chains])
         LP = np.array([c.lp for c in chains], dtype=np.float64)
         n_done, failed = np.empty(len(chains), dtype=np.int64), np.empty(len(chains), np.int64)
         run_chains(self.target.logdensity_and_grad, self.target.args, first.integrator,
                    np.array([c.step_size for c in chains], dtype=np.float64),
                    np.array([c.friction for c in chains], dtype=np.float64),
-                   first.mass.kernel_args, corrector, request.thin, X, V, G, LP, rngs, which,
-                   wanted, draws, lp, energy, n_done, failed)
+                   first.mass.kernel_args, corrector, request.thin, X, V, G, X_at, LP, rngs,
+                   which, wanted, draws, lp, energy, n_done, failed)
         replies = []
         for j, (chain, r, w) in enumerate(zip(chains, requests, wanted, strict=True)):
             r.draws[...], r.lp[...], r.energy[...] = draws[j, :w], lp[j, :w], energy[j, :w]
             chain.x[...], chain.v[...], chain.g[...] = X[j], V[j], G[j]
+            if chain.x_at is not None:
+                chain.x_at[...] = X_at[j]
             chain.lp = float(LP[j])
             grads = int(n_done[j]) * chain.grads_per_draw(r.thin, r.corrected) + int(failed[j])
             chain.n_grads += grads

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._executors import check_executor
 from .._validate import choice, non_negative_float, positive_float, positive_int
-from ..kernels.step import RMD, ULMC
+from ..kernels.step import RMD, RMD_LAGGED, ULMC
 from ..storage.zarr_store import as_zarr_store
 from ..targets.base import Target
 from .advance import lockstep_pays
@@ -36,7 +36,8 @@ class Method(NamedTuple):
     Attributes
     ----------
     integrator : int
-        :data:`~lcsample.kernels.step.RMD` or :data:`~lcsample.kernels.step.ULMC`.
+        :data:`~lcsample.kernels.step.RMD`, :data:`~lcsample.kernels.step.ULMC` or
+        :data:`~lcsample.kernels.step.RMD_LAGGED`.
     corrected : bool
         Each stored draw is taken after a short ULMC corrector run (``"rmd-tv"``).
     picard : bool
@@ -57,6 +58,9 @@ METHODS = {
     "rmd-tv": Method(RMD, True, False, "RM-ULMC with an underdamped-Langevin corrector per "
                                        "draw (Gupta-Cai-Chen, log-concave TV)"),
     "rmd-picard": Method(RMD, False, True, "RM-ULMC in Picard blocks (parallel in time)"),
+    "rmd-lagged": Method(RMD_LAGGED, False, False, "RM-ULMC with the midpoint predicted from "
+                                                   "the last midpoint's gradient (one gradient "
+                                                   "a step)"),
 }
 _RENAMED_METHODS = {"rmd-parallel": "rmd-picard"}
 #: ``method="rmd-picard"`` defaults: steps per Picard block and the stopping tolerance
@@ -199,6 +203,10 @@ def _tuning(a):
     accuracy = positive_float(a["target_accuracy"], "target_accuracy")
     if accuracy >= 1.0:
         raise ValueError(f"target_accuracy must be below 1, got {accuracy!r}")
+    if a["tuning"] == "adaptive" and a["method"] == "rmd-lagged":
+        # its energy probe is calibrated on the one-step integrators' noise-free steps
+        raise ValueError("tuning='adaptive' applies to methods 'rmd' and 'ulmc'; "
+                         "method='rmd-lagged' tunes with tuning='theory'")
     return {"tuning": choice(a["tuning"], "tuning", TUNING_ROUTES),
             "init": choice(a["init"], "init", INITS), "target_accuracy": accuracy,
             "step_size": positive_float(a["step_size"], "step_size"),

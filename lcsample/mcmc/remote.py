@@ -28,7 +28,7 @@ from .chain import Chain, Request
 __all__ = ["RemoteAdvance", "ship_target"]
 
 # What an advance changes on a chain, sent back from the worker.
-_MOVED = ("x", "v", "g", "lp", "rng", "n_grads", "n_rounds", "picard_blocks",
+_MOVED = ("x", "v", "g", "x_at", "lp", "rng", "n_grads", "n_rounds", "picard_blocks",
           "picard_unconverged", "pending")
 # Targets unpickled on this worker, by digest, with their advances by spec (a few runs').
 _TARGETS = {}

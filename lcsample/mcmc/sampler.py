@@ -34,6 +34,7 @@ from .warmup.modes import several_modes_warning, spread_chains, survey_modes
 from .warmup.starts import initial_points
 from .warmup.step_size import (
     STIFF_VARIANCE_BIAS,
+    chain_law,
     extreme_curvature_warning,
     large_step_warning,
 )
@@ -62,7 +63,8 @@ class _Trail(list):
         self.cap = cap
 
     def keep(self, chain):
-        self.append((chain.x.copy(), chain.lp, chain.g.copy()))
+        x, lp, g = chain.evaluation_point()
+        self.append((x.copy(), lp, g.copy()))
         if len(self) > self.cap:
             del self[::2]
 
@@ -384,9 +386,10 @@ def _set_thin(chain_list, thin):
 
 
 def _states(chain_list):
-    """Copies of the chains' (x, lp, g), shapes (chains, d), (chains,), (chains, d)."""
-    return (np.array([ch.x for ch in chain_list]), np.array([ch.lp for ch in chain_list]),
-            np.array([ch.g for ch in chain_list]))
+    """Copies of the chains' last evaluations (x, lp, g), shapes (chains, d), (chains,),
+    (chains, d) (:meth:`~.chain.Chain.evaluation_point`)."""
+    points = [ch.evaluation_point() for ch in chain_list]
+    return tuple(np.array([pt[i] for pt in points]) for i in range(3))
 
 
 def _question_concavity(target, seen, healthy, init_info):
@@ -437,7 +440,7 @@ def _question_step(chain_list, history, opts, init_info):
     if not 0.0 < lam_max < np.inf:
         return
     text = large_step_warning(lam_max, opts.step_size, chain_list[0].friction,
-                              "ulmc" if opts.method == "ulmc" else "rmd", opts.target_accuracy)
+                              chain_law(opts.method), opts.target_accuracy)
     if text is not None:
         warnings.warn(text, RuntimeWarning, stacklevel=5)  # sample -> _run -> _warmup -> here
 
@@ -605,8 +608,8 @@ def _compile(target, code, corrected):
     for corrector in ((None, (1, 0.1)) if corrected else (None,)):
         run_chain(target.logdensity_and_grad, target.args, code, 0.1, 1.0,
                   InverseMass(np.ones(d)).kernel_args, corrector, 1, np.zeros(d), np.zeros(d),
-                  np.zeros(d), 0.0, np.random.default_rng(0), np.empty((0, d)), np.empty(0),
-                  np.empty(0))
+                  np.zeros(d), np.zeros(d), 0.0, np.random.default_rng(0), np.empty((0, d)),
+                  np.empty(0), np.empty(0))
 
 
 def _sampling_task(chain, c, opts, records, n_total, monitor, trail):

@@ -37,7 +37,7 @@ from ..execution import run_tasks
 from .curvature import ritz_pairs
 from .mass import InverseMass, Welford, thresholded_variances
 from .starts import dense_inverse_mass
-from .step_size import energy_error, energy_target, step_size_for_bias
+from .step_size import chain_law, energy_error, energy_target, step_size_for_bias
 
 __all__ = [
     "MAX_ENERGY_ERROR",
@@ -414,7 +414,7 @@ def _update_mass(chain_list, stats):
 
 def _retune(chain_list, opts, reservoir, history, step):
     """Set a common γ and h on every chain; returns each chain's gradient evaluations."""
-    method = "ulmc" if opts.method == "ulmc" else "rmd"
+    method = chain_law(opts.method)
     estimates = [chain.curvatures() for chain in chain_list]
     grads = [e[2] for e in estimates]
     lam_max = max(e[1] for e in estimates)

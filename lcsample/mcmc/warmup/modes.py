@@ -218,6 +218,6 @@ def spread_chains(chain_list, optima, mass, rng, check):
         k = c % len(optima)
         if k:
             x, lp, grad = jittered_starts(optima[k], mass, [rng], check)
-            chain.x, chain.lp, chain.g = x[0], float(lp[0]), grad[0]
+            chain.move_to(x[0], float(lp[0]), grad[0])
             n_grads += 1
     return n_grads

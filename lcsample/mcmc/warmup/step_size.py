@@ -17,6 +17,7 @@ from ...kernels.step import NORMALS_PER_COORDINATE, RMD, ULMC, complete, precond
 
 __all__ = [
     "STIFF_VARIANCE_BIAS",
+    "chain_law",
     "energy_error",
     "energy_target",
     "extreme_curvature_warning",
@@ -29,6 +30,15 @@ __all__ = [
 STIFF_VARIANCE_BIAS = 0.01
 
 
+def chain_law(method):
+    """The :func:`lcsample.stationary_covariance` method of a ``sample`` method's chain.
+
+    ``"rmd-tv"`` and ``"rmd-picard"`` run the RM-ULMC chain (the corrector's own bias is
+    :func:`lcsample.corrected_variance`'s).
+    """
+    return method if method in ("ulmc", "rmd-lagged") else "rmd"
+
+
 def stationary_bias(curvature, step_size, friction, method="rmd"):
     """Relative error of the stationary variance along a direction of curvature ``curvature``.
 
@@ -36,7 +46,7 @@ def stationary_bias(curvature, step_size, friction, method="rmd"):
     ----------
     curvature, step_size, friction : float
         In preconditioned units (unit inverse mass).
-    method : {"rmd", "ulmc"}
+    method : {"rmd", "ulmc", "rmd-lagged"}
 
     Returns
     -------
@@ -114,9 +124,10 @@ def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIA
     curvature : float
         λ_max of the preconditioned target (unit inverse mass).
     friction : float
-    method : {"rmd", "ulmc"}
+    method : {"rmd", "ulmc", "rmd-lagged"}
     tol : float
-        Allowed relative error of Var x.
+        Allowed relative error of Var x (in absolute value: the lagged step's is negative
+        at small steps).
 
     Returns
     -------
@@ -124,9 +135,10 @@ def step_size_for_bias(curvature, friction, method="rmd", tol=STIFF_VARIANCE_BIA
     """
 
     def excess(h):
-        return stationary_bias(curvature, h, friction, method) - tol
+        return abs(stationary_bias(curvature, h, friction, method)) - tol
 
-    # bias is increasing in h: bracket the root on a log scale, then bisect in log h
+    # |bias| is increasing in h (the lagged step's crosses 0 well below tol, at ~2/3 of
+    # the step it returns): bracket the root on a log scale, then bisect in log h
     lo = hi = 1.0 / np.sqrt(curvature)
     while excess(hi) < 0.0:
         hi *= 2.0
