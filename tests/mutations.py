@@ -29,13 +29,14 @@ from typing import NamedTuple
 REPO = Path(__file__).resolve().parent.parent
 #: The test files run against every mutant; change freely.
 FAST_TESTS = ["tests/test_step.py", "tests/test_coefficients.py", "tests/test_golden.py",
-              "tests/test_energy.py", "tests/test_low_rank.py"]
+              "tests/test_energy.py", "tests/test_low_rank.py", "tests/test_lagged.py"]
 #: What is copied to the temporary directory (files that are absent are skipped).
 COPIED = ["lcsample", "tests", "pyproject.toml", "setup.cfg"]
 #: Seconds before a run is stopped; a mutant that hangs counts as caught.
 TIMEOUT = 1800
 STEP = "lcsample/kernels/step.py"
 COEFFICIENTS = "lcsample/kernels/coefficients.py"
+EXACT = "lcsample/kernels/exact.py"
 
 
 class Mutation(NamedTuple):
@@ -104,6 +105,15 @@ MUTATIONS = [
              (("total += (1.0 / (1.0 + factor[d, m]) ** 2 - 1.0) * t * t",
                "total += ((1.0 + factor[d, m]) ** 2 - 1.0) * t * t"),),
              "kinetic_energy uses Λ where U⁻¹ needs (1 + c)⁻² − 1 for a low-rank mass."),
+    Mutation("lagged gradient kept unpreconditioned", STEP,
+             (("            p[i] = p_mid[i]\n", "            pass\n"),),
+             "accept_lagged leaves U·g of the old midpoint for a dense or low-rank mass."),
+    Mutation("midpoint velocity without its friction decay", STEP,
+             (("v_at[i] = exp_a * v[i]", "v_at[i] = v[i]"),),
+             "the lagged draw's energy takes v + u·φ(a)·p + σI1, without e^{-γa} on v."),
+    Mutation("lagged exact law predicting from x", EXACT,
+             (("            mid[2] = -u * m * c.psi_a", "            mid[0] -= u * m * c.psi_a"),),
+             "the exact law of the lagged chain predicts its midpoint from the gradient at x."),
 ]
 
 

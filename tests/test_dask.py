@@ -63,7 +63,7 @@ def _same(local, remote):
     assert remote.attrs["step_size"].tolist() == local.attrs["step_size"].tolist()
 
 
-@pytest.mark.parametrize("method", ["rmd", "ulmc", "rmd-tv", "rmd-picard"])
+@pytest.mark.parametrize("method", ["rmd", "ulmc", "rmd-tv", "rmd-picard", "rmd-lagged"])
 def test_a_run_on_a_cluster_has_the_draws_of_a_local_run(client, gaussian, method):
     kwargs = dict(draws=200, chains=3, seed=9, method=method, **QUIET)
     _same(lcsample.sample(gaussian, **kwargs), lcsample.sample(gaussian, executor=client,

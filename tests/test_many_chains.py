@@ -14,6 +14,7 @@ from lcsample.mcmc import many_chains
 from lcsample.mcmc.chain import Chain, Request
 from lcsample.mcmc.execution import Monitor, run_tasks
 from lcsample.mcmc.many_chains import CompiledLockstep
+from lcsample.mcmc.options import METHODS
 from lcsample.mcmc.warmup.mass import InverseMass
 
 D = 4
@@ -80,7 +81,7 @@ def _assert_same(alone, together, out):
             for name in ("draws", "lp", "energy"):
                 np.testing.assert_array_equal(getattr(rb, name), getattr(ra, name))
     for ca, cb in zip(alone, together, strict=True):
-        for name in ("x", "v", "g"):
+        for name in ("x", "v", "g", "x_at"):
             np.testing.assert_array_equal(getattr(cb, name), getattr(ca, name))
         assert cb.lp == ca.lp and type(cb.lp) is type(ca.lp)
         assert cb.n_grads == ca.n_grads
@@ -94,9 +95,9 @@ MASSES = {"diag": lambda: [InverseMass(np.linspace(0.5, 1.5, D))],
 
 @pytest.mark.parametrize("cores", [1, 2])
 @pytest.mark.parametrize("mass", ["diag", "dense", "two"])
-@pytest.mark.parametrize("method", ["rmd", "ulmc", "rmd-tv"])
+@pytest.mark.parametrize("method", ["rmd", "ulmc", "rmd-tv", "rmd-lagged"])
 def test_lockstep_gives_the_per_chain_draws(method, mass, cores):
-    integrator = ULMC if method == "ulmc" else RMD
+    integrator = METHODS[method].integrator
     lengths = [5, 0, 3, 7, 1, 5, 6]  # differing requests, one empty
     _assert_same(*_run_both("gaussian", integrator, MASSES[mass](), lengths, cores,
                             corrected=method == "rmd-tv"))

@@ -128,7 +128,7 @@ def _split_equals_whole(target, **kwargs):
 
 
 @pytest.mark.parametrize("batched", [False, True])
-@pytest.mark.parametrize("method", ["rmd", "ulmc", "rmd-tv", "rmd-picard"])
+@pytest.mark.parametrize("method", ["rmd", "ulmc", "rmd-tv", "rmd-picard", "rmd-lagged"])
 def test_a_run_resumed_from_its_last_state_is_the_uninterrupted_run(method, batched):
     # rmd-tv resumed with its own corrector (it was re-derived from a curvature estimate
     # that drew on chain 0's stream); rmd-picard at a positive tolerance, where a block's

@@ -23,7 +23,7 @@ def run(**kwargs):
     return lcsample.sample(TARGET, **opts)
 
 
-@pytest.mark.parametrize("method", ["rmd", "ulmc"])
+@pytest.mark.parametrize("method", ["rmd", "ulmc", "rmd-lagged"])
 def test_same_seed_same_draws_any_cores(method):
     a = run(method=method, cores=1)
     b = run(method=method, cores=2)

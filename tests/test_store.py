@@ -74,7 +74,7 @@ def _lognormal_normal(x, grad_out):
     return -0.5 * (x[0] ** 2 / 0.25 + x[1] ** 2 + x[2] ** 2)
 
 
-@pytest.mark.parametrize("method", ["rmd", "rmd-tv"])
+@pytest.mark.parametrize("method", ["rmd", "rmd-tv", "rmd-lagged"])
 def test_a_stored_run_has_the_draws_of_a_run_in_memory(gaussian, tmp_path, method):
     kwargs = dict(draws=300, chains=3, seed=5, method=method, **QUIET)
     memory = lcsample.sample(gaussian, **kwargs)
