@@ -154,8 +154,16 @@ class Chain:
         return _NOWHERE if self.x_at is None else self.x_at
 
     def evaluation_point(self):
-        """(position, log density, gradient) of the target's last evaluation."""
+        """(position, log density, gradient) of the target's last evaluation; the position
+        is NaN where it is unknown (:meth:`forget_evaluation_point`)."""
         return (self.x if self.x_at is None else self.x_at), self.lp, self.g
+
+    def forget_evaluation_point(self):
+        """A resumed lagged chain's gradient is at a midpoint its saved state does not
+        hold: mark ``x_at`` unknown (NaN, which the concavity check skips) until the
+        chain's next step."""
+        if self.x_at is not None:
+            self.x_at[:] = np.nan
 
     def refresh_velocity(self):
         """Draw v ~ N(0, U), the velocity's law under the stationary measure."""

@@ -112,6 +112,7 @@ class StoredRun:
             for name in ("n_grads", "n_rounds", "picard_blocks", "picard_unconverged"):
                 setattr(chain, name, state[name])
             chain.pending = None if state["pending"] is None else PendingSteps(*state["pending"])
+            chain.forget_evaluation_point()
             chain_list.append(chain)
         return chain_list
 

@@ -10,6 +10,7 @@ from .._interrupt import ctrl_c_stops
 from .._progress import progress_bar
 from .._version import __version__
 from ..kernels.compiled import run_chain
+from ..kernels.step import RMD_LAGGED
 from ..targets.gradient_check import check_gradient
 from .advance import AdvanceSpec, lockstep_pays, make_advance
 from .chain import Chain, Request, draw_costs
@@ -94,10 +95,10 @@ def sample(target, *, draws=1000, tune=None, chains=4, seed=None, method="rmd", 
         (20 to 1000); 0 with ``initial_state``.
     seed : int or numpy.random.SeedSequence, optional
         One stream per chain: draws do not depend on ``cores`` or ``executor``.
-    method : {"rmd", "ulmc", "rmd-tv", "rmd-picard"}
-        Randomized midpoint (2 gradients a step, O(h³) bias); exponential Euler (1, O(h));
-        the paper's log-concave TV algorithm (a ULMC corrector before each stored draw);
-        RM-ULMC in Picard blocks, in fewer sequential rounds for more gradients.
+    method : {"rmd", "rmd-lagged", "ulmc", "rmd-tv", "rmd-picard"}
+        Shen–Lee randomized midpoint (2 gradients a step, O(h³) bias); the same predicted from
+        the last midpoint's gradient (1; ``lp``, ``energy`` at a draw's last midpoint); exp.
+        Euler (1, O(h)); the paper's log-concave TV algorithm; RM-ULMC in Picard blocks.
     step_size, friction : float, optional
         h and γ in preconditioned units; tuned unless given.
     inverse_mass_matrix : {"auto", "diag", "dense", "low_rank"} or array_like, (d,) or (d, d)
@@ -583,6 +584,7 @@ def _resume(target, code, state, chains, step_size, friction, fixed_mass, picard
             state.gradient[c].copy(), float(state.logdensity[c]),
             step_size or float(state.step_size[c]), friction or float(state.friction[c]), mass,
         ))
+        chain_list[-1].forget_evaluation_point()
     same = picard and step_size is None and friction is None and fixed_mass is None
     if same and state.pending is not None:
         for chain, pending in zip(chain_list, state.pending, strict=True):
@@ -662,10 +664,15 @@ def _warn_divergences(chain_list):
     for c, chain in enumerate(chain_list):
         if chain.diverged_at is not None:
             phase, index = chain.diverged_at
+            # the lagged step evaluates midpoints only: its draws just before the stop
+            # may lie where the log density is non-finite
+            lagged = (" method='rmd-lagged' does not evaluate the target at its draws: on a "
+                      "target that is non-finite somewhere (a support edge) use method='rmd', "
+                      "which does." if chain.integrator == RMD_LAGGED else "")
             warnings.warn(
                 f"chain {c} reached a non-finite state at {phase} step/draw {index} and was "
                 "stopped; its remaining draws are NaN and marked diverging. Try a smaller "
-                "step_size or check the target's log density.",
+                f"step_size or check the target's log density.{lagged}",
                 RuntimeWarning, stacklevel=4,  # sample -> _run -> here
             )
 
