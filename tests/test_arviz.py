@@ -48,7 +48,7 @@ def test_container_type_and_groups(result):
     assert stats["diverging"].dtype == bool
     attrs = data["posterior"].attrs
     assert attrs["inference_library"] == "lcsample"
-    assert attrs["method"] == "rmd" and attrs["seed"] == 9
+    assert attrs["method"] == "rmd-lagged" and attrs["seed"] == 9
     assert attrs["is_calibrated"] == 0  # stored netCDF-safe as 0/1
 
 

@@ -38,16 +38,18 @@ def test_default_runs_come_back_without_convergence_warnings(name):
 
 def test_the_automatic_thin_is_an_explicit_thin_chosen_after_the_warmup():
     target = lcsample.targets.Gaussian(np.zeros(20), cov=np.eye(20))
-    auto = lcsample.sample(target, draws=200, seed=4, **QUIET)
+    # the Shen–Lee step, whose shorter step makes a thin of 2 here (the lagged one's is 1)
+    auto = lcsample.sample(target, draws=200, seed=4, method="rmd", **QUIET)
     thin = auto.attrs["thin"]
     assert thin == auto_thin(auto.tuning_history, auto.attrs["step_size"][0],
                              auto.attrs["friction"][0]) == 2
-    given = lcsample.sample(target, draws=200, seed=4, thin=thin, **QUIET)
+    given = lcsample.sample(target, draws=200, seed=4, thin=thin, method="rmd", **QUIET)
     np.testing.assert_array_equal(auto.posterior, given.posterior)
     assert (auto.sample_stats["n_steps"] == 2 * thin).all()
     # a continuation keeps the run's thin, and equals the longer run
-    first = lcsample.sample(target, draws=100, seed=4, **QUIET)
-    rest = lcsample.sample(target, draws=100, initial_state=first.last_state, **QUIET)
+    first = lcsample.sample(target, draws=100, seed=4, method="rmd", **QUIET)
+    rest = lcsample.sample(target, draws=100, initial_state=first.last_state, method="rmd",
+                           **QUIET)
     assert first.last_state.thin == rest.attrs["thin"] == thin
     np.testing.assert_array_equal(np.concatenate([first.posterior, rest.posterior], axis=1),
                                   auto.posterior)

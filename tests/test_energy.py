@@ -62,7 +62,7 @@ def test_the_mean_energy_of_a_gaussian_is_the_chains_exact_stationary_value():
     # chain's exact stationary law at its tuned (h, γ) (the continuous dynamics would give
     # ½ log det(2πΣ) + d; the discretization overstates Var v by several percent)
     target = lcsample.targets.Gaussian(np.ones(3), cov=COV)
-    res = lcsample.sample(target, draws=4000, seed=1, **QUIET)
+    res = lcsample.sample(target, draws=4000, seed=1, method="rmd", **QUIET)
     h, gamma = res.attrs["step_size"][0], res.attrs["friction"][0]
     law = lcsample.stationary_covariance(1.0, h, gamma)
     exact = 0.5 * np.linalg.slogdet(2 * np.pi * COV)[1] + 1.5 * (law[0, 0] + law[1, 1])

@@ -9,6 +9,7 @@ preconditioner on the lagged gradient, or a wrong midpoint velocity makes these 
 
 import warnings
 
+import numba
 import numpy as np
 import pytest
 from helpers import batch_means_se
@@ -138,11 +139,6 @@ def test_the_tuned_lagged_step_is_the_first_to_reach_the_accuracy(friction, tol)
         assert abs(stationary_bias(1.0, shorter, friction, "rmd-lagged")) < tol
 
 
-def test_the_adaptive_route_is_refused_with_the_lagged_step():
-    with pytest.raises(ValueError, match="tuning"):
-        lcsample.sample(_target(), method="rmd-lagged", tuning="adaptive", progressbar=False)
-
-
 def test_a_resumed_lagged_run_raises_no_false_concavity_warning(tmp_path):
     # a resumed lagged chain's gradient is at a midpoint its saved state does not hold;
     # pairing it with the saved position would fake a non-concave Gaussian
@@ -157,3 +153,24 @@ def test_a_resumed_lagged_run_raises_no_false_concavity_warning(tmp_path):
                         compute_convergence_checks=False)
         lcsample.sample(target, store=tmp_path / "s.zarr", **kwargs)
         lcsample.sample(target, store=tmp_path / "s.zarr", resume=True, **kwargs)
+
+
+@numba.njit
+def _walled_gaussian(x, grad_out, wall):
+    for i in range(x.size):
+        grad_out[i] = -x[i]
+    return -0.5 * (x @ x) if x[0] <= wall else np.nan
+
+
+def test_a_lagged_chain_at_a_wall_is_stopped_and_told_to_use_rmd():
+    # the lagged step evaluates midpoints only: where the target is non-finite somewhere
+    # a chain stops there and the warning says that the Shen–Lee step evaluates its draws
+    target = lcsample.Target(_walled_gaussian, 2, args=(2.5,))
+    with pytest.warns(RuntimeWarning, match="method='rmd', which does"):
+        res = lcsample.sample(target, draws=400, tune=0, chains=4, seed=3, progressbar=False,
+                              initial_positions=np.zeros(2), step_size=0.9, friction=1.0,
+                              inverse_mass_matrix=1.0, method="rmd-lagged")
+    div = res.sample_stats["diverging"]
+    assert div.any()
+    for c in range(4):  # NaN exactly where flagged, and flagged from the stop on
+        np.testing.assert_array_equal(np.isnan(res.posterior[c]).any(axis=1), div[c])

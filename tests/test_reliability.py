@@ -99,7 +99,7 @@ def test_a_user_step_far_too_large_is_questioned():
     target = lcsample.Target(_gaussian, 3, args=(1.0,))
     with pytest.warns(RuntimeWarning, match=r"step_size=3\.9 with friction=2 overstates"):
         lcsample.sample(target, draws=50, tune=0, seed=0, step_size=3.9, friction=2.0,
-                        inverse_mass_matrix=1.0, **QUIET)
+                        inverse_mass_matrix=1.0, method="rmd", **QUIET)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a sensible step is not questioned
         lcsample.sample(target, draws=50, tune=0, seed=0, step_size=0.5, friction=2.0,

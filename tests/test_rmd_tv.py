@@ -35,7 +35,7 @@ def test_rmd_tv_draws_follow_the_exact_corrected_law():
                  progressbar=False, compute_convergence_checks=False, initial_positions=np.zeros(d))
     tv = lcsample.sample(target, draws=3000, method="rmd-tv", corrector_steps=steps,
                          corrector_step_size=step, **fixed)
-    rm = lcsample.sample(target, draws=3000, **fixed)
+    rm = lcsample.sample(target, draws=3000, method="rmd", **fixed)
     assert (tv.sample_stats["n_steps"] == 2 + steps).all()
     exact_tv = corrected_variance(1.0, h, gamma, steps, step)
     exact_rm = stationary_covariance(1.0, h, gamma)[0, 0]

@@ -42,7 +42,8 @@ def test_recorded_seed_repeats_an_unseeded_run():
 
 
 def test_shapes_and_stats():
-    res = run(draws=40, tune=25, chains=2, thin=3, discard_tuned_samples=False)
+    # the Shen–Lee step, which evaluates the target at its draws (rmd-lagged: test_lagged)
+    res = run(draws=40, tune=25, chains=2, thin=3, discard_tuned_samples=False, method="rmd")
     assert res.posterior.shape == (2, 40, 3)
     assert res.warmup["posterior"].shape == (2, 25, 3)
     for name, dtype in [("lp", float), ("diverging", bool), ("step_size", float),
@@ -148,7 +149,7 @@ def test_nonfinite_chain_is_stopped_flagged_and_reported():
     target = lcsample.Target(_walled_gaussian, 2, args=(2.5,))
     with pytest.warns(RuntimeWarning, match=r"chain \d+ reached a non-finite state at sampling"):
         res = lcsample.sample(target, draws=400, tune=0, chains=4, seed=3, progressbar=False,
-                              initial_positions=np.zeros(2), **FIXED)
+                              initial_positions=np.zeros(2), method="rmd", **FIXED)
     div = res.sample_stats["diverging"]
     stopped = div.any(axis=1)
     assert 0 < stopped.sum() < 4  # this seed stops some chains and not others

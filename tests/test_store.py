@@ -105,7 +105,7 @@ def test_float32_halves_the_draws_and_arviz_reads_named_variables(tmp_path):
     np.testing.assert_array_equal(data["sample_stats"]["lp"].values, memory.sample_stats["lp"])
     np.testing.assert_array_equal(data["warmup_sample_stats"]["energy"].values,
                                   memory.warmup["sample_stats"]["energy"])
-    assert data["posterior"].attrs["method"] == "rmd"
+    assert data["posterior"].attrs["method"] == "rmd-lagged"
     assert stored.to_arviz()["posterior"]["sigma"].chunks is not None  # Dask, not loaded
 
 

@@ -237,7 +237,7 @@ def test_auto_thin_is_half_the_autocorrelation_time_of_the_softest_direction():
     assert auto_thin([], 0.1, 1.0) == 1  # nothing estimated: every step
 
 
-@pytest.mark.parametrize("method", ["rmd", "ulmc"])
+@pytest.mark.parametrize("method", ["rmd", "ulmc", "rmd-lagged"])
 def test_energy_target_is_the_energy_error_at_the_theory_step(method):
     # Monte Carlo of the probe on N(0, I_d) from the exact law: Var ΔH / d of one step
     d, n = 50, 2000

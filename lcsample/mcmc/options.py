@@ -203,10 +203,6 @@ def _tuning(a):
     accuracy = positive_float(a["target_accuracy"], "target_accuracy")
     if accuracy >= 1.0:
         raise ValueError(f"target_accuracy must be below 1, got {accuracy!r}")
-    if a["tuning"] == "adaptive" and a["method"] == "rmd-lagged":
-        # its energy probe is calibrated on the one-step integrators' noise-free steps
-        raise ValueError("tuning='adaptive' applies to methods 'rmd' and 'ulmc'; "
-                         "method='rmd-lagged' tunes with tuning='theory'")
     return {"tuning": choice(a["tuning"], "tuning", TUNING_ROUTES),
             "init": choice(a["init"], "init", INITS), "target_accuracy": accuracy,
             "step_size": positive_float(a["step_size"], "step_size"),

@@ -60,7 +60,8 @@ class SamplingResult:
         ``lp`` (log density); ``energy``, the Hamiltonian −log π + ½ vᵀU⁻¹v at the draw
         (NUTS's units: ArviZ's energy plot and BFMI take it); ``diverging``, as NUTS users
         read it: the energy jumped by more than 1000 since the last draw, or the chain
-        stopped on a non-finite state; ``nonfinite``, that stop alone; ``step_size``,
+        stopped on a non-finite state (``"rmd-lagged"``: the stop only, as its ``lp`` and
+        ``energy`` are at each draw's last midpoint, which scatter by O(d)); ``nonfinite``, that stop alone; ``step_size``,
         ``friction`` and ``n_steps`` (gradient evaluations spent on the draw).
     warmup : dict or None
         ``{"posterior": ..., "sample_stats": {...}}`` of the tuning phase, shape

@@ -169,7 +169,7 @@ def energy_error(logdensity_and_gradient, x, mass, h, method, rng, n_steps):
     x : ndarray, shape (d,)
     mass : InverseMass
     h : float
-    method : {"rmd", "ulmc"}
+    method : {"rmd", "ulmc", "rmd-lagged"}
     rng : numpy.random.Generator
         For the velocity.
     n_steps : int
@@ -182,7 +182,9 @@ def energy_error(logdensity_and_gradient, x, mass, h, method, rng, n_steps):
     """
     u, _, dense = mass.kernel_args
     d = x.shape[0]
-    code = RMD if method == "rmd" else ULMC
+    # the lagged step is probed with the Shen–Lee one (its first step from x is that step),
+    # and energy_target calibrates the probe at the lagged step's own theory step
+    code = ULMC if method == "ulmc" else RMD
     c = step_coefficients(h, 0.0, 0.5 if code == RMD else 1.0)
     noise = np.zeros((d, NORMALS_PER_COORDINATE[code]))
     lp, g = logdensity_and_gradient(x)
@@ -216,11 +218,12 @@ def energy_target(method, tol=STIFF_VARIANCE_BIAS):
     h* = :func:`step_size_for_bias` (1, 1, method, tol). This returns Var ΔH of one
     noise-free step (:func:`energy_error`) at h*, per dimension and exactly: the step maps
     z = (x, w) ~ N(0, I) linearly, z' = Mz, so ΔH = ½zᵀAz with A = MᵀM - I and
-    Var ΔH = tr(A²)/2.
+    Var ΔH = tr(A²)/2. For ``"rmd-lagged"`` the step is the Shen–Lee one that probes it,
+    at the lagged step's h*.
 
     Parameters
     ----------
-    method : {"rmd", "ulmc"}
+    method : {"rmd", "ulmc", "rmd-lagged"}
     tol : float
 
     Returns
@@ -228,7 +231,7 @@ def energy_target(method, tol=STIFF_VARIANCE_BIAS):
     float
     """
     h = step_size_for_bias(1.0, 1.0, method, tol)
-    if method == "rmd":
+    if method != "ulmc":
         a = 0.5 * h
         mid = np.array([1.0 - 0.5 * a * a, a])  # x_mid as a row acting on (x, w)
         m = np.array([[1.0, h], [0.0, 1.0]]) - np.outer([h * (h - a), h], mid)
