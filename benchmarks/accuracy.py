@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
 from common import REPO, RESULTS, finish, fmt, median_inf, quotient  # noqa: E402
 
 import lcsample  # noqa: E402
-from lcsample.mcmc.options import AUTO_DENSE_MAX_DIM  # noqa: E402
+from lcsample.kernels.step import GRADS_PER_STEP  # noqa: E402
+from lcsample.mcmc.options import AUTO_DENSE_MAX_DIM, METHODS  # noqa: E402
 from lcsample.metrics import grads_to_accuracy, squared_bias  # noqa: E402
 
 THRESHOLD = 0.01
@@ -203,9 +204,10 @@ TARGETS = {
 #: bias, so its default accuracy forces a small step; it runs at four accuracies and the
 #: best one per target is its baseline ("ulmc best").
 CONFIGS = {
-    "rmd": ({}, 1),
-    "rmd adaptive": ({"tuning": "adaptive"}, 1),
-    "rmd diag": ({"inverse_mass_matrix": "diag"}, 1),
+    "rmd-lagged": ({}, 1),  # the default method
+    "rmd": ({"method": "rmd"}, 1),
+    "rmd adaptive": ({"method": "rmd", "tuning": "adaptive"}, 1),
+    "rmd diag": ({"method": "rmd", "inverse_mass_matrix": "diag"}, 1),
     "ulmc 0.01": ({"method": "ulmc", "target_accuracy": 0.01}, 10),
     "ulmc 0.05": ({"method": "ulmc", "target_accuracy": 0.05}, 4),
     "ulmc 0.1": ({"method": "ulmc", "target_accuracy": 0.1}, 2),
@@ -328,7 +330,7 @@ def warmup_breakdown(result, grads):
     a dense switch, energy probes); *draws*: the sampling phase up to the crossing (None
     when it was not reached).
     """
-    per_step = 1 if result.attrs["method"] == "ulmc" else 2
+    per_step = GRADS_PER_STEP[METHODS[result.attrs["method"]].integrator]
     warmup = float((result.n_grad_evals - result.sample_stats["n_steps"].sum(axis=1)).mean())
     steps = float(result.attrs["tune"] * per_step)
     init = float(result.attrs["init_grad_evals"])
@@ -468,7 +470,7 @@ def _breakdown_lines(acc):
     """Where the default configuration's gradients go, per target."""
     lines = [
         "",
-        "### Where the gradients go (`rmd`, the defaults)",
+        "### Where the gradients go (`rmd-lagged`, the defaults)",
         "",
         "Gradient evaluations per chain, medians over seeds (so the parts need not add up "
         "to the total): *init* = mode search, Laplace mass, survey for other modes and the "
@@ -481,7 +483,7 @@ def _breakdown_lines(acc):
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, per in acc["summary"].items():
-        s = per.get("rmd")
+        s = per.get("rmd-lagged")
         if s is None or "breakdown" not in s:
             continue
         b = s["breakdown"]

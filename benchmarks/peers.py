@@ -106,21 +106,22 @@ QUICK_TARGETS = ("german_credit", "rotated_gaussian_100", "poisson_regression_20
                  "gaussian_1000")
 
 LCSAMPLE_SAMPLERS = {
-    "rmd": ({}, 4),
+    "rmd-lagged": ({}, 4),  # the default method
+    "rmd": ({"method": "rmd"}, 4),
     "ulmc": ({"method": "ulmc", "target_accuracy": 0.1}, 2),
     "rmd-tv": ({"method": "rmd-tv"}, 1),
     "rmd-picard": ({"method": "rmd-picard"}, 1),
 }
 PEER_SAMPLERS = ("blackjax_nuts", "numpyro_nuts", "mclmc small", "mclmc large")
 SAMPLERS = tuple(LCSAMPLE_SAMPLERS) + PEER_SAMPLERS
-QUICK_SAMPLERS = ("rmd", "ulmc", "rmd-picard", "blackjax_nuts", "numpyro_nuts",
+QUICK_SAMPLERS = ("rmd-lagged", "rmd", "ulmc", "rmd-picard", "blackjax_nuts", "numpyro_nuts",
                   "mclmc small")
 #: rmd-tv (16 extra gradients per draw) runs on these targets only.
 RMD_TV_TARGETS = ("german_credit", "rotated_gaussian_100", "linear_regression_50",
                   "poisson_regression_20")
 
 LABELS = {
-    "rmd": "lcsample rmd", "ulmc": "lcsample ulmc", "rmd-tv": "lcsample rmd-tv",
+    "rmd-lagged": "lcsample rmd-lagged", "rmd": "lcsample rmd", "ulmc": "lcsample ulmc", "rmd-tv": "lcsample rmd-tv",
     "rmd-picard": "lcsample rmd-picard", "blackjax_nuts": "BlackJAX NUTS",
     "numpyro_nuts": "NumPyro NUTS", "mclmc small": "BlackJAX MCLMC (small)",
     "mclmc large": "BlackJAX MCLMC (large)",
