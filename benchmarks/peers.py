@@ -121,7 +121,8 @@ RMD_TV_TARGETS = ("german_credit", "rotated_gaussian_100", "linear_regression_50
                   "poisson_regression_20")
 
 LABELS = {
-    "rmd-lagged": "lcsample rmd-lagged", "rmd": "lcsample rmd", "ulmc": "lcsample ulmc", "rmd-tv": "lcsample rmd-tv",
+    "rmd-lagged": "lcsample rmd-lagged", "rmd": "lcsample rmd", "ulmc": "lcsample ulmc",
+    "rmd-tv": "lcsample rmd-tv",
     "rmd-picard": "lcsample rmd-picard", "blackjax_nuts": "BlackJAX NUTS",
     "numpyro_nuts": "NumPyro NUTS", "mclmc small": "BlackJAX MCLMC (small)",
     "mclmc large": "BlackJAX MCLMC (large)",

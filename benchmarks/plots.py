@@ -18,7 +18,8 @@ from common import RESULTS, load_json  # noqa: E402
 
 #: One colour and marker per sampler, stable across plots.
 STYLE = {
-    "rmd-lagged": ("C3", "D", "-"), "rmd": ("C0", "o", "-"), "ulmc": ("C9", "v", "-"), "rmd-tv": ("C4", "s", "-"),
+    "rmd-lagged": ("C5", "*", "-"), "rmd": ("C0", "o", "-"), "ulmc": ("C9", "v", "-"),
+    "rmd-tv": ("C4", "s", "-"),
     "rmd-picard": ("C6", "P", "-"), "blackjax_nuts": ("C3", "^", "--"),
     "numpyro_nuts": ("C1", "D", "--"), "mclmc small": ("C2", "<", ":"),
     "mclmc large": ("C8", ">", ":"),

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lcsample
-from lcsample.kernels.step import RMD, ULMC
+from lcsample.kernels.step import RMD
 from lcsample.mcmc import many_chains
 from lcsample.mcmc.chain import Chain, Request
 from lcsample.mcmc.execution import Monitor, run_tasks

@@ -56,8 +56,8 @@ class RowState:
         ``x_at`` (n, d) for the lagged step."""
         x, v, g = (np.array(a, dtype=np.float64) for a in (x, v, g))
         lp = np.array(lp, dtype=np.float64)
-        p = g
-        if dense.shape[0] > 0:  # a diagonal mass applies u in the kernels: p is g
+        p = g  # a diagonal mass: p is g itself (the kernels apply u)
+        if dense.shape[0] > 0:
             p = np.empty_like(g)
             for g_row, p_row in zip(g, p, strict=True):
                 precondition(dense, g_row, p_row)

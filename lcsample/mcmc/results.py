@@ -61,8 +61,9 @@ class SamplingResult:
         (NUTS's units: ArviZ's energy plot and BFMI take it); ``diverging``, as NUTS users
         read it: the energy jumped by more than 1000 since the last draw, or the chain
         stopped on a non-finite state (``"rmd-lagged"``: the stop only, as its ``lp`` and
-        ``energy`` are at each draw's last midpoint, which scatter by O(d)); ``nonfinite``, that stop alone; ``step_size``,
-        ``friction`` and ``n_steps`` (gradient evaluations spent on the draw).
+        ``energy`` are at each draw's last midpoint, which scatter by O(d)); ``nonfinite``,
+        that stop alone; ``step_size``, ``friction`` and ``n_steps`` (gradient evaluations
+        spent on the draw).
     warmup : dict or None
         ``{"posterior": ..., "sample_stats": {...}}`` of the tuning phase, shape
         (chains, tune, ...), when ``discard_tuned_samples=False``.

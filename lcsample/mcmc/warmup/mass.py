@@ -1,4 +1,4 @@
-"""Inverse mass matrices (preconditioners): diagonal, dense or low rank, as the kernels take them."""
+"""Inverse mass matrices (preconditioners): diagonal, dense or low rank, in the kernels' layouts."""
 
 import numpy as np
 import scipy.linalg
