@@ -52,7 +52,7 @@ def _target(backend):
     return lcsample.Target(_logdensity_and_grad, 3, args=(_MEAN, _PRECISION))
 
 
-MCMC_METHODS = ("rmd", "ulmc", "rmd-tv", "rmd-picard")
+MCMC_METHODS = ("rmd", "ulmc", "rmd-tv", "rmd-picard", "rmd-lagged")
 MASSES = ("diag", "dense")
 BACKENDS = ("jitted", "batched")
 PREDICTORS = ("rm", "exp-euler", "ddpm", "heun", "ddim", "dpm-pc")
