@@ -15,12 +15,24 @@ import pytest
 from helpers import batch_means_se
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_step import MASSES, PRECISION, V0, X0, _grad, _pair, _phi, _target, factors
+from test_step import (
+    MASSES,
+    ROWS_GAMMA,
+    ROWS_H,
+    ROWS_STARTS,
+    V0,
+    X0,
+    _grad,
+    _pair,
+    _phi,
+    _target,
+    factors,
+    lockstep_rows,
+)
 
 import lcsample
 from lcsample.kernels.compiled import run_chain
 from lcsample.kernels.exact import stationary_covariance
-from lcsample.kernels.rows import RowState, advance_rows, typed_generators
 from lcsample.kernels.step import RMD_LAGGED
 from lcsample.mcmc.warmup.step_size import stationary_bias, step_size_for_bias
 
@@ -75,24 +87,10 @@ def test_compiled_lagged_chain_is_the_reference_step(mass):
 
 @pytest.mark.parametrize("mass", list(MASSES))
 def test_lockstep_lagged_rows_are_the_reference_step(mass):
-    # three rows with their own streams, step sizes and frictions: one call per step
-    target = _target()
-    h, g = np.array([0.3, 0.2, 0.45]), np.array([1.3, 0.7, 2.0])
-    mass_args = MASSES[mass]().kernel_args
-    starts = np.array([X0, -X0, 0.5 * X0])
-    lp, grads = zip(*(target.logdensity_and_gradient(x) for x in starts), strict=True)
-    state = RowState.start(starts, np.tile(V0, (3, 1)), np.array(grads), np.array(lp),
-                           mass_args[2], starts)
-    calls = []
-
-    def evaluate(X):
-        calls.append(len(X))
-        return -0.5 * np.einsum("ij,ij->i", X @ PRECISION, X), -X @ PRECISION
-
-    rngs = typed_generators([np.random.default_rng(20 + i) for i in range(3)])
-    steps = advance_rows(evaluate, RMD_LAGGED, 5, h, g, mass_args, state, rngs, np.ones(3, bool))
-    np.testing.assert_array_equal(steps, 5)
+    # one call of the batched gradient per step, each row as the reference
+    state, calls = lockstep_rows(RMD_LAGGED, mass, 5, lagged=True)
     assert calls == [3] * 5
+    starts, h, g = ROWS_STARTS, ROWS_H, ROWS_GAMMA
     for i in range(3):
         xr, vr, xm, vm, gm = reference_lagged_run(20 + i, starts[i], V0, h[i], g[i], mass, 5)
         for got, want in [(state.x[i], xr), (state.v[i], vr), (state.x_at[i], xm),

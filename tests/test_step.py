@@ -116,17 +116,19 @@ def test_compiled_chain_is_the_reference_step(method, mass):
     np.testing.assert_allclose(gr, _grad(xr), rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("mass", list(MASSES))
-@pytest.mark.parametrize("method", [RMD, ULMC])
-def test_lockstep_rows_are_the_reference_step(method, mass):
-    # three rows, each with its own stream, step size and friction, one call per round
+#: The lockstep rows' step sizes, frictions and starts; row i's stream is seeded 20 + i.
+ROWS_H, ROWS_GAMMA = np.array([0.3, 0.2, 0.45]), np.array([1.3, 0.7, 2.0])
+ROWS_STARTS = np.array([X0, -X0, 0.5 * X0])
+
+
+def lockstep_rows(method, mass, n_steps, lagged=False):
+    """Three rows (each with its own stream, step size and friction) advanced ``n_steps``
+    in lockstep on the test target; returns the state and the rows per gradient call."""
     target = _target()
-    h, g = np.array([0.3, 0.2, 0.45]), np.array([1.3, 0.7, 2.0])
     mass_args = MASSES[mass]().kernel_args
-    starts = np.array([X0, -X0, 0.5 * X0])
-    lp, grads = zip(*(target.logdensity_and_gradient(x) for x in starts), strict=True)
-    state = RowState.start(starts, np.tile(V0, (3, 1)), np.array(grads), np.array(lp),
-                           mass_args[2])
+    lp, grads = zip(*(target.logdensity_and_gradient(x) for x in ROWS_STARTS), strict=True)
+    state = RowState.start(ROWS_STARTS, np.tile(V0, (3, 1)), np.array(grads), np.array(lp),
+                           mass_args[2], ROWS_STARTS if lagged else None)
     calls = []
 
     def evaluate(X):
@@ -134,9 +136,18 @@ def test_lockstep_rows_are_the_reference_step(method, mass):
         return -0.5 * np.einsum("ij,ij->i", X @ PRECISION, X), -X @ PRECISION
 
     rngs = typed_generators([np.random.default_rng(20 + i) for i in range(3)])
-    steps = advance_rows(evaluate, method, 5, h, g, mass_args, state, rngs, np.ones(3, bool))
-    np.testing.assert_array_equal(steps, 5)
+    steps = advance_rows(evaluate, method, n_steps, ROWS_H, ROWS_GAMMA, mass_args, state, rngs,
+                         np.ones(3, bool))
+    np.testing.assert_array_equal(steps, n_steps)
+    return state, calls
+
+
+@pytest.mark.parametrize("mass", list(MASSES))
+@pytest.mark.parametrize("method", [RMD, ULMC])
+def test_lockstep_rows_are_the_reference_step(method, mass):
+    state, calls = lockstep_rows(method, mass, 5)
     assert calls == [3] * (5 * (2 if method == RMD else 1))
+    starts, h, g = ROWS_STARTS, ROWS_H, ROWS_GAMMA
     for i in range(3):
         xr, vr = _reference_run(20 + i, method, starts[i], V0, h[i], g[i], mass, 5)
         # the batched gradient sums in another order than the reference: round-off only
