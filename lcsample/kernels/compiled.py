@@ -149,6 +149,9 @@ def chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, x
     sigma = np.sqrt(2.0 * gamma * u)
     p = precondition(dense, g, np.empty(d))
     scratch = step_scratch(d, method)
+    # the lagged step's lp is its midpoint's, so a draw's energy takes the velocity there,
+    # which accept_lagged writes into the last work array (step_scratch)
+    v_draw = scratch[-1] if method == RMD_LAGGED else v
     c = step_coefficients(h, gamma, 1.0)
     per_step = GRADS_PER_STEP[method]
     for k in range(draws_out.shape[0]):
@@ -162,8 +165,6 @@ def chain_draws(fn, args, method, h, gamma, precond, corrector, thin, x, v, g, x
             for i in range(d):  # a loop: slice assignment costs numba ~2 s more to compile
                 draws_out[k, i] = x[i]
             lp_out[k] = lp
-            # the lagged step's lp is the midpoint's, so its energy takes the velocity there
-            v_draw = scratch[10] if method == RMD_LAGGED else v
             energy_out[k] = kinetic_energy(u, chol, v_draw) - lp
         else:
             failed, lp_out[k], kinetic = corrected_draw(fn, args, corrector, gamma, precond,
