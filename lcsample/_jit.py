@@ -1,9 +1,16 @@
-"""The numba options used by lcsample, kept in one place."""
+"""The numba options used by lcsample, kept in one place, and how a kernel is called.
+
+A kernel called from Python (:class:`precompiled`) or a loop compiled for a user's
+function (:func:`with_target`) is taken from the ahead-of-time build (:mod:`lcsample._aot`)
+where it has one for the call's argument types, and compiled just in time otherwise.
+"""
 
 import numba
 from numba import njit, types
 
-__all__ = ["inlined_kernel", "kernel", "with_target"]
+from ._aot import Guarded, lookup, type_key
+
+__all__ = ["inlined_kernel", "kernel", "precompiled", "with_target"]
 
 _OPTIONS = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -71,6 +78,35 @@ def with_target(loop, fn, args, *rest):
                  *(numba.typeof(value) for value in rest))
     compiled = _SPECIALIZED.get((loop, signature))
     if compiled is None:
-        compiled = _SPECIALIZED[loop, signature] = njit(signature, **_OPTIONS)(loop)
+        built = lookup(f"{loop.__module__}.{loop.__qualname__}", signature)
+        compiled = (njit(signature, **_OPTIONS)(loop) if built is None
+                    else Guarded(built, (fn, args, *rest)))
+        _SPECIALIZED[loop, signature] = compiled
     _LAST[loop, fn] = compiled
     return compiled(fn, args, *rest)
+
+
+class precompiled:  # noqa: N801 (used as a decorator, like numba's)
+    """A kernel as called from Python: its ahead-of-time build where one matches.
+
+    The build is picked by the call's argument types (once per set of types); where it
+    has none, the kernel itself runs (and compiles on its first call, as always). Wraps
+    kernels that only Python calls: compiled callers need the dispatcher itself.
+
+    Parameters
+    ----------
+    kernel : numba dispatcher
+    """
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._name = f"{kernel.py_func.__module__}.{kernel.py_func.__qualname__}"
+        self._by_types = {}
+
+    def __call__(self, *values):
+        key = type_key(values)
+        function = self._by_types.get(key)
+        if function is None:
+            built = lookup(self._name, tuple(numba.typeof(value) for value in values))
+            function = self._by_types[key] = self.kernel if built is None else built
+        return function(*values)

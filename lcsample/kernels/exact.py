@@ -11,7 +11,7 @@ the discretization bias of a step size and friction on a curvature m.
 
 import numpy as np
 
-from .._jit import kernel
+from .._jit import kernel, precompiled
 from .coefficients import noise_mixing, pair_covariance, step_coefficients
 
 __all__ = ["corrected_variance", "stationary_covariance"]
@@ -30,6 +30,7 @@ def _pair_block(a, b, gamma):
     return P
 
 
+@precompiled
 @kernel
 def _rmd_averaged_maps(m, h, gamma, u, alphas, weights, lagged):
     """E_α[M ⊗ M] and E_α[B Cov(W) Bᵀ] of the RM step on curvature m.

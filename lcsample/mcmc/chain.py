@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._jit import precompiled
 from ..kernels.compiled import run_chain
 from ..kernels.step import GRADS_PER_STEP, RMD_LAGGED, fresh_velocity
 from .warmup.curvature import extreme_curvatures
@@ -11,6 +12,7 @@ from .warmup.curvature import extreme_curvatures
 __all__ = ["Chain", "Request", "block_lengths", "draw_costs"]
 
 _NOWHERE = np.empty(0)  # the x_at of chains whose gradient is at their position
+_fresh_velocity = precompiled(fresh_velocity)  # called from Python here
 
 
 class Request(NamedTuple):
@@ -170,7 +172,7 @@ class Chain:
         u, chol, _ = self.mass.kernel_args
         d = self.x.shape[0]
         self.v = np.empty(d)
-        fresh_velocity(self.rng, u, chol, np.empty((d, 1)), np.empty((d, 1)), self.v)
+        _fresh_velocity(self.rng, u, chol, np.empty((d, 1)), np.empty((d, 1)), self.v)
 
     def curvatures(self):
         """Extreme curvatures of the preconditioned target at the current position.

@@ -15,7 +15,7 @@ counts as two that disagree.
 import numpy as np
 from scipy.special import ndtri
 
-from .._jit import kernel
+from .._jit import kernel, precompiled
 
 __all__ = ["bulk_ess", "rank_rhat"]
 
@@ -127,6 +127,7 @@ def _constant(chains):
     return ~(np.ptp(chains, axis=1) > 0).any(axis=0)
 
 
+@precompiled
 @kernel
 def _geyer_ess(rho, total):
     """ESS from autocorrelations rho (d, n) by Geyer's initial monotone sequence.
