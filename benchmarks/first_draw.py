@@ -7,10 +7,12 @@ directory, created empty for the case:
 * ``user``: a target written in the script with ``@numba.njit`` and wrapped as
   ``lcsample.Target(fn, dim)``.
 
-Run 1 starts with an empty cache (``NUMBA_CACHE_DIR``), as right after installation: the
-function-free kernels are compiled and written to the cache. Run 2 finds them there,
-which is the state of every later session. The driver that calls the target's function,
-and a user's own ``@numba.njit`` function, are compiled in every process either way.
+Run 1 starts with an empty cache (``NUMBA_CACHE_DIR``), as right after installation; run
+2 finds there what run 1 compiled, which is the state of every later session. Each case
+is measured twice over: with the kernels the install compiled ahead of time
+(``lcsample._aot``; only the target's function is compiled on first use), and with that
+build turned off (``LCSAMPLE_PRECOMPILED=0``), where run 1 also compiles the sampler's
+loops just in time.
 
 Each run calls ``lcsample.sample(..., draws=1, tune=0, chains=1, progressbar=False,
 step_size=0.1, friction=1.0)`` and reports, from inside the process, the seconds spent
@@ -24,6 +26,7 @@ Run ``python benchmarks/first_draw.py [--json PATH]``.
 """
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -96,6 +99,7 @@ print("RESULT" + json.dumps({
     "n_grad_evals": [int(n) for n in result.n_grad_evals],
     "dim": target.dim,
     "minimal_driver_compile_s": minimal_driver_compile_s,
+    "precompiled": lcsample._aot.status(),
 }))
 """
 
@@ -105,9 +109,10 @@ CASES = {
 }
 
 
-def run_once(code, cache_dir):
+def run_once(code, cache_dir, precompiled=True):
     env = dict(os.environ)
     env["NUMBA_CACHE_DIR"] = str(cache_dir)
+    env["LCSAMPLE_PRECOMPILED"] = "1" if precompiled else "0"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -133,15 +138,16 @@ def interpreter_startup(repeats=3):
 
 def run(runs=2, log=print):
     results = []
-    for name, (label, body) in CASES.items():
+    for (name, (label, body)), precompiled in itertools.product(CASES.items(), (True, False)):
         code = _PRELUDE + body + _SAMPLE
         with tempfile.TemporaryDirectory(prefix=f"lcsample-bench-{name}-") as cache_dir:
             for k in range(runs):
-                row = run_once(code, cache_dir)
+                row = run_once(code, cache_dir, precompiled)
                 row.update(case=name, label=label, run=k + 1,
                            cache="empty" if k == 0 else "warm (kernels cached by run 1)")
                 results.append(row)
-                log(f"  {name:>8} run {k + 1} ({row['cache']}): "
+                log(f"  {name:>8} run {k + 1} ({row['cache']}; ahead-of-time build "
+                    f"{row['precompiled']}): "
                     f"process {row['process_wall_s']:.2f} s, "
                     f"import {row['import_s']:.2f} s, sample() {row['sample_s']:.2f} s "
                     f"(compile {row['timing']['compile']:.2f} s; minimal driver "

@@ -231,22 +231,26 @@ def first_draw_section(first):
         "`lcsample.sample(target, draws=1, tune=0, chains=1, progressbar=False, "
         "step_size=0.1, friction=1.0)` in a new `python -c` process. Run 1 starts with an "
         "empty numba cache directory (`NUMBA_CACHE_DIR`), as after installation; run 2 "
-        "reuses it. *process* is the wall time of the whole process seen from outside, "
+        "reuses it. Each case runs with the kernels the install compiled ahead of time "
+        "(*build* in use: only the target's own function is compiled) and with that build "
+        "turned off (`LCSAMPLE_PRECOMPILED=0`: the sampler's loops compile just in time, "
+        "once per numba cache). *process* is the wall time of the whole process seen from outside, "
         "interpreter start-up and exit included, less the baseline compile below "
         f"(`python -c pass` alone takes {first['python_startup_s']:.2f} s here); "
         "*to first draw* is measured inside, from before `import lcsample` to the return "
         "of `sample`. *minimal driver* is a baseline compiled in the same process after "
         "the draw: a jitted loop that only calls the target's function.",
         "",
-        "| case | run | numba cache | process s | import s | target s | sample() s "
+        "| case | build | run | numba cache | process s | import s | target s | sample() s "
         "| timing['compile'] s | to first draw s | minimal driver s | compile / minimal "
         "| grad evals |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in first["rows"]:
         t = r["timing"]
+        build = "in use" if r.get("precompiled", "").startswith("in use") else "off"
         lines.append(
-            f"| {r['label']} | {r['run']} | {r['cache']} "
+            f"| {r['label']} | {build} | {r['run']} | {r['cache']} "
             f"| {r['process_wall_s'] - r['minimal_driver_compile_s']:.2f} "
             f"| {r['import_s']:.2f} | {r['target_s']:.2f} | {r['sample_s']:.2f} "
             f"| {t['compile']:.2f} | {r['to_first_draw_s']:.2f} "

@@ -86,7 +86,7 @@ def with_target(loop, fn, args, *rest):
     return compiled(fn, args, *rest)
 
 
-class precompiled:  # noqa: N801 (used as a decorator, like numba's)
+class precompiled:
     """A kernel as called from Python: its ahead-of-time build where one matches.
 
     The build is picked by the call's argument types (once per set of types); where it

@@ -77,7 +77,7 @@ def test_chain_loop_equals_the_jit_bit_for_bit(name):
             assert jit.overloads[signature].signature.return_type == export.returns
         copy = _chain_loop(TARGETS[name], method, seed=method)
         assert built_loop(*values) == jit(*copy)
-        for a, b in zip(values[8:], copy[8:]):  # the state, the draws, lp and energy
+        for a, b in zip(values[8:], copy[8:], strict=True):  # state, draws, lp, energy
             if isinstance(a, np.ndarray):
                 np.testing.assert_array_equal(a, b)
 
