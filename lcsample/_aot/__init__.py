@@ -22,9 +22,13 @@ import sys
 from pathlib import Path
 
 import numba
-from numba._dispatcher import compute_fingerprint
 
 from .exports import EXPORTS
+
+try:  # the C fingerprint of a value's type that numba's dispatchers use (not public API)
+    from numba._dispatcher import compute_fingerprint
+except ImportError:  # slower, same answer
+    compute_fingerprint = numba.typeof
 
 __all__ = ["Guarded", "build_tag", "lookup", "status", "type_key"]
 
