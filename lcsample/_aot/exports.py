@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numba import types
 
-__all__ = ["EXPORTS", "Export"]
+__all__ = ["EXPORTS", "TARGET_ARGS", "Export"]
 
 _VECTOR, _MATRIX = np.empty(1), np.empty((1, 1))
 
