@@ -62,7 +62,7 @@ MUTATIONS = [
                "u[i] * c.psi_a * p[i] + s * (a1 + c.phi_b * i1 + a2)\n"),),
              "x_mid gets the whole step's position noise W2 instead of W1 on [0, αh]."),
     Mutation("normals consumed in a different order (alpha after the normals)", STEP,
-             (("    alpha = rng.random() if method == RMD else 1.0\n"
+             (("    alpha = 1.0 if method == ULMC else rng.random()\n"
                "    if chol.shape[0] == 0:\n"
                "        standard_normals(rng, z)\n"
                "    else:\n"
@@ -73,7 +73,7 @@ MUTATIONS = [
                "    else:\n"
                "        standard_normals(rng, raw)\n"
                "        correlate(chol, raw, z)\n"
-               "    alpha = rng.random() if method == RMD else 1.0\n"),),
+               "    alpha = 1.0 if method == ULMC else rng.random()\n"),),
              "draw_noise draws α after the block of normals, not before."),
     Mutation("normals consumed in a different order (columns 2 and 3 swapped)", STEP,
              (("i2 = c.l11_b * z[i, 2]", "i2 = c.l11_b * z[i, 3]"),

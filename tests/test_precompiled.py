@@ -159,6 +159,10 @@ def test_a_stale_or_disabled_build_is_not_used(monkeypatch):
     monkeypatch.setattr(_aot, "_LOADED", {})
     monkeypatch.setenv("LCSAMPLE_PRECOMPILED", "0")
     assert _aot.status() == "not used: LCSAMPLE_PRECOMPILED=0"
+    monkeypatch.setattr(_aot, "_LOADED", {})
+    monkeypatch.delenv("LCSAMPLE_PRECOMPILED")
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    assert _aot.status() == "not used: NUMBA_DISABLE_JIT is set"
 
 
 def test_build_tag_follows_the_sources(tmp_path, monkeypatch):

@@ -11,8 +11,8 @@ The build is used only where it matches: the module carries a tag (:func:`build_
 lcsample's sources, the numba, NumPy and Python versions and the CPU, and a kernel is taken
 from it only for exactly the argument types it was built for (:class:`Guarded`). Anything
 else — no C compiler at install, an edited source, another CPU, ``LCSAMPLE_PRECOMPILED=0``
-in the environment — falls back to numba's just-in-time compilation, which gives the same
-draws (tests/test_precompiled.py).
+or ``NUMBA_DISABLE_JIT`` in the environment — falls back to numba (compiling just in
+time), which gives the same draws (tests/test_precompiled.py).
 """
 
 import hashlib
@@ -59,6 +59,8 @@ def build_tag():
 def _load():
     if os.environ.get("LCSAMPLE_PRECOMPILED", "1") == "0":
         return None, "not used: LCSAMPLE_PRECOMPILED=0"
+    if numba.config.DISABLE_JIT:  # the user asked for Python, to debug
+        return None, "not used: NUMBA_DISABLE_JIT is set"
     try:
         built = importlib.import_module(f"{__name__}._kernels")
     except ImportError:
