@@ -64,7 +64,8 @@ def _load():
     try:
         built = importlib.import_module(f"{__name__}._kernels")
     except ImportError:
-        return None, "not built: install from source with a C compiler to build it"
+        return None, ("not built: the install did not build it (it needs a C compiler; "
+                      "`pip install -v` shows why it failed)")
     if not hasattr(built, "built_for_" + build_tag()):
         return None, ("not used: built for other sources, numba, NumPy, Python or CPU; "
                       "reinstall lcsample to rebuild it")
