@@ -78,7 +78,7 @@ def with_target(loop, fn, args, *rest):
                  *(numba.typeof(value) for value in rest))
     compiled = _SPECIALIZED.get((loop, signature))
     if compiled is None:
-        built = lookup(f"{loop.__module__}.{loop.__qualname__}", signature)
+        built = lookup(loop, signature)
         compiled = (njit(signature, **_OPTIONS)(loop) if built is None
                     else Guarded(built, (fn, args, *rest)))
         _SPECIALIZED[loop, signature] = compiled
@@ -100,13 +100,12 @@ class precompiled:
 
     def __init__(self, kernel):
         self.kernel = kernel
-        self._name = f"{kernel.py_func.__module__}.{kernel.py_func.__qualname__}"
         self._by_types = {}
 
     def __call__(self, *values):
         key = type_key(values)
         function = self._by_types.get(key)
         if function is None:
-            built = lookup(self._name, tuple(numba.typeof(value) for value in values))
+            built = lookup(self.kernel.py_func, tuple(numba.typeof(value) for value in values))
             function = self._by_types[key] = self.kernel if built is None else built
         return function(*values)

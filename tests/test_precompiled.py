@@ -69,7 +69,7 @@ def test_chain_loop_equals_the_jit_bit_for_bit(name):
         values = _chain_loop(TARGETS[name], method, seed=method)
         signature = (_jit._function_type(values[0], values[1]),
                      *(numba.typeof(v) for v in values[1:]))
-        built_loop = _aot.lookup("lcsample.kernels.compiled._run_chain", signature)
+        built_loop = _aot.lookup(compiled._run_chain, signature)
         assert built_loop is not None
         if jit is None:
             jit = _jit.njit(signature, **_jit._OPTIONS)(compiled._run_chain)
@@ -103,10 +103,11 @@ def _function_free_cases():
 def test_function_free_kernels_equal_the_jit(entry, make):
     values, copy = make(), make()
     types = tuple(numba.typeof(v) for v in values)
-    built_kernel = _aot.lookup(entry._name, types)
+    function = entry.kernel.py_func
+    built_kernel = _aot.lookup(function, types)
     assert built_kernel is not None
     out, expected = built_kernel(*values), entry.kernel(*copy)
-    export = next(e for e in EXPORTS if e.kernel == entry._name)
+    export = next(e for e in EXPORTS if e.kernel == f"{function.__module__}.{function.__name__}")
     assert entry.kernel.overloads[types].signature.return_type == export.returns
     for a, b in zip(_results(out, values), _results(expected, copy), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -151,14 +152,19 @@ def test_a_call_with_other_types_falls_back_to_the_jit():
     np.testing.assert_array_equal(draws[0], draws[1])
 
 
-def test_a_stale_or_disabled_build_is_not_used(monkeypatch):
+@built
+def test_a_stale_build_is_not_used(monkeypatch):
     monkeypatch.setattr(_aot, "_LOADED", {})
     monkeypatch.setattr(_aot, "build_tag", lambda: "0" * 16)
-    assert _aot.status().startswith(("not used: built for other", "not built"))
-    assert _aot.lookup(EXPORTS[0].kernel, EXPORTS[0].args) is None
+    assert _aot.status().startswith("not used: built for other sources")
+    assert _aot.lookup(compiled._run_chain, EXPORTS[-1].args) is None
+
+
+def test_a_disabled_build_is_not_used(monkeypatch):
     monkeypatch.setattr(_aot, "_LOADED", {})
     monkeypatch.setenv("LCSAMPLE_PRECOMPILED", "0")
     assert _aot.status() == "not used: LCSAMPLE_PRECOMPILED=0"
+    assert _aot.lookup(compiled._run_chain, EXPORTS[-1].args) is None
     monkeypatch.setattr(_aot, "_LOADED", {})
     monkeypatch.delenv("LCSAMPLE_PRECOMPILED")
     monkeypatch.setattr(numba.config, "DISABLE_JIT", True)

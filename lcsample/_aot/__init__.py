@@ -34,6 +34,7 @@ __all__ = ["Guarded", "build_tag", "lookup", "status", "type_key"]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 _LOADED = {}  # "module" and "status", once looked at
+_TABLE = {(export.kernel, export.args): export.symbol for export in EXPORTS}
 
 
 def build_tag():
@@ -84,13 +85,13 @@ def status():
     return _LOADED["status"]
 
 
-def lookup(kernel, arg_types):
-    """The built entry point for ``kernel`` with these argument types, or None.
+def lookup(function, arg_types):
+    """The built entry point for ``function`` with these argument types, or None.
 
     Parameters
     ----------
-    kernel : str
-        Dotted path of the kernel (as in :data:`~lcsample._aot.exports.EXPORTS`).
+    function : Python function
+        A kernel's Python function (a dispatcher's ``py_func``), or a loop's.
     arg_types : tuple of numba types
 
     Returns
@@ -101,11 +102,8 @@ def lookup(kernel, arg_types):
     built = _module()
     if built is None:
         return None
-    symbol = _TABLE.get((kernel, tuple(arg_types)))
+    symbol = _TABLE.get((f"{function.__module__}.{function.__qualname__}", tuple(arg_types)))
     return None if symbol is None else getattr(built, symbol)
-
-
-_TABLE = {(export.kernel, export.args): export.symbol for export in EXPORTS}
 
 
 def type_key(values):
